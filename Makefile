@@ -1,0 +1,49 @@
+# The two commands: `make run` sets up and starts the chatbot on the embedded model; `make test` sets up and tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck unit bench install install-dev clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "genai-chatbot needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# llama.cpp is compiled once per machine (a few minutes on 2 cores) by scripts/build-llama-cpp.sh, which
+# says why it does not leave the build to pip.
+$(VENV)/.installed-llama: scripts/build-llama-cpp.sh | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$$(PYTHON=$(BIN)/python scripts/build-llama-cpp.sh)"
+	touch $@
+
+$(VENV)/.installed-run: pyproject.toml $(VENV)/.installed-llama
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-llama
+	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/genai-chatbot serve $(ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install-dev
+	$(BIN)/mypy --strict src
+
+unit: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+bench: install-dev
+	$(BIN)/python bench/streaming.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from genai_chatbot.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP API: the chat page, the session API and the OpenAI-compatible API."""

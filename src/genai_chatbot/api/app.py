@@ -1,0 +1,55 @@
+"""The FastAPI application: `create_app(settings)` wires the service, the routes and the web page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+
+from genai_chatbot import __version__
+from genai_chatbot.api import openai_routes, session_routes
+from genai_chatbot.api.errors import install_error_handlers
+from genai_chatbot.chat.service import ChatService, build_chat_service
+from genai_chatbot.config import Settings
+
+WEB_DIR = files("genai_chatbot") / "web"
+
+
+def create_app(settings: Settings, service: ChatService | None = None) -> FastAPI:
+    """The app for these settings; `service` replaces the one built from settings (it is then not closed)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = service is None
+        app.state.service = service or build_chat_service(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.service.registry.aclose()
+                await app.state.service.store.close()
+
+    app = FastAPI(
+        title="genai-chatbot",
+        version=__version__,
+        description="One chatbot over many model providers. The OpenAI-compatible API is under /v1.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(openai_routes.router)
+    app.include_router(session_routes.router)
+
+    @app.get("/healthz", tags=["Operations"])
+    async def healthz() -> JSONResponse:
+        """Liveness: answers as soon as the server accepts requests, without loading any model."""
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(str(WEB_DIR / "index.html"), media_type="text/html")
+
+    return app

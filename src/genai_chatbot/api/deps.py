@@ -1,0 +1,43 @@
+"""FastAPI dependencies: the chat service and the current user, injected instead of reached for."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from genai_chatbot.chat.service import ChatService
+from genai_chatbot.config import Settings
+
+ANONYMOUS_USER = "default"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_service(request: Request) -> ChatService:
+    service: ChatService = request.app.state.service
+    return service
+
+
+def current_user(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
+    """The user this request acts for: from its bearer token when users are configured, else `default`."""
+    if not settings.users:
+        return ANONYMOUS_USER
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        for known, user in settings.users.items():
+            if secrets.compare_digest(known.encode(), token.strip().encode()):
+                return user
+    raise HTTPException(
+        status_code=401,
+        detail="Missing or unknown API token: send 'Authorization: Bearer <token>' with a token from settings.users.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+Service = Annotated[ChatService, Depends(get_service)]
+User = Annotated[str, Depends(current_user)]

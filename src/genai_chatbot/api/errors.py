@@ -1,0 +1,76 @@
+"""One place where errors become HTTP responses, all in OpenAI's shape: {"error": {message, type, param, code}}.
+
+The openai SDK reads that shape, and people reading a raw response get a sentence that says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from genai_chatbot.chat.service import SessionNotFoundError
+from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
+
+
+def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def model_error_body(exc: ModelError) -> dict[str, Any]:
+    param = (
+        exc.param
+        if isinstance(exc, InvalidRequestError)
+        else ("model" if isinstance(exc, ModelNotFoundError) else None)
+    )
+    return error_body(exc.message, exc.error_type, param, exc.error_type)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": "invalid"}
+    if first["type"] == "json_invalid":
+        context = first.get("ctx")
+        detail = context.get("error", "") if isinstance(context, dict) else ""
+        position = first["loc"][-1] if len(first["loc"]) > 1 else "?"
+        message = f"The request body is not valid JSON ({detail} at character {position}); send a JSON object."
+        return JSONResponse(error_body(message, "invalid_request_error", None, "invalid_json"), status_code=400)
+    problems = "; ".join(f"{_field_name(tuple(e['loc']))}: {e['msg']}" for e in errors)
+    return JSONResponse(
+        error_body(f"Invalid request: {problems}.", "invalid_request_error", _field_name(tuple(first["loc"]))),
+        status_code=422,
+    )
+
+
+async def _model_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelError)
+    headers = {}
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return JSONResponse(model_error_body(exc), status_code=exc.status_code, headers=headers)
+
+
+async def _session_not_found(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SessionNotFoundError)
+    return JSONResponse(error_body(exc.message, "not_found", "session_id", "session_not_found"), status_code=404)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(error_body(str(exc.detail), "http_error"), status_code=exc.status_code, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ModelError, _model_error)
+    app.add_exception_handler(SessionNotFoundError, _session_not_found)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,122 @@
+"""The OpenAI-compatible API: `GET /v1/models` and `POST /v1/chat/completions`, stateless.
+
+Any OpenAI client (the official SDK, LangChain, curl) works against `http://host:port/v1`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.errors import model_error_body
+from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
+from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
+from genai_chatbot.chat.service import PreparedChat
+from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.types import Message, Role, Usage
+
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+_FINISH = {"stop": "stop", "length": "length", "cancelled": "stop", "error": "stop"}
+
+
+def _usage(usage: Usage | None) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+@router.get("/models", response_model=OpenAIModelList)
+async def list_models(service: Service, _: User) -> OpenAIModelList:
+    """The models that can answer now, as OpenAI lists them."""
+    models = await service.list_models()
+    return OpenAIModelList(data=[OpenAIModel(id=m.id, owned_by=m.provider) for m in models if m.available])
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(body: ChatCompletionRequest, service: Service, _: User) -> Response:
+    """Generate a reply; with `stream: true` as server-sent events ending in `data: [DONE]`."""
+    system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
+    turns = [Message(_as_role(m.role), m.text()) for m in body.messages if m.role not in ("system", "developer")]
+    prepared = await service.prepare(
+        body.model,
+        turns,
+        system="\n\n".join(system_parts) if system_parts else None,
+        options=body.options(body.max_completion_tokens),
+    )
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(_stream(prepared, completion_id, created, body.model, include_usage))
+    result = await prepared.provider.complete(prepared.request)
+    return JSONResponse(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": body.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": _FINISH[result.finish_reason],
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(result.usage),
+        }
+    )
+
+
+def _as_role(role: str) -> Role:
+    return "assistant" if role == "assistant" else "user"
+
+
+async def _stream(
+    prepared: PreparedChat, completion_id: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
+    base: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        return b"data: " + dumps({**base, "choices": [choice]}).encode() + b"\n\n"
+
+    text_event = TextEventTemplate(
+        {**base, "choices": [{"index": 0, "delta": {"content": "\x00TEXT\x00"}, "finish_reason": None}]}
+    )
+    yield chunk({"role": "assistant", "content": ""})
+    usage: Usage | None = None
+    finish = "stop"
+    try:
+        async for piece in prepared.provider.stream(prepared.request):
+            if piece.text:
+                yield text_event.render(piece.text)
+            if piece.finish_reason is not None:
+                finish = _FINISH[piece.finish_reason]
+            if piece.usage is not None:
+                usage = piece.usage
+    except ModelError as exc:
+        # Headers are gone; OpenAI clients raise on an event that carries an "error" object.
+        yield b"data: " + dumps(model_error_body(exc)).encode() + b"\n\n"
+        yield DONE
+        return
+    yield chunk({}, finish)
+    if include_usage:
+        yield b"data: " + dumps({**base, "choices": [], "usage": _usage(usage)}).encode() + b"\n\n"
+    yield DONE

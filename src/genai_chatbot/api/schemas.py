@@ -1,0 +1,193 @@
+"""Request and response bodies of the HTTP API. These models are the API's documentation (see /docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genai_chatbot.chat.records import Session, StoredMessage
+from genai_chatbot.chat.service import GenerationOptions
+from genai_chatbot.models.types import ModelInfo
+
+
+class SamplingFields(BaseModel):
+    """The sampling parameters shared by the OpenAI-compatible and the session APIs, with one set of limits."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2, description="0 is greedy; up to 2.")
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="Upper bound on the reply's tokens.")
+    stop: str | list[str] | None = Field(default=None, description="Up to 4 sequences that end the reply.")
+    seed: int | None = None
+
+    def options(self, max_tokens: int | None = None) -> GenerationOptions:
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        return GenerationOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=max_tokens or self.max_tokens,
+            stop=stop[:4],
+            seed=self.seed,
+        )
+
+
+# OpenAI-compatible ------------------------------------------------------------------------------------
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(SamplingFields):
+    """The body of `POST /v1/chat/completions`, as OpenAI defines it; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(description="A model id from GET /v1/models, e.g. local/smollm2-135m-instruct.")
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = Field(default=1, ge=1, le=1, description="Only one choice is supported.")
+
+
+class OpenAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]
+
+
+# Sessions ----------------------------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    """One model as the chat page and `genai-chatbot models` show it."""
+
+    id: str
+    provider: str
+    display_name: str
+    streaming: bool
+    context_window: int
+    input_modalities: list[str]
+    available: bool
+    unavailable_reason: str | None
+
+    @classmethod
+    def of(cls, info: ModelInfo) -> ModelOut:
+        return cls(
+            id=info.id,
+            provider=info.provider,
+            display_name=info.display_name,
+            streaming=info.streaming,
+            context_window=info.context_window,
+            input_modalities=list(info.input_modalities),
+            available=info.available,
+            unavailable_reason=info.unavailable_reason,
+        )
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, description="Model id; the server's default model when absent.")
+    system_prompt: str | None = None
+    title: str = Field(default="", max_length=200)
+
+
+class SessionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=200)
+    system_prompt: str | None = None
+
+
+class SessionOut(BaseModel):
+    id: str
+    title: str
+    model: str
+    system_prompt: str | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            id=session.id,
+            title=session.title,
+            model=session.model_id,
+            system_prompt=session.system_prompt,
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+        )
+
+
+class MessageOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    status: str
+    model: str | None
+    params: dict[str, Any]
+    error: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float | None
+    created_at: float
+
+    @classmethod
+    def of(cls, message: StoredMessage) -> MessageOut:
+        return cls(
+            id=message.id,
+            role=message.role,
+            content=message.content,
+            status=message.status,
+            model=message.model_id,
+            params=message.params,
+            error=message.error,
+            prompt_tokens=message.prompt_tokens,
+            completion_tokens=message.completion_tokens,
+            latency_ms=message.latency_ms,
+            created_at=message.created_at,
+        )
+
+
+class SessionWithMessages(SessionOut):
+    messages: list[MessageOut]
+
+
+class MessageCreate(SamplingFields):
+    """A new user message; the answer streams back as server-sent events unless `stream` is false."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1)
+    model: str | None = Field(default=None, description="Switch the session to this model for this turn on.")
+    stream: bool = True
+
+
+class TurnOut(BaseModel):
+    user_message: MessageOut
+    message: MessageOut

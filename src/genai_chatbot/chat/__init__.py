@@ -1,0 +1,1 @@
+"""Sessions, their persistent history, and the chat service over the model interface."""

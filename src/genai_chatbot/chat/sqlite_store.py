@@ -1,0 +1,212 @@
+"""SQLite history store: the default, one file under the data directory, WAL so readers never wait.
+
+sqlite3 calls are quick but blocking, so each runs in a worker thread; one connection guarded by a lock
+serialises them, which SQLite would do for writers anyway. Schema changes are migrations: named functions
+appended to `MIGRATIONS` and recorded in `_migrations`; an applied migration is never edited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from genai_chatbot.chat.records import Session, StoredMessage
+
+T = TypeVar("T")
+
+
+def _m001_sessions_and_messages(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            system_prompt TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX sessions_by_user ON sessions (user_id, updated_at DESC);
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            status TEXT NOT NULL,
+            model_id TEXT,
+            params TEXT NOT NULL,
+            error TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_ms REAL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX messages_by_session ON messages (session_id, seq);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_sessions_and_messages]
+
+_SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
+_MESSAGE_COLUMNS = (
+    "id, session_id, role, content, status, model_id, params, error, prompt_tokens, completion_tokens, "
+    "latency_ms, created_at"
+)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply, in order, every migration not yet recorded in this database."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    for migration in MIGRATIONS:
+        if migration.__name__ not in applied:
+            with db:
+                migration(db)
+                db.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?, julianday('now'))",
+                    (migration.__name__,),
+                )
+
+
+def _session(row: sqlite3.Row) -> Session:
+    return Session(**dict(row))
+
+
+def _message(row: sqlite3.Row) -> StoredMessage:
+    values = dict(row)
+    values["params"] = json.loads(values["params"])
+    return StoredMessage(**values)
+
+
+class SQLiteHistoryStore:
+    """`HistoryStore` on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+        migrate(self._db)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return work(self._db)
+
+        return await asyncio.to_thread(locked)
+
+    async def create_session(self, session: Session) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session.id,
+                        session.user_id,
+                        session.title,
+                        session.model_id,
+                        session.system_prompt,
+                        session.created_at,
+                        session.updated_at,
+                    ),
+                )
+
+        await self._run(work)
+
+    async def get_session(self, user_id: str, session_id: str) -> Session | None:
+        def work(db: sqlite3.Connection) -> Session | None:
+            row = db.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ? AND user_id = ?", (session_id, user_id)
+            ).fetchone()
+            return _session(row) if row else None
+
+        return await self._run(work)
+
+    async def list_sessions(self, user_id: str, limit: int = 100) -> list[Session]:
+        def work(db: sqlite3.Connection) -> list[Session]:
+            rows = db.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY updated_at DESC LIMIT ?",
+                (user_id, limit),
+            )
+            return [_session(row) for row in rows]
+
+        return await self._run(work)
+
+    async def update_session(self, session: Session) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    "UPDATE sessions SET title = ?, model_id = ?, system_prompt = ?, updated_at = ? "
+                    "WHERE id = ? AND user_id = ?",
+                    (
+                        session.title,
+                        session.model_id,
+                        session.system_prompt,
+                        session.updated_at,
+                        session.id,
+                        session.user_id,
+                    ),
+                )
+
+        await self._run(work)
+
+    async def delete_session(self, user_id: str, session_id: str) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            with db:
+                cursor = db.execute("DELETE FROM sessions WHERE id = ? AND user_id = ?", (session_id, user_id))
+            return cursor.rowcount > 0
+
+        return await self._run(work)
+
+    async def add_message(self, message: StoredMessage) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.id,
+                        message.session_id,
+                        message.role,
+                        message.content,
+                        message.status,
+                        message.model_id,
+                        json.dumps(message.params),
+                        message.error,
+                        message.prompt_tokens,
+                        message.completion_tokens,
+                        message.latency_ms,
+                        message.created_at,
+                    ),
+                )
+                db.execute(
+                    "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
+                    (message.created_at, message.session_id),
+                )
+
+        await self._run(work)
+
+    async def list_messages(self, session_id: str) -> list[StoredMessage]:
+        def work(db: sqlite3.Connection) -> list[StoredMessage]:
+            rows = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)
+            )
+            return [_message(row) for row in rows]
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.close()
+
+        await self._run(work)

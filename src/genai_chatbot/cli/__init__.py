@@ -1,0 +1,24 @@
+"""The `genai-chatbot` command: serve, chat, models. One module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from genai_chatbot.cli import chat, models, serve
+
+app = typer.Typer(
+    name="genai-chatbot",
+    help="A self-hosted chatbot over an embedded model, self-hosted endpoints, Amazon Bedrock and third-party APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
+app.command("models")(models.models)
+
+
+def main() -> None:
+    app()

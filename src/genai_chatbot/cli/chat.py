@@ -1,0 +1,139 @@
+"""`genai-chatbot chat`: a terminal chat on the same sessions and history as the server.
+
+It runs the chat service in-process (no server needed). Ctrl-C during an answer stops it (the partial
+answer is kept as cancelled); Ctrl-C or Ctrl-D at the prompt leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from genai_chatbot.chat.service import ChatService, GenerationOptions, SessionNotFoundError, TurnEnded
+from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.types import ChatChunk
+
+CLI_USER = "default"
+HELP = """Commands:
+  /model ID     switch model (see /models)      /models     list models
+  /new          start a new session             /sessions   list your sessions
+  /open ID      continue a session              /help       this text
+  /exit         leave (or Ctrl-D)"""
+
+
+class TerminalChat:
+    """The state of one terminal conversation: which session and model the next message goes to."""
+
+    def __init__(self, service: ChatService, model_id: str, options: GenerationOptions, system: str | None) -> None:
+        self.service = service
+        self.model_id = model_id
+        self.options = options
+        self.system = system
+        self.session_id: str | None = None
+
+    def say(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    async def command(self, line: str) -> bool:
+        """Run one slash command; False when the user asked to leave."""
+        name, _, argument = line.partition(" ")
+        argument = argument.strip()
+        if name in ("/exit", "/quit"):
+            return False
+        if name == "/new":
+            self.session_id = None
+            self.say("New session: your next message starts it.")
+        elif name == "/model":
+            if not argument:
+                self.say(f"Current model: {self.model_id}. Usage: /model ID")
+            else:
+                _, info = await self.service.registry.resolve(argument)
+                self.model_id = info.id
+                self.say(f"Model: {info.id}" + ("" if info.available else f" (unavailable: {info.unavailable_reason})"))
+        elif name == "/models":
+            for m in await self.service.list_models():
+                mark = "*" if m.id == self.model_id else " "
+                self.say(f" {mark} {m.id}" + ("" if m.available else f"  (unavailable: {m.unavailable_reason})"))
+        elif name == "/sessions":
+            sessions = await self.service.list_sessions(CLI_USER, limit=20)
+            if not sessions:
+                self.say("No sessions yet.")
+            for s in sessions:
+                when = datetime.fromtimestamp(s.updated_at).strftime("%Y-%m-%d %H:%M")
+                self.say(f"  {s.id}  {when}  {s.model_id}  {s.title or '(untitled)'}")
+        elif name == "/open":
+            session, messages = await self.service.session_messages(CLI_USER, argument)
+            self.session_id, self.model_id = session.id, session.model_id
+            for message in messages[-6:]:
+                self.say(f"{message.role}> {message.content}")
+            self.say(f"Continuing session {session.id} with {session.model_id}.")
+        else:
+            self.say(HELP)
+        return True
+
+    async def send(self, content: str) -> None:
+        """Send one message and stream the answer to the terminal."""
+        if self.session_id is None:
+            session = await self.service.create_session(CLI_USER, model_id=self.model_id, system_prompt=self.system)
+            self.session_id = session.id
+        events = await self.service.start_turn(
+            CLI_USER, self.session_id, content, model_id=self.model_id, options=self.options
+        )
+        async for item in events:
+            if isinstance(item, ChatChunk) and item.text:
+                sys.stdout.write(item.text)
+                sys.stdout.flush()
+            elif isinstance(item, TurnEnded):
+                sys.stdout.write("\n")
+                if item.message.status == "failed":
+                    self.say(f"error: {item.message.error}")
+
+
+def chat(
+    config: ConfigOption = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (default: settings).")] = None,
+    system: Annotated[str | None, typer.Option(help="System prompt for new sessions.")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0, max=2)] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Chat in the terminal with streamed answers. Type /help for commands."""
+    settings = settings_or_exit(config)
+    from genai_chatbot.chat.service import build_chat_service
+
+    service = build_chat_service(settings)
+    options = GenerationOptions(temperature=temperature, max_tokens=max_tokens)
+    with asyncio.Runner() as runner:
+        terminal = TerminalChat(service, model or settings.default_model, options, system)
+        terminal.say(f"genai-chatbot chat with {terminal.model_id}. /help for commands, /exit to leave.")
+        try:
+            _loop(runner, terminal)
+        finally:
+            runner.run(service.registry.aclose())
+            runner.run(service.store.close())
+
+
+def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            terminal.say("")
+            return
+        if not line:
+            continue
+        try:
+            if line.startswith("/"):
+                if not runner.run(terminal.command(line)):
+                    return
+            else:
+                runner.run(terminal.send(line))
+        except KeyboardInterrupt:
+            terminal.say("\n[stopped]")
+        except (ModelError, SessionNotFoundError) as exc:
+            terminal.say(f"error: {exc.message}")

@@ -1,0 +1,74 @@
+"""The contract every provider module implements.
+
+A provider knows one SDK or wire protocol and nothing else: it lists the models it can serve, and turns a
+`ChatRequest` into a stream of `ChatChunk`s, translating its SDK's errors into `genai_chatbot.models.errors`.
+Adding a provider means adding one module under `providers/` and one entry in the registry's table.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    FinishReason,
+    Message,
+    ModelInfo,
+    Usage,
+)
+
+# A rough but safe bytes-per-token for providers that cannot count: English text averages about four
+# characters a token, so three over-counts a little and keeps trimmed histories inside the window.
+_CHARS_PER_TOKEN_ESTIMATE = 3
+_TOKENS_PER_MESSAGE_OVERHEAD = 4
+
+
+class Provider(abc.ABC):
+    """One source of models, e.g. the embedded llama.cpp model or an OpenAI-compatible endpoint."""
+
+    #: The `provider` part of model ids served by this provider.
+    name: str
+
+    @abc.abstractmethod
+    async def list_models(self) -> list[ModelInfo]:
+        """Every model this provider is configured for, including unavailable ones with their reason."""
+
+    @abc.abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Stream one reply.
+
+        The iterator yields text chunks and ends with a chunk that carries `finish_reason`. A consumer that
+        stops iterating (closes the generator) must make the provider stop generating.
+        """
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """Generate one whole reply; by default by gathering `stream`."""
+        parts: list[str] = []
+        finish: FinishReason = "stop"
+        usage: Usage | None = None
+        async for chunk in self.stream(request):
+            if chunk.text:
+                parts.append(chunk.text)
+            if chunk.finish_reason is not None:
+                finish = chunk.finish_reason
+            if chunk.usage is not None:
+                usage = chunk.usage
+        return ChatResult(text="".join(parts), finish_reason=finish, usage=usage)
+
+    async def count_tokens(self, model: str, system: str | None, messages: Sequence[Message]) -> list[int]:
+        """Token counts of `system` (first item, 0 when absent) and then of each message.
+
+        Used to trim histories to the context window. The default estimates from length; providers that
+        hold a tokenizer override it with exact counts.
+        """
+        texts = [system or "", *(m.content for m in messages)]
+        return [
+            (len(t) // _CHARS_PER_TOKEN_ESTIMATE + _TOKENS_PER_MESSAGE_OVERHEAD) if t or i else 0
+            for i, t in enumerate(texts)
+        ]
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing to close
+        """Release clients and loaded models."""

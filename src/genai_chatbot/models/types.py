@@ -1,0 +1,106 @@
+"""The data that crosses the model interface: what a caller asks for and what comes back.
+
+These are plain dataclasses rather than pydantic models on purpose: a `ChatChunk` is built once per
+streamed token, and validation there would cost more than the rest of our streaming path together.
+Validation of untrusted input happens once, at the API boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """Everything a provider needs to generate one reply.
+
+    `model` is the provider's own model name (the part after `provider/`); `system` is applied before
+    `messages` by the provider in whatever way its API wants. `None` parameters mean "provider default".
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one reply, as the provider reported or counted them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """A piece of a streamed reply.
+
+    Every chunk but the last carries text; the last carries `finish_reason` and, when known, `usage`.
+    """
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A whole reply, as `Provider.complete` returns it."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the model list shows about one model.
+
+    `id` is the public id `provider/name`. A model that is configured but cannot be used right now (no key,
+    access not granted, endpoint down) is listed with `available=False` and a reason a person can act on.
+    """
+
+    id: str
+    provider: str
+    name: str
+    display_name: str
+    streaming: bool = True
+    context_window: int = 4096
+    input_modalities: tuple[str, ...] = ("text",)
+    available: bool = True
+    unavailable_reason: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def split_model_id(model_id: str) -> tuple[str, str]:
+    """Split `provider/name` at its first slash; names may contain slashes themselves."""
+    provider, sep, name = model_id.partition("/")
+    if not sep or not provider or not name:
+        from genai_chatbot.models.errors import InvalidRequestError
+
+        raise InvalidRequestError(
+            f"Model id {model_id!r} is not of the form 'provider/model', e.g. 'local/smollm2-135m-instruct'.",
+            param="model",
+        )
+    return provider, name

@@ -1,0 +1,99 @@
+"""Fixtures that start real parts: the embedded llama.cpp model, and uvicorn servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from genai_chatbot.api.app import create_app
+from genai_chatbot.chat.service import ChatService
+from genai_chatbot.chat.sqlite_store import SQLiteHistoryStore
+from genai_chatbot.config import LocalModelSettings, Settings
+from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers.local import LocalProvider
+from genai_chatbot.models.registry import ModelRegistry
+
+LOCAL_MODEL = "local/smollm2-135m-instruct"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's settings: no GENAI_CHATBOT_* variables, cwd in a temporary folder."""
+    for name in list(os.environ):
+        if name.startswith("GENAI_CHATBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def local_provider() -> Iterator[LocalProvider]:
+    """The embedded SmolLM2 model, loaded once for the whole run."""
+    provider = LocalProvider(LocalModelSettings(threads=2))
+    yield provider
+    asyncio.run(provider.aclose())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+def make_service(settings: Settings, *providers: Provider) -> ChatService:
+    return ChatService(
+        ModelRegistry(providers),
+        SQLiteHistoryStore(settings.database_path),
+        default_model=settings.default_model,
+        default_system_prompt=settings.default_system_prompt,
+        default_max_tokens=settings.default_max_tokens,
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings, local_provider: LocalProvider) -> AsyncIterator[ChatService]:
+    chat = make_service(settings, local_provider)
+    yield chat
+    await chat.store.close()
+
+
+class LiveServer:
+    """A real uvicorn server for `app` on a free port of 127.0.0.1, run on its own thread and loop."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:  # poll the condition itself, bounded
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.005)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(20)
+        self._socket.close()
+
+
+@pytest.fixture
+def server(settings: Settings, local_provider: LocalProvider) -> Iterator[LiveServer]:
+    """The app with the embedded model, served over real HTTP."""
+    chat = make_service(settings, local_provider)
+    with LiveServer(create_app(settings, service=chat)) as live:
+        yield live
+    asyncio.run(chat.store.close())
