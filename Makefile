@@ -17,11 +17,11 @@ $(VENV)/.installed-llama: scripts/build-llama-cpp.sh | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-run: pyproject.toml $(VENV)/.installed-llama
-	$(BIN)/python -m pip install --quiet -e '.[local]'
+	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-llama
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
 install: $(VENV)/.installed-run

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -46,6 +46,67 @@ class LocalModelSettings(BaseModel):
     context_size: int = Field(default=2048, ge=256)
 
 
+class OpenAICompatibleEndpoint(BaseModel):
+    """A self-hosted server that speaks OpenAI's chat API: vLLM, TGI's messages API, llama.cpp server, Ollama."""
+
+    model_config = {"extra": "forbid"}
+
+    #: The provider part of this endpoint's model ids: `<name>/<model>`.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    #: Up to and including `/v1`, e.g. `http://gpu-box:8000/v1` or `http://localhost:11434/v1`.
+    base_url: str
+    #: The name of this endpoint's key in the keys secret, when it needs one.
+    api_key_name: str | None = None
+    #: Models to offer; empty asks the endpoint (`GET /models`).
+    models: list[str] = Field(default_factory=list)
+    display_name: str | None = None
+    context_window: int = Field(default=4096, ge=256)
+
+
+SageMakerFormat = Literal["tgi", "jumpstart-llama", "mistral-instruct", "openai-messages"]
+
+
+class SageMakerEndpoint(BaseModel):
+    """A SageMaker real-time endpoint serving a chat model."""
+
+    model_config = {"extra": "forbid"}
+
+    #: The endpoint name in SageMaker; also the model name in `sagemaker/<name>`.
+    name: str
+    display_name: str | None = None
+    #: Defaults to `sagemaker.region`, then the standard AWS region settings.
+    region: str | None = None
+    #: The payload the container expects: Hugging Face TGI, JumpStart Llama (accepts the EULA), Mistral
+    #: instruct prompts over TGI, or an OpenAI-style messages API (LMI, vLLM, TGI's /v1 route).
+    format: SageMakerFormat = "tgi"
+    context_window: int = Field(default=4096, ge=256)
+    streaming: bool = True
+
+
+class SageMakerSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    region: str | None = None
+    endpoints: list[SageMakerEndpoint] = Field(default_factory=list)
+
+
+class LangChainModel(BaseModel):
+    """Any LangChain chat model, by import path: `langchain/<name>`."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    #: e.g. `langchain_openai.ChatOpenAI` or `langchain_mistralai.ChatMistralAI`.
+    class_path: str = Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    #: Constructor arguments, e.g. `{model = "mistral-large-latest"}`.
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: Constructor arguments filled from the keys secret, e.g. `{api_key = "MISTRAL_API_KEY"}`. The model is
+    #: listed only while every named key is present.
+    keys: dict[str, str] = Field(default_factory=dict)
+    display_name: str | None = None
+    context_window: int = Field(default=4096, ge=256)
+
+
 class Settings(BaseSettings):
     """Everything genai-chatbot can be configured with. Field names are public interface: keep them."""
 
@@ -70,9 +131,36 @@ class Settings(BaseSettings):
     users: dict[str, str] = Field(default_factory=dict)
     local: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
+    # Provider keys ---------------------------------------------------------------------------------
+    #: The JSON keys file; default `<data_dir>/keys.json`, created as `{}` (mode 0600) when missing.
+    keys_file: Path | None = None
+    #: An AWS Secrets Manager secret (name or ARN) holding the keys JSON object.
+    keys_secret_id: str | None = None
+    #: How long keys are cached before every source is read again.
+    keys_ttl_seconds: float = Field(default=60.0, ge=0)
+    #: A file holding the Hugging Face token (plain text), for gated models.
+    hf_token_file: Path | None = None
+    #: A Secrets Manager secret (name or ARN) holding the Hugging Face token as plain text.
+    hf_token_secret_id: str | None = None
+
+    # Providers -------------------------------------------------------------------------------------
+    #: Seconds a provider call may take before it fails (per request; streams: between chunks).
+    request_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Turns Amazon Bedrock on, in this region (may differ from where the chatbot runs).
+    bedrock_region: str | None = None
+    #: A role to assume for Bedrock calls (cross-account access).
+    bedrock_role_arn: str | None = None
+    openai_compatible: list[OpenAICompatibleEndpoint] = Field(default_factory=list)
+    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
+    langchain: list[LangChainModel] = Field(default_factory=list)
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "chat.sqlite3"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.data_dir / "keys.json"
 
     @classmethod
     def settings_customise_sources(

@@ -70,5 +70,8 @@ class Provider(abc.ABC):
             for i, t in enumerate(texts)
         ]
 
+    async def refresh(self) -> None:  # noqa: B027 - optional hook
+        """Forget cached model lists so the next `list_models` asks the provider again."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing to close
         """Release clients and loaded models."""

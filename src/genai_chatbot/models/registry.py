@@ -1,8 +1,8 @@
 """Which models exist now, and which provider serves each id.
 
-The registry is built once from settings and handed to the chat service. It knows providers only through
-the `Provider` contract; provider modules are imported lazily so that a server which never touches, say,
-llama.cpp does not pay for importing it.
+The registry is built once from settings and the provider keys, and handed to the chat service. It knows
+providers only through the `Provider` contract. Provider modules import their SDKs lazily, so that a
+server which never talks to, say, Cohere does not pay for importing its SDK.
 """
 
 from __future__ import annotations
@@ -10,20 +10,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from genai_chatbot.config import Settings
+from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.models.errors import ModelNotFoundError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.types import ModelInfo, split_model_id
+from genai_chatbot.secrets import ProviderKeys, build_provider_keys
 
 
 class ModelRegistry:
     """Resolves `provider/model` ids to a provider and lists every model across providers."""
 
-    def __init__(self, providers: Iterable[Provider]) -> None:
+    def __init__(self, providers: Iterable[Provider], keys: ProviderKeys | None = None) -> None:
         self._providers: dict[str, Provider] = {}
+        self.keys = keys or ProviderKeys([])
         for provider in providers:
             if provider.name in self._providers:
-                raise ValueError(f"Two providers are named {provider.name!r}.")
+                raise ConfigError(f"Two providers are named {provider.name!r}; give each endpoint its own name.")
             self._providers[provider.name] = provider
 
     @property
@@ -34,6 +36,15 @@ class ModelRegistry:
         """Every model of every provider, available or not, in provider order."""
         lists = await asyncio.gather(*(p.list_models() for p in self._providers.values()))
         return [model for models in lists for model in models]
+
+    async def problems(self) -> list[str]:
+        """What keeps models from being listed: unreadable or malformed key sources."""
+        return list((await self.keys.current()).errors)
+
+    async def refresh(self) -> None:
+        """Re-read the keys now and make every provider list its models afresh."""
+        await self.keys.refresh()
+        await asyncio.gather(*(p.refresh() for p in self._providers.values()))
 
     async def resolve(self, model_id: str) -> tuple[Provider, ModelInfo]:
         """The provider and model info for `model_id`; `ModelNotFoundError` lists the known ids."""
@@ -49,11 +60,12 @@ class ModelRegistry:
         await asyncio.gather(*(p.aclose() for p in self._providers.values()))
 
 
-def build_registry(settings: Settings) -> ModelRegistry:
-    """The registry for these settings: every provider that is enabled there."""
+def build_registry(settings: Settings, keys: ProviderKeys | None = None) -> ModelRegistry:
+    """The registry for these settings: every provider they enable, reading keys from `keys`."""
+    keys = keys or build_provider_keys(settings)
     providers: list[Provider] = []
     if settings.local.enabled:
         from genai_chatbot.models.providers.local import LocalProvider
 
         providers.append(LocalProvider(settings.local))
-    return ModelRegistry(providers)
+    return ModelRegistry(providers, keys)

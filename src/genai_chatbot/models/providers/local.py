@@ -15,6 +15,7 @@ import asyncio
 import importlib.metadata
 import importlib.util
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -64,7 +65,7 @@ class _LoadedModel:
         self.llm = Llama(
             model_path=str(path),
             n_ctx=settings.context_size,
-            n_threads=settings.threads,
+            n_threads=settings.threads or os.cpu_count() or 1,  # llama.cpp's own default is half the cores
             verbose=False,
         )
         template = self.llm.metadata.get("tokenizer.chat_template")
