@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(default=512, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     #: Bearer tokens of the web API mapped to user ids. Empty: no authentication, one user named "default".
     users: dict[str, str] = Field(default_factory=dict)
     local: LocalModelSettings = Field(default_factory=LocalModelSettings)

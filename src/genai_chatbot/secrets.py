@@ -43,7 +43,8 @@ class SecretError(Exception):
 
 def parse_keys(text: str, origin: str) -> dict[str, str]:
     """The keys in `text`, a JSON object of strings read from `origin` (which names it in errors)."""
-    if not text.strip():
+    # Secrets Manager refuses a truly empty string, so people store '' or "" instead: the same mistake.
+    if text.strip() in ("", "''", '""'):
         raise SecretError(f"{origin} is an empty string; {EMPTY_SECRET_HINT}, not ''.")
     try:
         value = json.loads(text)
@@ -202,12 +203,24 @@ def _region_from_arn(secret_id: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How one source read went: the key names it gave, or the error that says what to fix."""
+
+    description: str
+    names: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class KeysSnapshot:
-    """The keys as read at one moment, with the problems of each source that failed."""
+    """The keys as read at one moment, and how each source fared."""
 
     values: Mapping[str, str] = field(default_factory=dict)
-    errors: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
+    sources: tuple[SourceStatus, ...] = ()
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(s.error for s in self.sources if s.error)
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -252,20 +265,22 @@ class ProviderKeys:
                 return self._snapshot
             results = await asyncio.gather(*(s.read() for s in self._sources), return_exceptions=True)
             values: dict[str, str] = {}
-            errors: list[str] = []
+            statuses: list[SourceStatus] = []
             for source, result in zip(self._sources, results, strict=True):
                 if isinstance(result, SecretError):
-                    errors.append(str(result))
+                    statuses.append(SourceStatus(source.description, error=str(result)))
                 elif isinstance(result, BaseException):
                     logger.error("Reading %s failed unexpectedly: %s", source.description, type(result).__name__)
-                    errors.append(f"Cannot read {source.description}: {type(result).__name__}.")
+                    error = f"Cannot read {source.description}: {type(result).__name__}."
+                    statuses.append(SourceStatus(source.description, error=error))
                 else:
                     values.update(result)
+                    statuses.append(SourceStatus(source.description, names=tuple(sorted(result))))
             previous = self._snapshot
-            self._snapshot = KeysSnapshot(values, tuple(errors), tuple(self.descriptions))
+            self._snapshot = KeysSnapshot(values, tuple(statuses))
             self._read_at = self._clock()
             if previous is None or previous.errors != self._snapshot.errors:
-                for error in errors:
+                for error in self._snapshot.errors:
                     logger.warning("%s", error)
             return self._snapshot
 
@@ -314,3 +329,15 @@ def build_provider_keys(settings: Settings) -> ProviderKeys:
     if settings.hf_token_secret_id:
         sources.append(SecretsManagerSource(settings.hf_token_secret_id, plain_text_name=HF_TOKEN))
     return ProviderKeys(sources, ttl_seconds=settings.keys_ttl_seconds)
+
+
+def install_log_redaction(keys: ProviderKeys, loggers: tuple[str, ...] = ("", "uvicorn", "uvicorn.access")) -> None:
+    """Mask key values in everything the handlers of these loggers write (the root logger's included).
+
+    A filter on a handler sees records from every child logger, which a filter on a logger would not.
+    """
+    redacting = RedactingFilter(keys)
+    for name in loggers:
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(redacting)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.resources import files
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from genai_chatbot import __version__
-from genai_chatbot.api import openai_routes, session_routes
+from genai_chatbot.api import message_routes, openai_routes, session_routes
 from genai_chatbot.api.errors import install_error_handlers
+from genai_chatbot.api.web_routes import install_web_page
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import Settings
-
-WEB_DIR = files("genai_chatbot") / "web"
-
+from genai_chatbot.secrets import install_log_redaction
 
 def create_app(settings: Settings, service: ChatService | None = None) -> FastAPI:
     """The app for these settings; `service` replaces the one built from settings (it is then not closed)."""
@@ -25,6 +23,7 @@ def create_app(settings: Settings, service: ChatService | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None
         app.state.service = service or build_chat_service(settings)
+        install_log_redaction(app.state.service.registry.keys)
         try:
             yield
         finally:
@@ -42,14 +41,13 @@ def create_app(settings: Settings, service: ChatService | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(openai_routes.router)
     app.include_router(session_routes.router)
+    app.include_router(message_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:
         """Liveness: answers as soon as the server accepts requests, without loading any model."""
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(str(WEB_DIR / "index.html"), media_type="text/html")
+    install_web_page(app)
 
     return app

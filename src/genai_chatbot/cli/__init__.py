@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from genai_chatbot.cli import chat, models, serve
+from genai_chatbot.cli import chat, doctor, models, serve
 
 app = typer.Typer(
     name="genai-chatbot",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.command("models")(models.models)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

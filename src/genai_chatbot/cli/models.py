@@ -1,57 +1,92 @@
-"""`genai-chatbot models`: every configured model, and why the unavailable ones are."""
+"""`genai-chatbot models`: every configured model, why the unavailable ones are, and broken key sources."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.config import Settings
 from genai_chatbot.models.registry import build_registry
-from genai_chatbot.models.types import ModelInfo
 
 
-async def _list(settings: Settings) -> list[ModelInfo]:
+async def _list_here(settings: Settings, refresh: bool) -> tuple[list[dict[str, Any]], list[str]]:
     registry = build_registry(settings)
     try:
-        return await registry.list_models()
+        if refresh:
+            await registry.refresh()
+        models = await registry.list_models()
+        problems = await registry.problems()
     finally:
         await registry.aclose()
+    rows = [
+        {
+            "id": m.id,
+            "provider": m.provider,
+            "streaming": m.streaming,
+            "context_window": m.context_window,
+            "available": m.available,
+            "unavailable_reason": m.unavailable_reason,
+        }
+        for m in models
+    ]
+    return rows, problems
+
+
+def _list_on_server(url: str, refresh: bool, token: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
+        if refresh:
+            client.post("/api/models/refresh").raise_for_status()
+        response = client.get("/api/models")
+        response.raise_for_status()
+    return [
+        {k: v for k, v in m.items() if k != "display_name" and k != "input_modalities"} for m in response.json()
+    ], []
 
 
 def models(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Re-read the keys secret and the providers' model lists now.")
+    ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Ask a running server (e.g. http://127.0.0.1:8000) instead; with --refresh it re-reads too."),
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="GENAI_CHATBOT_TOKEN", help="API token for --server.")] = None,
 ) -> None:
     """List model ids with provider, streaming, context window and availability."""
     settings = settings_or_exit(config)
-    found = asyncio.run(_list(settings))
+    if server:
+        rows, problems = _list_on_server(server, refresh, token)
+    else:
+        rows, problems = asyncio.run(_list_here(settings, refresh))
     if as_json:
-        rows = [
-            {
-                "id": m.id,
-                "provider": m.provider,
-                "streaming": m.streaming,
-                "context_window": m.context_window,
-                "available": m.available,
-                "unavailable_reason": m.unavailable_reason,
-            }
-            for m in found
-        ]
         typer.echo(json.dumps(rows, indent=2))
-        return
+    else:
+        _print_table(rows, settings.default_model)
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)
 
+
+def _print_table(rows: list[dict[str, Any]], default_model: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table("model id", "provider", "streaming", "context", "available")
-    for m in found:
-        default = " (default)" if m.id == settings.default_model else ""
-        status = "yes" if m.available else f"no: {m.unavailable_reason}"
-        table.add_row(m.id + default, m.provider, "yes" if m.streaming else "no", str(m.context_window), status)
+    for m in rows:
+        default = " (default)" if m["id"] == default_model else ""
+        status = "yes" if m["available"] else f"no: {m['unavailable_reason']}"
+        table.add_row(
+            m["id"] + default, m["provider"], "yes" if m["streaming"] else "no", str(m["context_window"]), status
+        )
     console = Console()
     if not console.is_terminal:  # piped into grep or a file: never wrap ids across lines
         console = Console(width=max(console.width, 200))

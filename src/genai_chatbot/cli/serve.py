@@ -17,10 +17,13 @@ def serve(
     """Start the server: chat page at /, API docs at /docs, OpenAI-compatible API at /v1."""
     settings = settings_or_exit(config, host=host, port=port)
 
+    import logging
+
     import uvicorn
 
     from genai_chatbot.api.app import create_app
 
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     typer.echo(f"genai-chatbot on http://{settings.host}:{settings.port}  (default model: {settings.default_model})")
     uvicorn.run(
         create_app(settings),

@@ -10,10 +10,12 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 
+from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
     ChatResult,
+    Diagnosis,
     FinishReason,
     Message,
     ModelInfo,
@@ -31,6 +33,8 @@ class Provider(abc.ABC):
 
     #: The `provider` part of model ids served by this provider.
     name: str
+    #: Names of keys in the keys secret that turn this provider on (shown by `doctor`, never their values).
+    enabling_keys: tuple[str, ...] = ()
 
     @abc.abstractmethod
     async def list_models(self) -> list[ModelInfo]:
@@ -69,6 +73,22 @@ class Provider(abc.ABC):
             (len(t) // _CHARS_PER_TOKEN_ESTIMATE + _TOKENS_PER_MESSAGE_OVERHEAD) if t or i else 0
             for i, t in enumerate(texts)
         ]
+
+    async def diagnose(self) -> list[Diagnosis]:
+        """Check this provider for `doctor`; by default from its model list. Providers add their own checks."""
+        try:
+            models = await self.list_models()
+        except ModelError as exc:
+            return [Diagnosis(self.name, "error", exc.message)]
+        if not models:
+            if self.enabling_keys:
+                fix = f"add {' or '.join(self.enabling_keys)} to the keys secret to enable it"
+                return [Diagnosis(self.name, "off", "not enabled: no key", fix)]
+            return [Diagnosis(self.name, "off", "no models configured")]
+        usable = sum(1 for m in models if m.available)
+        rows = [Diagnosis(self.name, "ok" if usable else "error", f"{usable} of {len(models)} models available")]
+        rows.extend(Diagnosis(m.id, "error", m.unavailable_reason or "unavailable") for m in models if not m.available)
+        return rows
 
     async def refresh(self) -> None:  # noqa: B027 - optional hook
         """Forget cached model lists so the next `list_models` asks the provider again."""

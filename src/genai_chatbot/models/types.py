@@ -93,6 +93,16 @@ class ModelInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """One line of `genai-chatbot doctor`: a component, how it is, and what to do when it is not fine."""
+
+    component: str
+    status: Literal["ok", "warning", "error", "off"]
+    detail: str
+    fix: str | None = None
+
+
 def split_model_id(model_id: str) -> tuple[str, str]:
     """Split `provider/name` at its first slash; names may contain slashes themselves."""
     provider, sep, name = model_id.partition("/")

@@ -1,0 +1,97 @@
+"""`genai-chatbot doctor`: it finds what is wrong, says what to do, and never prints a key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from genai_chatbot.config import Settings
+from genai_chatbot.doctor import run_checks
+
+
+class FakeHuggingFace(BaseHTTPRequestHandler):
+    """Answers /api/whoami-v2 like the Hub: 200 for the one good token, 401 otherwise."""
+
+    def do_GET(self) -> None:
+        good = self.headers.get("Authorization") == "Bearer hf_good_token"
+        body = json.dumps({"name": "alice"} if good else {"error": "Invalid credentials"}).encode()
+        self.send_response(200 if good and self.path == "/api/whoami-v2" else 401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hf_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHuggingFace)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def rows_for(rows: list[object], component: str) -> list[object]:
+    return [r for r in rows if getattr(r, "component", None) == component]
+
+
+async def test_a_healthy_setup_reports_the_local_model_and_the_keys_file(tmp_path: Path) -> None:
+    rows = await run_checks(Settings(data_dir=tmp_path))
+    statuses = {r.component: r.status for r in rows}
+    assert statuses[f"keys file {tmp_path / 'keys.json'}"] == "ok"
+    assert statuses["local"] == "ok"
+    assert statuses["Hugging Face token"] == "off"
+    assert not any(r.status == "error" for r in rows)
+
+
+async def test_an_empty_secret_is_reported_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text("''")
+    rows = await run_checks(Settings(data_dir=tmp_path))
+    [keys_row] = [r for r in rows if r.component.startswith("keys file")]
+    assert keys_row.status == "error"
+    assert "store {} when no keys are needed" in keys_row.detail
+    assert [r.status for r in rows if r.component == "local"] == ["ok"]  # the local model keeps working
+
+
+async def test_the_hf_token_is_checked_with_the_hub(tmp_path: Path, hf_endpoint: str) -> None:
+    token_file = tmp_path / "hf-token"
+    token_file.write_text("hf_good_token\n")
+    [good] = [
+        r for r in await run_checks(Settings(data_dir=tmp_path, hf_token_file=token_file)) if "Hugging" in r.component
+    ]
+    assert (good.status, good.detail) == ("ok", "accepted for user alice")
+    token_file.write_text("hf_revoked_token\n")
+    [bad] = [
+        r for r in await run_checks(Settings(data_dir=tmp_path, hf_token_file=token_file)) if "Hugging" in r.component
+    ]
+    assert bad.status == "error"
+    assert bad.fix is not None and "huggingface.co/settings/tokens" in bad.fix
+    assert "hf_revoked_token" not in f"{bad.detail} {bad.fix}"
+
+
+def test_the_command_exits_1_and_prints_no_key_values(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text('{"OPENAI_API_KEY": "sk-do-not-print-me", "COHERE_API_KEY": 5}')
+    result = subprocess.run(
+        [sys.executable, "-m", "genai_chatbot", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GENAI_CHATBOT_DATA_DIR": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert result.returncode == 1
+    assert "'COHERE_API_KEY' must be a string" in result.stdout
+    assert "sk-do-not-print-me" not in result.stdout + result.stderr
