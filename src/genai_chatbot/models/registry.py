@@ -68,4 +68,30 @@ def build_registry(settings: Settings, keys: ProviderKeys | None = None) -> Mode
         from genai_chatbot.models.providers.local import LocalProvider
 
         providers.append(LocalProvider(settings.local))
+    from genai_chatbot.models.providers.ai21 import AI21Provider
+    from genai_chatbot.models.providers.cohere import CohereProvider
+
+    providers.append(CohereProvider(keys, timeout_seconds=settings.request_timeout_seconds))
+    providers.append(AI21Provider(keys, timeout_seconds=settings.request_timeout_seconds))
+    if settings.langchain:
+        from genai_chatbot.models.providers.langchain import LangChainProvider
+
+        providers.append(LangChainProvider(settings.langchain, keys, timeout_seconds=settings.request_timeout_seconds))
+    from genai_chatbot.models.providers.azure_openai import AzureOpenAIProvider
+    from genai_chatbot.models.providers.openai import OpenAICompatibleProvider, OpenAIProvider
+
+    providers.append(OpenAIProvider(keys, timeout_seconds=settings.request_timeout_seconds))
+    providers.append(AzureOpenAIProvider(keys, timeout_seconds=settings.request_timeout_seconds))
+    providers.extend(
+        OpenAICompatibleProvider(endpoint, keys, timeout_seconds=settings.request_timeout_seconds)
+        for endpoint in settings.openai_compatible
+    )
+    if settings.bedrock_region:
+        from genai_chatbot.models.providers.bedrock import BedrockProvider
+
+        providers.append(BedrockProvider(settings))
+    if settings.sagemaker.endpoints:
+        from genai_chatbot.models.providers.sagemaker import SageMakerProvider
+
+        providers.append(SageMakerProvider(settings.sagemaker, timeout_seconds=settings.request_timeout_seconds))
     return ModelRegistry(providers, keys)

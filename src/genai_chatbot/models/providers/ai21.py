@@ -1,0 +1,258 @@
+"""AI21's Jamba models through the official `ai21` SDK (`AsyncAI21Client`): `ai21/<model>`.
+
+The provider is enabled while `AI21_API_KEY` is in the keys secret; the key is read at list and stream
+time, so adding or removing it makes the models appear or disappear without a restart. `AI21_BASE_URL`
+in the secret (or the constructor's `base_url`) replaces `https://api.ai21.com/studio/v1`.
+
+Two SDK behaviours are worked around here, both with the SDK's own request path left intact:
+- its error types drop the response headers, so a response hook on the httpx client we hand it notes
+  Retry-After (and reads error bodies, which its async client tries to read synchronously and cannot);
+- its stream decoder calls its own deprecated `from_dict` for every chunk, warning each time, so the
+  stream's SSE lines are decoded here into the SDK's `ChatCompletionChunk` model instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from genai_chatbot.models.errors import (
+    InvalidRequestError,
+    ModelError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.secrets import ProviderKeys
+
+logger = logging.getLogger(__name__)
+
+API_KEY = "AI21_API_KEY"
+BASE_URL_KEY = "AI21_BASE_URL"
+INSTALL_HINT = "install the ai21 extra: pip install 'genai-chatbot[ai21]'"
+
+# Retry-After of the last error response seen by this task's request; a context variable because the hook
+# runs inside the request's own task, and concurrent requests must not see each other's value.
+_retry_after: ContextVar[float | None] = ContextVar("ai21_retry_after", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class AI21Model:
+    name: str
+    display_name: str
+    context_window: int
+
+
+#: AI21's current chat models (docs.ai21.com, "Jamba models"); the undated names follow the newest release.
+MODELS: tuple[AI21Model, ...] = (
+    AI21Model("jamba-large", "Jamba Large", 256_000),
+    AI21Model("jamba-mini", "Jamba Mini", 256_000),
+)
+
+
+class AI21Provider(Provider):
+    """AI21's Jamba chat models, available while `AI21_API_KEY` is in the keys."""
+
+    name = "ai21"
+
+    def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0, base_url: str | None = None) -> None:
+        """`base_url` (up to and including `/studio/v1`) overrides `AI21_BASE_URL` from the keys."""
+        self._keys = keys
+        self._timeout = timeout_seconds
+        self._base_url = base_url
+        self._clients: dict[str, Any] = {}
+        self._client_lock = asyncio.Lock()
+
+    async def list_models(self) -> list[ModelInfo]:
+        snapshot = await self._keys.current()
+        if snapshot.get(API_KEY) is None:
+            return []  # not configured: the key is what turns AI21 on
+        reason: str | None = None
+        if importlib.util.find_spec("ai21") is None:
+            reason = f"the ai21 SDK is not installed; {INSTALL_HINT}"
+        return [
+            ModelInfo(
+                id=f"{self.name}/{model.name}",
+                provider=self.name,
+                name=model.name,
+                display_name=model.display_name,
+                context_window=model.context_window,
+                available=reason is None,
+                unavailable_reason=reason,
+            )
+            for model in MODELS
+        ]
+
+    async def _client(self) -> Any:
+        """The SDK client for the current key and URL, built once per pair on a worker thread."""
+        snapshot = await self._keys.current()
+        api_key = snapshot.get(API_KEY)
+        if api_key is None:
+            raise ProviderUnavailableError(f"AI21 is unavailable: {API_KEY} is not in the keys secret; add it.")
+        base_url = self._base_url or snapshot.get(BASE_URL_KEY)
+        fingerprint = hashlib.sha256(f"{api_key}\0{base_url or ''}".encode()).hexdigest()
+        async with self._client_lock:
+            client = self._clients.get(fingerprint)
+            if client is None:
+                client = await asyncio.to_thread(self._build_client, api_key, base_url)
+                self._clients[fingerprint] = client
+            return client
+
+    def _build_client(self, api_key: str, base_url: str | None) -> Any:
+        try:
+            import httpx
+            from ai21 import AsyncAI21Client
+        except ImportError:
+            raise ProviderUnavailableError(f"The ai21 SDK is not installed; {INSTALL_HINT}.") from None
+        http = httpx.AsyncClient(event_hooks={"response": [_note_error_response]})
+        return AsyncAI21Client(
+            api_key=api_key, api_host=base_url, timeout_sec=self._timeout, http_client=http, via="genai-chatbot"
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        client = await self._client()  # imports the SDK (on a worker thread) before the line below needs it
+        from ai21.models.chat import ChatCompletionChunk
+
+        finish: FinishReason = "stop"
+        usage: Usage | None = None
+        _retry_after.set(None)
+        try:
+            stream = await client.chat.completions.create(**_chat_arguments(request), stream=True)
+            async with stream:
+                async for data in _sse_data(stream.response):
+                    chunk = ChatCompletionChunk.model_validate(data)
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            yield ChatChunk(text=choice.delta.content)
+                        if choice.finish_reason:
+                            finish = _finish_reason(choice.finish_reason)
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        except Exception as exc:
+            raise _translate(exc, self._timeout) from exc
+        yield ChatChunk(finish_reason=finish, usage=usage)
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        client = await self._client()
+        _retry_after.set(None)
+        try:
+            response = await client.chat.completions.create(**_chat_arguments(request))
+        except Exception as exc:
+            raise _translate(exc, self._timeout) from exc
+        choice = response.choices[0]
+        return ChatResult(
+            text=choice.message.content or "",
+            finish_reason=_finish_reason(choice.finish_reason),
+            usage=Usage(response.usage.prompt_tokens, response.usage.completion_tokens),
+        )
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client._client.aclose()
+
+
+async def _note_error_response(response: Any) -> None:
+    """httpx response hook: read error bodies asynchronously and remember Retry-After for `_translate`."""
+    if response.status_code >= 400:
+        await response.aread()
+        _retry_after.set(_parse_retry_after(response.headers.get("retry-after")))
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date; callers fall back to their own backoff
+
+
+async def _sse_data(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """The JSON payloads of an OpenAI-style SSE body (`data: {...}` lines, ending at `data: [DONE]`)."""
+    async for line in response.aiter_lines():
+        line = line.strip()
+        if not line.startswith("data:"):
+            continue  # blank separators, comments and event names carry no chunk
+        payload = line[len("data:") :].strip()
+        if payload == "[DONE]":
+            return
+        try:
+            yield json.loads(payload)
+        except json.JSONDecodeError:
+            raise ProviderError(f"AI21 sent a stream chunk that is not JSON: {payload[:200]!r}") from None
+
+
+def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
+    """`chat.completions.create` arguments: the system prompt as the first message, unset parameters left out.
+
+    `seed` is not sent: AI21's chat API has no such parameter and refuses unknown ones.
+    """
+    from ai21.models.chat import AssistantMessage, SystemMessage, UserMessage
+
+    classes = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
+    messages: list[Any] = [SystemMessage(content=request.system)] if request.system else []
+    messages.extend(classes[m.role](content=m.content) for m in request.messages)
+    arguments: dict[str, Any] = {"model": request.model, "messages": messages}
+    optional = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "stop": list(request.stop) or None,
+    }
+    arguments.update({name: value for name, value in optional.items() if value is not None})
+    return arguments
+
+
+def _finish_reason(reason: str | None) -> FinishReason:
+    return "length" if reason == "length" else "stop"
+
+
+def _detail(details: str | None) -> str:
+    if not details:
+        return ""
+    try:
+        body = json.loads(details)
+    except ValueError:
+        return details[:300]
+    if isinstance(body, dict):
+        message = body.get("detail") or body.get("message") or body.get("error") or body
+        return str(message)[:300]
+    return details[:300]
+
+
+def _translate(exc: Exception, timeout: float) -> ModelError:
+    """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
+    if isinstance(exc, ModelError):
+        return exc
+    import httpx
+    from ai21.errors import AI21APIError, AI21Error
+
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(f"AI21 did not answer within {timeout:g} s; try again or raise request_timeout_seconds.")
+    if isinstance(exc, httpx.TransportError):
+        return ProviderUnavailableError(
+            f"Cannot reach AI21 ({type(exc).__name__}); check the network or {BASE_URL_KEY}."
+        )
+    if isinstance(exc, AI21Error):
+        return ProviderError(f"AI21 failed: {exc.message[:300]}")
+    if not isinstance(exc, AI21APIError):
+        logger.exception("Unexpected error from the AI21 SDK")
+        return ProviderError(f"AI21 failed: {type(exc).__name__}.")
+    status, detail = exc.status_code, _detail(exc.details)
+    if status == 429:
+        return RateLimitedError(f"AI21 is rate limiting this key: {detail or 'too many requests'}.", _retry_after.get())
+    if status in (401, 403):
+        return ProviderUnavailableError(f"AI21 rejected {API_KEY} (HTTP {status}); put a valid key in the keys secret.")
+    if status == 404:
+        return ProviderUnavailableError(f"AI21 does not offer this model to this key (HTTP 404): {detail}")
+    if status in (400, 422):
+        return InvalidRequestError(f"AI21 refused the request: {detail or f'HTTP {status}'}")
+    return ProviderError(f"AI21 failed (HTTP {status}): {detail or 'no details'}; try again later.")

@@ -1,0 +1,148 @@
+"""Azure OpenAI: several deployments, each described in the keys secret exactly as documented.
+
+    AZURE_OPENAI_MODELS                       "Model1,Model2"  (spaces trimmed, empty items ignored)
+    AZURE_OPENAI_API_TYPE__Model1             "azure"
+    AZURE_OPENAI_API_VERSION__Model1          "2023-05-15"
+    AZURE_OPENAI_API_BASE__Model1             "https://my-resource.openai.azure.com"
+    AZURE_OPENAI_API_KEY__Model1              "…"
+    AZURE_OPENAI_API_DEPLOYMENT_NAME__Model1  "Model1DeploymentName"
+
+Each model is `azure_openai/Model1`. A model whose keys are incomplete is listed as unavailable, naming the
+missing keys. Everything is read from the keys at list and stream time, so editing the secret adds, changes
+or removes deployments without a restart. Each model keeps one connection pool, rebuilt when its base,
+version or key changes; the streaming and the error translation are the shared ones of `openai_wire`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from genai_chatbot.models.errors import ProviderUnavailableError
+from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers.openai import context_window
+from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, WireCache, chat_body
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
+from genai_chatbot.secrets import KeysSnapshot, ProviderKeys
+
+MODELS_KEY = "AZURE_OPENAI_MODELS"
+_FIELDS = ("API_TYPE", "API_VERSION", "API_BASE", "API_KEY", "API_DEPLOYMENT_NAME")
+_SUPPORTED_API_TYPES = ("azure",)
+
+
+def key_name(field: str, model: str) -> str:
+    """The name of one of a model's keys, e.g. `AZURE_OPENAI_API_KEY__Model1`."""
+    return f"AZURE_OPENAI_{field}__{model}"
+
+
+def configured_models(snapshot: KeysSnapshot) -> list[str]:
+    """The model ids in `AZURE_OPENAI_MODELS`, trimmed, without empty items or repeats."""
+    names = (name.strip() for name in (snapshot.get(MODELS_KEY) or "").split(","))
+    return list(dict.fromkeys(name for name in names if name))
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One configured model: where it is deployed and with which key."""
+
+    model: str
+    api_version: str
+    base: str
+    key: str
+    deployment: str
+
+
+def read_deployment(snapshot: KeysSnapshot, model: str) -> Deployment | str:
+    """The deployment of `model`, or why it cannot be used (naming keys, never showing values)."""
+    values = {field: snapshot.get(key_name(field, model)) for field in _FIELDS}
+    missing = [key_name(field, model) for field, value in values.items() if value is None]
+    if missing:
+        return f"add {', '.join(missing)} to the keys secret"
+    api_type = (values["API_TYPE"] or "").strip().lower()
+    if api_type not in _SUPPORTED_API_TYPES:
+        return f"{key_name('API_TYPE', model)} must be 'azure' (API key authentication)"
+    return Deployment(
+        model=model,
+        api_version=(values["API_VERSION"] or "").strip(),
+        base=(values["API_BASE"] or "").strip().rstrip("/"),
+        key=values["API_KEY"] or "",
+        deployment=(values["API_DEPLOYMENT_NAME"] or "").strip(),
+    )
+
+
+class AzureOpenAIProvider(Provider):
+    """The deployments listed in `AZURE_OPENAI_MODELS`; lists nothing while that key is absent."""
+
+    name = "azure_openai"
+
+    def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0) -> None:
+        self._keys = keys
+        self._timeout = timeout_seconds
+        self._wires = WireCache()
+
+    async def list_models(self) -> list[ModelInfo]:
+        snapshot = await self._keys.current()
+        infos = []
+        for model in configured_models(snapshot):
+            found = read_deployment(snapshot, model)
+            reason = found if isinstance(found, str) else None
+            infos.append(
+                ModelInfo(
+                    id=f"{self.name}/{model}",
+                    provider=self.name,
+                    name=model,
+                    display_name=f"{model} (Azure OpenAI)",
+                    context_window=context_window(found.deployment if isinstance(found, Deployment) else model),
+                    available=reason is None,
+                    unavailable_reason=reason,
+                )
+            )
+        return infos
+
+    async def _wire(self, model: str) -> tuple[OpenAIWire, Deployment]:
+        snapshot = await self._keys.current()
+        if model not in configured_models(snapshot):
+            raise ProviderUnavailableError(
+                f"Azure OpenAI model {model!r} is not in {MODELS_KEY}; add it there with its five keys."
+            )
+        found = read_deployment(snapshot, model)
+        if isinstance(found, str):
+            raise ProviderUnavailableError(f"Azure OpenAI model {model!r} is not fully configured: {found}.")
+        deployment = found
+
+        def build() -> OpenAIWire:
+            from openai import AsyncAzureOpenAI
+
+            ctx = ErrorContext(
+                f"Azure OpenAI ({deployment.base})",
+                deployment.base,
+                key_name("API_KEY", model),
+                deployment.key,
+                f"check {key_name('API_DEPLOYMENT_NAME', model)} and {key_name('API_VERSION', model)}",
+            )
+            return OpenAIWire.build(
+                AsyncAzureOpenAI,
+                ctx,
+                self._timeout,
+                {"api-key": deployment.key},
+                azure_endpoint=deployment.base,
+                api_version=deployment.api_version,
+                api_key=deployment.key,
+            )
+
+        settings = (deployment.base, deployment.api_version, deployment.key)
+        return await self._wires.get(model, settings, build), deployment
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        wire, deployment = await self._wire(request.model)
+        path = f"deployments/{quote(deployment.deployment, safe='')}/chat/completions"
+        async for chunk in wire.stream(path, chat_body(deployment.deployment, request)):
+            yield chunk
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        wire, deployment = await self._wire(request.model)
+        return await wire.complete(chat_body(deployment.deployment, request))
+
+    async def aclose(self) -> None:
+        await self._wires.aclose()

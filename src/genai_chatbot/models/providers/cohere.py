@@ -1,0 +1,311 @@
+"""Cohere's chat models through the official `cohere` SDK (v2 chat API): `cohere/<model>`.
+
+The provider is enabled while `COHERE_API_KEY` is in the keys secret; the key is read at list and stream
+time, so adding or removing it makes the models appear or disappear without a restart. `COHERE_BASE_URL`
+in the secret (or the constructor's `base_url`) points the SDK at another host, e.g. a proxy.
+
+The SDK is imported, and its client built, on a worker thread the first time a key is seen: both take
+long enough (module import, TLS context) to stall the event loop. One client is kept per key and base URL.
+SDK retries are off: a 429 goes straight back to the caller with its Retry-After, and the request timeout
+stays an honest bound instead of being multiplied by hidden retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from genai_chatbot.models.errors import (
+    InvalidRequestError,
+    ModelError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.secrets import ProviderKeys
+
+logger = logging.getLogger(__name__)
+
+API_KEY = "COHERE_API_KEY"
+BASE_URL_KEY = "COHERE_BASE_URL"
+INSTALL_HINT = "install the cohere extra: pip install 'genai-chatbot[cohere]'"
+# Listing must stay quick even when Cohere is slow; chat calls get the full request timeout.
+_DISCOVERY_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CohereModel:
+    """A chat model offered when the API cannot be asked which models the key may use."""
+
+    name: str
+    display_name: str
+    context_window: int
+
+
+#: Current chat models (docs.cohere.com/docs/models); dated names, since aliases move under users' feet.
+CURATED_MODELS: tuple[CohereModel, ...] = (
+    CohereModel("command-a-03-2025", "Command A", 256_000),
+    CohereModel("command-a-reasoning-08-2025", "Command A Reasoning", 256_000),
+    CohereModel("command-r-plus-08-2024", "Command R+", 128_000),
+    CohereModel("command-r-08-2024", "Command R", 128_000),
+    CohereModel("command-r7b-12-2024", "Command R7B", 128_000),
+)
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "TOOL_CALL": "stop",
+    "MAX_TOKENS": "length",
+    "ERROR": "error",
+    "TIMEOUT": "error",
+}
+
+
+def _fingerprint(*parts: str | None) -> str:
+    """A digest to key caches by, so that no key value is kept as a dict key or shows up in a repr."""
+    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).hexdigest()
+
+
+class CohereProvider(Provider):
+    """Cohere's chat models, available while `COHERE_API_KEY` is in the keys."""
+
+    name = "cohere"
+
+    def __init__(
+        self,
+        keys: ProviderKeys,
+        timeout_seconds: float = 60.0,
+        base_url: str | None = None,
+        discover_models: bool = True,
+    ) -> None:
+        """`base_url` overrides `COHERE_BASE_URL`; `discover_models` asks the API for the key's chat models."""
+        self._keys = keys
+        self._timeout = timeout_seconds
+        self._base_url = base_url
+        self._discover = discover_models
+        self._clients: dict[str, Any] = {}
+        self._client_lock = asyncio.Lock()
+        self._discovered: dict[str, tuple[CohereModel, ...]] = {}
+
+    async def _credentials(self) -> tuple[str | None, str | None]:
+        snapshot = await self._keys.current()
+        return snapshot.get(API_KEY), self._base_url or snapshot.get(BASE_URL_KEY)
+
+    async def _client(self, api_key: str, base_url: str | None) -> Any:
+        """The SDK client for this key and URL, built once on a worker thread."""
+        fingerprint = _fingerprint(api_key, base_url)
+        async with self._client_lock:
+            client = self._clients.get(fingerprint)
+            if client is None:
+                client = await asyncio.to_thread(self._build_client, api_key, base_url)
+                self._clients[fingerprint] = client
+            return client
+
+    def _build_client(self, api_key: str, base_url: str | None) -> Any:
+        try:
+            import cohere
+        except ImportError:
+            raise ProviderUnavailableError(f"The cohere SDK is not installed; {INSTALL_HINT}.") from None
+        options: dict[str, Any] = {"base_url": base_url} if base_url else {}
+        return cohere.AsyncClientV2(
+            api_key=api_key,
+            timeout=self._timeout,
+            max_retries=0,
+            client_name="genai-chatbot",
+            log_warning_experimental_features=False,
+            **options,
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        api_key, base_url = await self._credentials()
+        if api_key is None:
+            return []  # not configured: the key is what turns Cohere on
+        if importlib.util.find_spec("cohere") is None:
+            return [self._info(model, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS]
+        models = await self._models_for(api_key, base_url)
+        return [self._info(model, None) for model in models]
+
+    def _info(self, model: CohereModel, reason: str | None) -> ModelInfo:
+        return ModelInfo(
+            id=f"{self.name}/{model.name}",
+            provider=self.name,
+            name=model.name,
+            display_name=model.display_name,
+            context_window=model.context_window,
+            available=reason is None,
+            unavailable_reason=reason,
+        )
+
+    async def _models_for(self, api_key: str, base_url: str | None) -> tuple[CohereModel, ...]:
+        """The key's chat models as the API lists them, asked once per key; the curated list when it can't say."""
+        if not self._discover:
+            return CURATED_MODELS
+        fingerprint = _fingerprint(api_key, base_url)
+        if fingerprint not in self._discovered:
+            self._discovered[fingerprint] = await self._discover_models(api_key, base_url)
+        return self._discovered[fingerprint]
+
+    async def _discover_models(self, api_key: str, base_url: str | None) -> tuple[CohereModel, ...]:
+        try:
+            client = await self._client(api_key, base_url)
+            response = await client.models.list(
+                endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
+            )
+        except ModelError:
+            return CURATED_MODELS
+        except Exception as exc:
+            logger.info("Listing Cohere's chat models failed (%s); offering the curated list", _describe(exc))
+            return CURATED_MODELS
+        curated = {model.name: model for model in CURATED_MODELS}
+        found = [
+            curated.get(item.name) or CohereModel(item.name, item.name, int(item.context_length or 4096))
+            for item in response.models or ()
+            if item.name and not item.is_deprecated
+        ]
+        return tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS
+
+    async def _ready_client(self) -> Any:
+        api_key, base_url = await self._credentials()
+        if api_key is None:
+            raise ProviderUnavailableError(f"Cohere is unavailable: {API_KEY} is not in the keys secret; add it.")
+        return await self._client(api_key, base_url)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        client = await self._ready_client()
+        finish: FinishReason = "stop"
+        usage: Usage | None = None
+        try:
+            async with aclosing(client.chat_stream(**_chat_arguments(request))) as events:
+                async for event in events:
+                    if event.type == "content-delta":
+                        text = _delta_text(event)
+                        if text:
+                            yield ChatChunk(text=text)
+                    elif event.type == "message-end" and event.delta is not None:
+                        if event.delta.error:
+                            raise ProviderError(f"Cohere failed while generating: {event.delta.error}")
+                        finish = _finish_reason(event.delta.finish_reason)
+                        usage = _usage(event.delta.usage)
+        except Exception as exc:
+            raise _translate(exc, self._timeout) from exc
+        yield ChatChunk(finish_reason=finish, usage=usage)
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        client = await self._ready_client()
+        try:
+            response = await client.chat(**_chat_arguments(request))
+        except Exception as exc:
+            raise _translate(exc, self._timeout) from exc
+        text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
+        return ChatResult(text=text, finish_reason=_finish_reason(response.finish_reason), usage=_usage(response.usage))
+
+    async def refresh(self) -> None:
+        self._discovered.clear()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client._client_wrapper.httpx_client.httpx_client.aclose()
+
+
+def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
+    """The v2 chat arguments for `request`: the system prompt as the first message, unset parameters left out."""
+    import cohere
+
+    messages: list[Any] = [cohere.SystemChatMessageV2(content=request.system)] if request.system else []
+    for message in request.messages:
+        if message.role == "system":
+            messages.append(cohere.SystemChatMessageV2(content=message.content))
+        elif message.role == "user":
+            messages.append(cohere.UserChatMessageV2(content=message.content))
+        else:
+            messages.append(cohere.AssistantChatMessageV2(content=message.content))
+    arguments: dict[str, Any] = {"model": request.model, "messages": messages}
+    optional = {
+        "temperature": request.temperature,
+        "p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "seed": request.seed,
+        "stop_sequences": list(request.stop) or None,
+    }
+    arguments.update({name: value for name, value in optional.items() if value is not None})
+    return arguments
+
+
+def _delta_text(event: Any) -> str:
+    message = event.delta.message if event.delta is not None else None
+    content = message.content if message is not None else None
+    return (content.text or "") if content is not None else ""
+
+
+def _finish_reason(reason: object) -> FinishReason:
+    return _FINISH_REASONS.get(str(reason), "stop")
+
+
+def _usage(usage: Any) -> Usage | None:
+    """Billed tokens, which is what other providers report as usage; raw token counts when billing is absent."""
+    if usage is None:
+        return None
+    for counts in (usage.billed_units, usage.tokens):
+        if counts is not None and (counts.input_tokens is not None or counts.output_tokens is not None):
+            return Usage(int(counts.input_tokens or 0), int(counts.output_tokens or 0))
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    return f"{type(exc).__name__} (HTTP {status})" if status else type(exc).__name__
+
+
+def _error_detail(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:300]
+    return str(body)[:300] if body else ""
+
+
+def _retry_after(headers: dict[str, str] | None) -> float | None:
+    value = {k.lower(): v for k, v in (headers or {}).items()}.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare enough from Cohere that callers may fall back to their own backoff
+
+
+def _translate(exc: Exception, timeout: float) -> ModelError:
+    """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
+    if isinstance(exc, ModelError):
+        return exc
+    import httpx
+    from cohere.core.api_error import ApiError
+
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(f"Cohere did not answer within {timeout:g} s; try again or raise request_timeout_seconds.")
+    if isinstance(exc, httpx.TransportError):
+        return ProviderUnavailableError(
+            f"Cannot reach Cohere ({type(exc).__name__}); check the network or {BASE_URL_KEY}."
+        )
+    if not isinstance(exc, ApiError) or exc.status_code is None:
+        logger.exception("Unexpected error from the Cohere SDK")
+        return ProviderError(f"Cohere failed: {type(exc).__name__}.")
+    status, detail = exc.status_code, _error_detail(exc)
+    if status == 429:
+        retry_after = _retry_after(exc.headers)
+        return RateLimitedError(f"Cohere is rate limiting this key: {detail or 'too many requests'}.", retry_after)
+    if status in (401, 403, 498):
+        return ProviderUnavailableError(
+            f"Cohere rejected {API_KEY} (HTTP {status}); put a valid key in the keys secret."
+        )
+    if status == 404:
+        return ProviderUnavailableError(f"Cohere does not offer this model to this key (HTTP 404): {detail}")
+    if status in (400, 422):
+        return InvalidRequestError(f"Cohere refused the request: {detail or f'HTTP {status}'}")
+    return ProviderError(f"Cohere failed (HTTP {status}): {detail or 'no details'}; try again later.")

@@ -1,0 +1,155 @@
+"""A small real HTTP server on 127.0.0.1 that answers like OpenAI's API and records what clients send.
+
+It implements only what the SDK and our providers send: `GET …/models` and `POST …/chat/completions`
+(whole or streamed as server-sent events). Tests replace the answer of a route to script errors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MODEL_IDS = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "o3-mini",
+    "chatgpt-4o-latest",
+    "text-embedding-3-small",
+    "whisper-1",
+    "tts-1",
+    "dall-e-3",
+    "omni-moderation-latest",
+    "gpt-4o-realtime-preview",
+    "gpt-4o-transcribe",
+    "gpt-4o-audio-preview",
+    "gpt-image-1",
+    "gpt-3.5-turbo-instruct",
+]
+REPLY = ["Hello", ",", " world"]
+
+
+@dataclass
+class Recorded:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Reply:
+    """An answer: a status, headers, and either a JSON body or a list of SSE events (raw strings)."""
+
+    status: int = 200
+    json: Any = None
+    events: list[str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def sse(data: Any) -> str:
+    return f"data: {json.dumps(data)}\n\n"
+
+
+def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
+    delta = {"content": content} if content is not None else {}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def default_reply(request: Recorded) -> Reply:
+    if request.path.endswith("/models"):
+        return Reply(
+            json={"object": "list", "data": [{"id": i, "object": "model", "owned_by": "x"} for i in MODEL_IDS]}
+        )
+    usage = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+    if request.body.get("stream"):
+        events = [sse(chunk(text)) for text in REPLY] + [sse(chunk(finish="stop"))]
+        if request.body.get("stream_options", {}).get("include_usage"):
+            events.append(sse({**chunk(), "choices": [], "usage": usage}))
+        return Reply(events=[*events, "data: [DONE]\n\n"])
+    message = {"role": "assistant", "content": "".join(REPLY)}
+    return Reply(
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": request.body.get("model"),
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": usage,
+        }
+    )
+
+
+class FakeOpenAI:
+    """The server; `answer` decides every reply (default: a healthy OpenAI), `requests` records them."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.answer: Callable[[Recorded], Reply] = default_reply
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve(None)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self._serve(json.loads(self.rfile.read(length)) if length else None)
+
+            def _serve(self, body: Any) -> None:
+                url = urlsplit(self.path)
+                recorded = Recorded(
+                    self.command, url.path, parse_qs(url.query), {k.lower(): v for k, v in self.headers.items()}, body
+                )
+                fake.requests.append(recorded)
+                reply = fake.answer(recorded)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if reply.events is None:
+                    data = json.dumps(reply.json).encode()
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                # HTTP/1.0 without a length: the body ends when the connection closes, like a cut stream.
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                for event in reply.events:
+                    self.wfile.write(event.encode())
+                    self.wfile.flush()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+    def last(self, suffix: str) -> Recorded:
+        """The latest request whose path ends with `suffix`."""
+        return next(r for r in reversed(self.requests) if r.path.endswith(suffix))
