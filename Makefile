@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench install install-dev clean
+.PHONY: run test lint typecheck unit bench install install-dev clean browser web
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "genai-chatbot needs Python 3.11 or newer"'
@@ -37,7 +37,15 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy --strict src
 
-unit: install-dev
+# The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# Rebuild the chat page's vendored libraries (committed under src/genai_chatbot/web/static/vendor/).
+web:
+	cd src/genai_chatbot/web && npm ci && npm run build
+
+unit: install-dev browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

@@ -25,7 +25,7 @@ from load import LoadResult, run_load
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
-LITELLM_VERSION = "1.110.2"
+LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
 
 
 def free_port() -> int:

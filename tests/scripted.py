@@ -19,8 +19,10 @@ Step = str | ModelError | None  # text to send, an error to raise, or None: wait
 class ScriptedProvider(Provider):
     name = "scripted"
 
-    def __init__(self, script: Sequence[Step], context_window: int = 4096) -> None:
+    def __init__(self, script: Sequence[Step], context_window: int = 4096, first: Sequence[Step] | None = None) -> None:
+        """Play `script` on every call; the first call plays `first` instead when given (fail, then recover)."""
         self.script = list(script)
+        self.first = list(first) if first is not None else None
         self.context_window = context_window
         self.requests: list[ChatRequest] = []
 
@@ -37,11 +39,12 @@ class ScriptedProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         self.requests.append(request)
-        for step in self.script:
+        script = self.first if self.first is not None and len(self.requests) == 1 else self.script
+        for step in script:
             if step is None:
                 await asyncio.Event().wait()
             elif isinstance(step, ModelError):
                 raise step
             else:
                 yield ChatChunk(text=step)
-        yield ChatChunk(finish_reason="stop", usage=Usage(3, len(self.script)))
+        yield ChatChunk(finish_reason="stop", usage=Usage(3, len(script)))

@@ -16,6 +16,7 @@ from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import Settings
 from genai_chatbot.secrets import install_log_redaction
 
+
 def create_app(settings: Settings, service: ChatService | None = None) -> FastAPI:
     """The app for these settings; `service` replaces the one built from settings (it is then not closed)."""
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genai_chatbot.chat.records import Session, StoredMessage
+from genai_chatbot.chat.records import Feedback, Rating, Session, StoredMessage
 from genai_chatbot.chat.service import GenerationOptions
 from genai_chatbot.models.types import ModelInfo
 
@@ -94,10 +94,12 @@ class ModelOut(BaseModel):
     input_modalities: list[str]
     available: bool
     unavailable_reason: str | None
+    default: bool = Field(default=False, description="The server's default model, used when none is named.")
 
     @classmethod
-    def of(cls, info: ModelInfo) -> ModelOut:
+    def of(cls, info: ModelInfo, default_model: str | None = None) -> ModelOut:
         return cls(
+            default=info.id == default_model,
             id=info.id,
             provider=info.provider,
             display_name=info.display_name,
@@ -144,6 +146,27 @@ class SessionOut(BaseModel):
         )
 
 
+class FeedbackIn(BaseModel):
+    """A person's verdict on an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Rating = Field(description='"up" or "down".')
+    comment: str | None = Field(default=None, max_length=2000, description="Optional: what was good or wrong.")
+
+
+class FeedbackOut(BaseModel):
+    rating: Rating
+    comment: str | None
+    created_at: float
+
+    @classmethod
+    def of(cls, feedback: Feedback | None) -> FeedbackOut | None:
+        if feedback is None:
+            return None
+        return cls(rating=feedback.rating, comment=feedback.comment, created_at=feedback.created_at)
+
+
 class MessageOut(BaseModel):
     id: str
     role: str
@@ -156,6 +179,7 @@ class MessageOut(BaseModel):
     completion_tokens: int | None
     latency_ms: float | None
     created_at: float
+    feedback: FeedbackOut | None = None
 
     @classmethod
     def of(cls, message: StoredMessage) -> MessageOut:
@@ -171,6 +195,7 @@ class MessageOut(BaseModel):
             completion_tokens=message.completion_tokens,
             latency_ms=message.latency_ms,
             created_at=message.created_at,
+            feedback=FeedbackOut.of(message.feedback),
         )
 
 
@@ -185,6 +210,15 @@ class MessageCreate(SamplingFields):
 
     content: str = Field(min_length=1)
     model: str | None = Field(default=None, description="Switch the session to this model for this turn on.")
+    stream: bool = True
+
+
+class RetryCreate(SamplingFields):
+    """Generate a failed or cancelled answer again; the answer streams back as server-sent events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, description="Retry with this model; else the one that failed.")
     stream: bool = True
 
 

@@ -30,7 +30,14 @@ router = APIRouter(prefix="/api", tags=["Chat"])
 @router.get("/models", response_model=list[ModelOut])
 async def list_models(service: Service, _: User) -> list[ModelOut]:
     """Every configured model, unavailable ones included with the reason."""
-    return [ModelOut.of(m) for m in await service.list_models()]
+    return [ModelOut.of(m, service.default_model) for m in await service.list_models()]
+
+
+@router.post("/models/refresh", response_model=list[ModelOut])
+async def refresh_models(service: Service, _: User) -> list[ModelOut]:
+    """Re-read the keys secret and every provider's model list now, instead of waiting for the TTL."""
+    await service.registry.refresh()
+    return [ModelOut.of(m, service.default_model) for m in await service.list_models()]
 
 
 @router.get("/sessions", response_model=list[SessionOut])
@@ -71,7 +78,12 @@ async def delete_session(session_id: str, service: Service, user: User) -> Respo
 async def send_message(session_id: str, body: MessageCreate, service: Service, user: User) -> Response | TurnOut:
     """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`."""
     events = await service.start_turn(user, session_id, body.content, model_id=body.model, options=body.options())
-    if body.stream:
+    return await turn_response(events, body.stream)
+
+
+async def turn_response(events: AsyncIterator[TurnEvent], stream: bool) -> Response | TurnOut:
+    """A turn's events as server-sent events, or gathered into one `TurnOut` body."""
+    if stream:
         return sse_response(_stream(events))
     started: TurnStarted | None = None
     ended: TurnEnded | None = None

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from genai_chatbot.models.types import Role
 
 MessageStatus = Literal["complete", "failed", "cancelled"]
+Rating = Literal["up", "down"]
 
 TITLE_LENGTH = 60
 
@@ -38,6 +39,15 @@ class Session:
     updated_at: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A person's verdict on one answer: thumbs up or down, with an optional comment."""
+
+    rating: Rating
+    comment: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+
 @dataclass(slots=True)
 class StoredMessage:
     """One message of a session, with what produced it when it is a model's answer."""
@@ -54,3 +64,4 @@ class StoredMessage:
     completion_tokens: int | None = None
     latency_ms: float | None = None
     created_at: float = field(default_factory=time.time)
+    feedback: Feedback | None = None

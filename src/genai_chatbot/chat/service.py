@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import anyio
 
-from genai_chatbot.chat.records import MessageStatus, Session, StoredMessage, new_id, title_from
+from genai_chatbot.chat.records import Feedback, MessageStatus, Rating, Session, StoredMessage, new_id, title_from
 from genai_chatbot.chat.store import HistoryStore
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
@@ -32,6 +32,19 @@ class SessionNotFoundError(LookupError):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"Session {session_id!r} does not exist. List your sessions with GET /api/sessions.")
         self.message = str(self)
+
+
+class MessageNotFoundError(LookupError):
+    """The session has no message with this id (or no answer with it, where an answer is required)."""
+
+    def __init__(self, session_id: str, message_id: str) -> None:
+        super().__init__(
+            f"Session {session_id!r} has no answer {message_id!r}. GET /api/sessions/{session_id} lists its messages."
+        )
+        self.message = str(self)
+
+
+RETRYABLE: tuple[MessageStatus, ...] = ("failed", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,19 +222,80 @@ class ChatService:
         user_message = StoredMessage(id=new_id(), session_id=session.id, role="user", content=content)
         return self._run_turn(session, user_message, prepared, options)
 
+    async def retry_turn(
+        self,
+        user_id: str,
+        session_id: str,
+        message_id: str,
+        *,
+        model_id: str | None = None,
+        options: GenerationOptions = GenerationOptions(),
+    ) -> AsyncIterator[TurnEvent]:
+        """Generate again the session's last answer when it failed or was cancelled; same events as a turn.
+
+        The new answer is generated from the history before the retried one, and when it ends (complete,
+        failed or cancelled) it replaces the retried answer in the stored history, under a new id: the user's
+        message is never stored twice, and a retry that does not start loses nothing. Only the last answer
+        may be retried, so that no later turn was generated from a history that no longer exists.
+        """
+        session, history = await self.session_messages(user_id, session_id)
+        index = next((i for i, m in enumerate(history) if m.id == message_id and m.role == "assistant"), None)
+        if index is None:
+            raise MessageNotFoundError(session_id, message_id)
+        retried = history[index]
+        if retried.status not in RETRYABLE:
+            raise InvalidRequestError(
+                f"Answer {message_id!r} is {retried.status}; only a failed or cancelled answer can be retried.",
+                param="message_id",
+            )
+        if index != len(history) - 1 or index == 0 or history[index - 1].role != "user":
+            raise InvalidRequestError(
+                f"Answer {message_id!r} is not the session's last answer; only that one can be retried, "
+                "since later turns were generated after it. Send a new message instead.",
+                param="message_id",
+            )
+        user_message = history[index - 1]
+        past = [Message(m.role, m.content) for m in history[:index] if m.status == "complete"]
+        prepared = await self.prepare(
+            model_id or retried.model_id or session.model_id, past, system=session.system_prompt, options=options
+        )
+        return self._run_turn(session, user_message, prepared, options, replaces=retried.id)
+
+    async def set_feedback(
+        self, user_id: str, session_id: str, message_id: str, rating: Rating | None, comment: str | None = None
+    ) -> StoredMessage:
+        """Record (or with `rating=None` remove) a person's feedback on an answer; returns the answer."""
+        session, history = await self.session_messages(user_id, session_id)
+        message = next((m for m in history if m.id == message_id and m.role == "assistant"), None)
+        if message is None:
+            raise MessageNotFoundError(session_id, message_id)
+        message.feedback = Feedback(rating, (comment or "").strip() or None) if rating else None
+        if not await self.store.set_feedback(session.id, message_id, message.feedback):
+            raise MessageNotFoundError(session_id, message_id)
+        return message
+
     async def _run_turn(
         self,
         session: Session,
         user_message: StoredMessage,
         prepared: PreparedChat,
         options: GenerationOptions,
+        replaces: str | None = None,
     ) -> AsyncIterator[TurnEvent]:
         if not session.title:
             session.title = title_from(user_message.content)
         session.model_id = prepared.model.id
         session.updated_at = time.time()
         await self.store.update_session(session)
-        await self.store.add_message(user_message)
+        if replaces is None:
+            await self.store.add_message(user_message)
+
+        async def store_answer(message: StoredMessage) -> None:
+            if replaces is None:
+                await self.store.add_message(message)
+            else:
+                await self.store.replace_message(replaces, message)
+
         answer_id = new_id()
         yield TurnStarted(user_message, answer_id)
 
@@ -260,10 +334,10 @@ class ChatService:
         except BaseException:
             # The consumer went away (client disconnected, Stop pressed): keep what was generated.
             with anyio.CancelScope(shield=True):
-                await self.store.add_message(answer("cancelled", "Cancelled before the answer was complete."))
+                await store_answer(answer("cancelled", "Cancelled before the answer was complete."))
             raise
         message = answer("failed" if error else "complete", error)
-        await self.store.add_message(message)
+        await store_answer(message)
         yield TurnEnded(message)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from genai_chatbot.chat.records import Session, StoredMessage
+from genai_chatbot.chat.records import Feedback, Session, StoredMessage
 
 T = TypeVar("T")
 
@@ -53,13 +53,24 @@ def _m001_sessions_and_messages(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_sessions_and_messages]
+def _m002_message_feedback(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN feedback_rating TEXT;
+        ALTER TABLE messages ADD COLUMN feedback_comment TEXT;
+        ALTER TABLE messages ADD COLUMN feedback_at REAL;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_sessions_and_messages, _m002_message_feedback]
 
 _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
 _MESSAGE_COLUMNS = (
     "id, session_id, role, content, status, model_id, params, error, prompt_tokens, completion_tokens, "
     "latency_ms, created_at"
 )
+_FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -83,7 +94,33 @@ def _session(row: sqlite3.Row) -> Session:
 def _message(row: sqlite3.Row) -> StoredMessage:
     values = dict(row)
     values["params"] = json.loads(values["params"])
-    return StoredMessage(**values)
+    rating, comment, at = values.pop("feedback_rating"), values.pop("feedback_comment"), values.pop("feedback_at")
+    feedback = Feedback(rating=rating, comment=comment, created_at=at) if rating else None
+    return StoredMessage(**values, feedback=feedback)
+
+
+def _insert_message(db: sqlite3.Connection, message: StoredMessage) -> None:
+    db.execute(
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            message.id,
+            message.session_id,
+            message.role,
+            message.content,
+            message.status,
+            message.model_id,
+            json.dumps(message.params),
+            message.error,
+            message.prompt_tokens,
+            message.completion_tokens,
+            message.latency_ms,
+            message.created_at,
+        ),
+    )
+    db.execute(
+        "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
+        (message.created_at, message.session_id),
+    )
 
 
 class SQLiteHistoryStore:
@@ -172,34 +209,36 @@ class SQLiteHistoryStore:
     async def add_message(self, message: StoredMessage) -> None:
         def work(db: sqlite3.Connection) -> None:
             with db:
-                db.execute(
-                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        message.id,
-                        message.session_id,
-                        message.role,
-                        message.content,
-                        message.status,
-                        message.model_id,
-                        json.dumps(message.params),
-                        message.error,
-                        message.prompt_tokens,
-                        message.completion_tokens,
-                        message.latency_ms,
-                        message.created_at,
-                    ),
-                )
-                db.execute(
-                    "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
-                    (message.created_at, message.session_id),
-                )
+                _insert_message(db, message)
 
         await self._run(work)
+
+    async def replace_message(self, old_id: str, message: StoredMessage) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("DELETE FROM messages WHERE id = ? AND session_id = ?", (old_id, message.session_id))
+                _insert_message(db, message)
+
+        await self._run(work)
+
+    async def set_feedback(self, session_id: str, message_id: str, feedback: Feedback | None) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            values = (feedback.rating, feedback.comment, feedback.created_at) if feedback else (None, None, None)
+            with db:
+                cursor = db.execute(
+                    "UPDATE messages SET feedback_rating = ?, feedback_comment = ?, feedback_at = ? "
+                    "WHERE id = ? AND session_id = ?",
+                    (*values, message_id, session_id),
+                )
+            return cursor.rowcount > 0
+
+        return await self._run(work)
 
     async def list_messages(self, session_id: str) -> list[StoredMessage]:
         def work(db: sqlite3.Connection) -> list[StoredMessage]:
             rows = db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)
+                f"SELECT {_MESSAGE_COLUMNS}, {_FEEDBACK_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq",
+                (session_id,),
             )
             return [_message(row) for row in rows]
 

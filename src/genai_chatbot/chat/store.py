@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from genai_chatbot.chat.records import Session, StoredMessage
+from genai_chatbot.chat.records import Feedback, Session, StoredMessage
 
 
 class HistoryStore(Protocol):
@@ -23,5 +23,13 @@ class HistoryStore(Protocol):
     async def add_message(self, message: StoredMessage) -> None: ...
 
     async def list_messages(self, session_id: str) -> list[StoredMessage]: ...
+
+    async def replace_message(self, old_id: str, message: StoredMessage) -> None:
+        """Store `message` in place of the message `old_id` of the same session, in one transaction."""
+        ...
+
+    async def set_feedback(self, session_id: str, message_id: str, feedback: Feedback | None) -> bool:
+        """Attach (or with `None` remove) feedback on a message of this session; False if there is none."""
+        ...
 
     async def close(self) -> None: ...

@@ -1,0 +1,224 @@
+"""Amazon SageMaker real-time endpoints: one model per configured endpoint, `sagemaker/<endpoint name>`.
+
+Each `[[sagemaker.endpoints]]` entry names an endpoint and the payload format its container speaks
+(see `sagemaker_formats`). Streaming endpoints are read with InvokeEndpointWithResponseStream on a worker
+thread; the others with InvokeEndpoint, yielded as one chunk. The endpoints are deployed elsewhere (the
+Hugging Face token of gated models is needed then, not here), so listing asks AWS nothing; an endpoint
+that turns out not to exist is listed unavailable for a minute with what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from genai_chatbot.config import SageMakerEndpoint, SageMakerSettings
+from genai_chatbot.models.errors import (
+    InvalidRequestError,
+    ModelError,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._aws import (
+    CREDENTIALS_HINT,
+    client_config,
+    error_code,
+    error_message,
+    is_missing_credentials,
+    is_timeout,
+    pump,
+    retry_after,
+)
+from genai_chatbot.models.providers.sagemaker_formats import Payload, StreamDecoder, build_payload, parse_whole
+from genai_chatbot.models.types import ChatChunk, ChatRequest, FinishReason, ModelInfo, Usage
+
+logger = logging.getLogger(__name__)
+
+QUOTA_HINT = (
+    "ask for a service-quota increase for the instance type (e.g. ml.g5) in the SageMaker console "
+    "(Service Quotas > Amazon SageMaker > '<instance type> for endpoint usage')"
+)
+_NOT_FOUND = re.compile(r"endpoint .*not found|could not find endpoint", re.IGNORECASE)
+_CAPACITY = re.compile(r"capacity|quota|ResourceLimitExceeded", re.IGNORECASE)
+_MISSING_TTL = 60.0  # an endpoint found missing is listed unavailable this long, then tried again
+
+
+class SageMakerProvider(Provider):
+    """Serves chat models deployed on SageMaker real-time endpoints."""
+
+    name = "sagemaker"
+
+    def __init__(self, settings: SageMakerSettings, timeout_seconds: float = 60.0) -> None:
+        self._endpoints = {endpoint.name: endpoint for endpoint in settings.endpoints}
+        self._default_region = settings.region
+        self._timeout = timeout_seconds
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sagemaker")
+        self._client_lock = threading.Lock()
+        self._clients: dict[str | None, Any] = {}
+        self._missing: dict[str, tuple[str, float]] = {}
+
+    def _region(self, endpoint: SageMakerEndpoint) -> str | None:
+        return endpoint.region or self._default_region
+
+    def _client(self, region: str | None) -> Any:
+        """The sagemaker-runtime client of `region` (None: boto3's own region resolution), shared by threads."""
+        with self._client_lock:
+            if region not in self._clients:
+                import boto3
+
+                self._clients[region] = boto3.client(
+                    "sagemaker-runtime", region_name=region, config=client_config(self._timeout)
+                )
+            return self._clients[region]
+
+    async def list_models(self) -> list[ModelInfo]:
+        now = time.monotonic()
+        infos = []
+        for endpoint in self._endpoints.values():
+            missing = self._missing.get(endpoint.name)
+            reason = missing[0] if missing and now - missing[1] < _MISSING_TTL else None
+            infos.append(
+                ModelInfo(
+                    id=f"{self.name}/{endpoint.name}",
+                    provider=self.name,
+                    name=endpoint.name,
+                    display_name=endpoint.display_name or endpoint.name,
+                    streaming=endpoint.streaming,
+                    context_window=endpoint.context_window,
+                    available=reason is None,
+                    unavailable_reason=reason,
+                    extra={"format": endpoint.format, "region": self._region(endpoint) or "default"},
+                )
+            )
+        return infos
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        endpoint = self._endpoints.get(request.model)
+        if endpoint is None:
+            raise ModelNotFoundError(
+                f"{self.name}/{request.model}", [f"{self.name}/{name}" for name in self._endpoints]
+            )
+        payload = build_payload(endpoint.format, request, stream=endpoint.streaming)
+        try:
+            if not endpoint.streaming:
+                loop = asyncio.get_running_loop()
+                text, finish, usage = await loop.run_in_executor(self._executor, self._invoke, endpoint, payload)
+                if text:
+                    yield ChatChunk(text=text)
+                yield ChatChunk(finish_reason=finish, usage=usage)
+                return
+            async for chunk in pump(self._executor, partial(self._invoke_stream, endpoint, payload)):
+                yield chunk
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, endpoint) from None
+
+    def _arguments(self, endpoint: SageMakerEndpoint, payload: Payload) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "EndpointName": endpoint.name,
+            "Body": json.dumps(payload.body).encode("utf-8"),
+            "ContentType": "application/json",
+        }
+        if payload.custom_attributes:
+            arguments["CustomAttributes"] = payload.custom_attributes
+        return arguments
+
+    def _invoke(self, endpoint: SageMakerEndpoint, payload: Payload) -> tuple[str, FinishReason, Usage | None]:
+        client = self._client(self._region(endpoint))
+        response = client.invoke_endpoint(**self._arguments(endpoint, payload), Accept="application/json")
+        body = response["Body"]
+        try:
+            raw: bytes = body.read()
+        finally:
+            body.close()
+        return parse_whole(endpoint.format, raw)
+
+    def _invoke_stream(
+        self, endpoint: SageMakerEndpoint, payload: Payload, emit: Callable[[ChatChunk], None], stop: threading.Event
+    ) -> None:
+        """Runs on a worker thread: emit text chunks, then one chunk with the finish reason and usage."""
+        client = self._client(self._region(endpoint))
+        events = client.invoke_endpoint_with_response_stream(**self._arguments(endpoint, payload))["Body"]
+        decoder = StreamDecoder(endpoint.format)
+        try:
+            for event in events:
+                if stop.is_set():
+                    return
+                part = event.get("PayloadPart")
+                if part:
+                    for text in decoder.feed(part["Bytes"]):
+                        emit(ChatChunk(text=text))
+        finally:
+            events.close()  # unread: closes the connection, so the container stops generating
+        for text in decoder.close():
+            emit(ChatChunk(text=text))
+        emit(ChatChunk(finish_reason=decoder.finish_reason, usage=decoder.usage))
+
+    def _translate(self, exc: BaseException, endpoint: SageMakerEndpoint) -> ModelError:
+        """A SageMaker/botocore exception as our error, saying what to do; remembers missing endpoints."""
+        from botocore.exceptions import ClientError, NoRegionError
+
+        region = self._region(endpoint) or "the default region"
+        what = f"SageMaker endpoint {endpoint.name!r} ({region})"
+        if isinstance(exc, ClientError):
+            code, message = error_code(exc), error_message(exc)
+            if code == "ModelError":  # the container itself failed; its own message is the useful part
+                original = exc.response.get("OriginalMessage") or message
+                return ProviderError(f"The container of {what} failed: {original}")
+            if code == "ModelStreamError":
+                return ProviderError(f"The container of {what} failed while streaming: {message}")
+            if code == "ThrottlingException":
+                return RateLimitedError(f"SageMaker throttled {what}: {message}. Retry shortly.", retry_after(exc))
+            if _CAPACITY.search(f"{code} {message}"):
+                return ProviderUnavailableError(f"{what} lacks capacity: {message}. To add instances, {QUOTA_HINT}.")
+            if code == "ValidationError" and _NOT_FOUND.search(message):
+                reason = (
+                    f"{what} does not exist: {message}. Deploy it, or fix its name/region in [[sagemaker.endpoints]]; "
+                    f"if its deployment failed for lack of instances, {QUOTA_HINT}"
+                )
+                self._missing[endpoint.name] = (reason, time.monotonic())
+                return ProviderUnavailableError(reason + ".")
+            if code == "ValidationError":
+                return InvalidRequestError(f"{what} rejected the request: {message}")
+            if code in ("ServiceUnavailable", "ModelNotReadyException", "InternalDependencyException"):
+                return ProviderUnavailableError(f"{what} is not ready: {message}. Retry in a minute.")
+            if code in ("AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"):
+                return ProviderUnavailableError(
+                    f"AWS refused {what} ({code}: {message}); allow sagemaker:InvokeEndpoint and "
+                    f"sagemaker:InvokeEndpointWithResponseStream for this identity, or {CREDENTIALS_HINT}."
+                )
+            return ProviderError(f"{what} failed: {code}: {message}")
+        if isinstance(exc, NoRegionError):
+            return ProviderUnavailableError(
+                f"No AWS region for {what}; set sagemaker.region, the endpoint's region, or AWS_REGION."
+            )
+        if is_missing_credentials(exc):
+            return ProviderUnavailableError(f"No AWS credentials for {what}; {CREDENTIALS_HINT}.")
+        if is_timeout(exc):
+            return ProviderError(
+                f"{what} did not answer within {self._timeout:g} s; retry, or raise request_timeout_seconds."
+            )
+        logger.warning("SageMaker call failed: %s", type(exc).__name__, exc_info=exc)
+        return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}")
+
+    async def refresh(self) -> None:
+        self._missing.clear()
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._client_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()

@@ -1,0 +1,40 @@
+// The model picker: models grouped by provider; unavailable ones shown disabled, with their reason.
+
+/** Fill `select` with `models`, one <optgroup> per provider; select `selectedId` when it is available. */
+export function fillModelPicker(select, models, selectedId) {
+  const groups = new Map();
+  for (const model of models) {
+    if (!groups.has(model.provider)) groups.set(model.provider, []);
+    groups.get(model.provider).push(model);
+  }
+  const children = [];
+  for (const [provider, list] of groups) {
+    const group = document.createElement("optgroup");
+    group.label = provider;
+    for (const model of list) {
+      const option = new Option(optionLabel(model), model.id);
+      option.disabled = !model.available;
+      if (!model.available) option.title = model.unavailable_reason || "unavailable";
+      group.append(option);
+    }
+    children.push(group);
+  }
+  select.replaceChildren(...children);
+  selectModel(select, models, selectedId);
+}
+
+export function selectModel(select, models, modelId) {
+  const wanted = models.find((m) => m.id === modelId && m.available);
+  const fallback = models.find((m) => m.default && m.available) || models.find((m) => m.available);
+  const chosen = wanted || fallback;
+  if (chosen) select.value = chosen.id;
+}
+
+export function optionLabel(model) {
+  const name = model.display_name && model.display_name !== model.id ? `${model.display_name} (${model.id})` : model.id;
+  return model.available ? name : `${name} — unavailable: ${model.unavailable_reason || "no reason given"}`;
+}
+
+export function defaultModelId(models) {
+  return (models.find((m) => m.default && m.available) || models.find((m) => m.available) || {}).id || null;
+}
