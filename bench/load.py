@@ -38,10 +38,10 @@ async def _one_stream(client: httpx.AsyncClient, url: str, body: dict[str, objec
     async with client.stream("POST", url, json=body) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
+            # Read to the end of the body (not just to [DONE]): a response closed unread loses its
+            # keep-alive connection, and reconnecting would be measured as the gateway's cost.
             if not first and line.startswith("data: {") and '"content"' in line:
                 first = (time.perf_counter() - started) * 1000
-            if line == "data: [DONE]":
-                break
     return first
 
 

@@ -144,7 +144,7 @@ async def test_a_missing_named_key_makes_the_endpoint_unavailable_with_the_fix(l
 
 def test_the_openai_sdk_chats_with_the_endpoint_through_our_server(llama_server: str, settings: Settings) -> None:
     chat = make_service(settings, OpenAICompatibleProvider(endpoint(llama_server), ProviderKeys([])))
-    with LiveServer(create_app(settings, service=chat)) as live:
+    with LiveServer(create_app(settings, service=chat, close_service=True)) as live:
         client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
         assert f"llamacpp/{MODEL}" in [m.id for m in client.models.list()]
         messages = [{"role": "user", "content": "What is the capital of France?"}]

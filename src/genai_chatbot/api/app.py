@@ -17,12 +17,17 @@ from genai_chatbot.config import Settings
 from genai_chatbot.secrets import install_log_redaction
 
 
-def create_app(settings: Settings, service: ChatService | None = None) -> FastAPI:
-    """The app for these settings; `service` replaces the one built from settings (it is then not closed)."""
+def create_app(settings: Settings, service: ChatService | None = None, close_service: bool | None = None) -> FastAPI:
+    """The app for these settings.
+
+    `service` replaces the one built from settings; it is closed at shutdown when `close_service` says so
+    (by default only a service the app built itself). Providers hold connection pools bound to the
+    server's event loop, so they are best closed there.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = service is None
+        owned = service is None if close_service is None else close_service
         app.state.service = service or build_chat_service(settings)
         install_log_redaction(app.state.service.registry.keys)
         try:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the chat service and the current user, injected instead of reached for."""
+"""FastAPI dependencies: the chat service and the current user, injected instead of reached for.
+
+They are `async def` although they do not await: FastAPI runs a plain `def` dependency in a worker thread,
+and three thread hops per request were a fifth of the server's CPU on the streaming benchmark.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,17 @@ from genai_chatbot.config import Settings
 ANONYMOUS_USER = "default"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_service(request: Request) -> ChatService:
+async def get_service(request: Request) -> ChatService:
     service: ChatService = request.app.state.service
     return service
 
 
-def current_user(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
+async def current_user(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The user this request acts for: from its bearer token when users are configured, else `default`."""
     if not settings.users:
         return ANONYMOUS_USER

@@ -5,8 +5,9 @@ Any OpenAI client (the official SDK, LangChain, curl) works against `http://host
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,10 @@ from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import Message, Role, Usage
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+# Completion ids: unique per process start and cheap (uuid4 per request showed in the profile).
+_ID_PREFIX = secrets.token_hex(6)
+_id_counter = itertools.count(1)
 
 _FINISH = {"stop": "stop", "length": "length", "cancelled": "stop", "error": "stop"}
 
@@ -54,7 +59,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, _: Use
         system="\n\n".join(system_parts) if system_parts else None,
         options=body.options(body.max_completion_tokens),
     )
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{_ID_PREFIX}{next(_id_counter):x}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

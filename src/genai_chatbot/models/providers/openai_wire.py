@@ -1,11 +1,11 @@
 """The OpenAI wire protocol, shared by `openai.py` (OpenAI, self-hosted servers) and `azure_openai.py`.
 
-`OpenAIWire` is one endpoint+key: a pooled httpx client, shared by the official SDK (listing models, whole
-replies) and by our streaming path. Streams skip the SDK's request pipeline and per-chunk pydantic
-parsing: measured on the 2-core development box, the SDK spent ~0.7 ms building each request and ~130 µs
-per streamed chunk, against ~0.15 ms and ~10 µs for posting on the same pool and reading the server-sent
-events with `json.loads`. SDK and httpx errors are translated here, once, into `models.errors`.
-The SDK and httpx2 (the SDK's HTTP client) are imported only when a wire is built or an error translated.
+`OpenAIWire` is one endpoint+key. The official SDK, on its own httpx client, lists models and produces
+whole replies; streams skip the SDK and go over aiohttp (`stream_http.py`), reading the server-sent events
+with `json.loads`. Measured on the 2-core development box, the SDK spent ~0.7 ms building each request and
+~130 µs per streamed chunk, against ~10 µs a chunk on the direct path; see `stream_http.py` for why that
+path is aiohttp rather than httpx. SDK, httpx and aiohttp errors are translated here into `models.errors`.
+The SDK, httpx2 (the SDK's HTTP client) and aiohttp are imported only when a wire is built or used.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from genai_chatbot.models.providers.stream_http import StreamingHTTP, parse_stream
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 
 if TYPE_CHECKING:
+    import aiohttp
     import httpx2
 
 # A failed model listing is retried after this long rather than on every request that resolves a model.
 LIST_RETRY_SECONDS = 15.0
+
 _SECRET_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
 
 
@@ -66,7 +69,7 @@ class ErrorContext:
         )
 
 
-def _body_message(body: object) -> str | None:
+def body_message(body: object) -> str | None:
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
@@ -91,7 +94,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 def status_error(ctx: ErrorContext, status: int, body: object, headers: Mapping[str, str]) -> ModelError:
     """Our error for an HTTP error answer, with the provider's message (never a key) and what to do."""
-    detail = ctx.scrub(_body_message(body) or f"HTTP {status}")
+    detail = ctx.scrub(body_message(body) or f"HTTP {status}")
     if status == 429:
         return RateLimitedError(
             f"{ctx.label} is rate-limiting requests: {detail} Retry later or raise the quota.",
@@ -132,11 +135,14 @@ def sdk_error(ctx: ErrorContext, exc: Exception) -> ModelError:
 
 
 class OpenAIWire:
-    """One endpoint+key: an SDK client and the pooled httpx client under it, which streams use directly."""
+    """One endpoint+key: the SDK client (with its httpx pool) and the aiohttp pools that streams use."""
 
-    def __init__(self, sdk: Any, http: httpx2.AsyncClient, auth: dict[str, str], ctx: ErrorContext) -> None:
+    def __init__(
+        self, sdk: Any, http: httpx2.AsyncClient, streaming: StreamingHTTP, auth: dict[str, str], ctx: ErrorContext
+    ) -> None:
         self.sdk = sdk
         self.http = http
+        self.streaming = streaming
         self.ctx = ctx
         self.base = str(sdk.base_url)
         query = "&".join(f"{k}={v}" for k, v in sdk.default_query.items() if isinstance(v, str))
@@ -154,11 +160,9 @@ class OpenAIWire:
         """A wire around `factory(**kwargs)` (`AsyncOpenAI` or `AsyncAzureOpenAI`) with its own pool."""
         import httpx2
 
-        http = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(timeout),
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
-        )
-        return cls(factory(http_client=http, max_retries=0, timeout=timeout, **kwargs), http, auth, ctx)
+        http = httpx2.AsyncClient(timeout=httpx2.Timeout(timeout))
+        sdk = factory(http_client=http, max_retries=0, timeout=timeout, **kwargs)
+        return cls(sdk, http, StreamingHTTP(timeout), auth, ctx)
 
     async def retire(self) -> None:
         """Close once no stream uses this wire any more (its key was replaced)."""
@@ -167,7 +171,7 @@ class OpenAIWire:
             await self.aclose()
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await asyncio.gather(self.http.aclose(), self.streaming.aclose())
 
     async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[ChatChunk]:
         """Stream a chat completion posted to `path` (relative to the base URL); see `parse_stream`."""
@@ -178,33 +182,27 @@ class OpenAIWire:
                 async for chunk in parse_stream(response, self.ctx):
                     yield chunk
             finally:
-                await response.aclose()  # closing mid-reply drops the connection, which stops the server
+                # Read to the end, the connection goes back to the pool; closed mid-reply, it is dropped,
+                # which is what stops the server generating.
+                response.release()
         finally:
             self._active -= 1
             if self._retired and not self._active:
                 await self.aclose()
 
-    async def _open(self, url: str, body: dict[str, Any]) -> httpx2.Response:
-        import httpx2
-
+    async def _open(self, url: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
         payload = {**body, "stream": True}
         if self.include_usage:
             payload["stream_options"] = {"include_usage": True}
         while True:
-            request = self.http.build_request("POST", url, content=json.dumps(payload), headers=self.headers)
-            try:
-                response = await self.http.send(request, stream=True)
-            except httpx2.TimeoutException:
-                raise self.ctx.timed_out() from None
-            except httpx2.TransportError as exc:
-                raise self.ctx.unreachable(exc) from None
-            if response.status_code < 400:
+            response = await self.streaming.post(url, payload, self.headers, self.ctx)
+            if response.status < 400:
                 return response
             try:
-                raw = await response.aread()
+                raw = await response.read()
             finally:
-                await response.aclose()
-            if response.status_code in (400, 422) and "stream_options" in payload and b"stream_options" in raw:
+                response.release()
+            if response.status in (400, 422) and "stream_options" in payload and b"stream_options" in raw:
                 self.include_usage = False  # an older server that knows no stream_options: ask without
                 del payload["stream_options"]
                 continue
@@ -212,7 +210,7 @@ class OpenAIWire:
                 detail: object = json.loads(raw)
             except ValueError:
                 detail = raw.decode("utf-8", "replace")[:500]
-            raise status_error(self.ctx, response.status_code, detail, response.headers)
+            raise status_error(self.ctx, response.status, detail, response.headers)
 
     async def complete(self, body: dict[str, Any]) -> ChatResult:
         """A whole reply through the SDK's own code path."""
@@ -229,55 +227,6 @@ class OpenAIWire:
 
 def _finish(reason: object) -> FinishReason:
     return "length" if reason == "length" else "stop"
-
-
-async def parse_stream(response: httpx2.Response, ctx: ErrorContext) -> AsyncIterator[ChatChunk]:
-    """Text chunks of a chat-completion event stream, then one chunk with `finish_reason` and usage.
-
-    The per-chunk work is one `json.loads` and a few dict lookups; this is the hot path of every stream.
-    """
-    import httpx2
-
-    loads = json.loads
-    finish: FinishReason | None = None
-    usage: Usage | None = None
-    done = False
-    try:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue  # blank separators, comments, `event:` lines
-            data = line[6:] if line[5:6] == " " else line[5:]
-            if data == "[DONE]":
-                done = True
-                break
-            try:
-                event = loads(data)
-                choices = event.get("choices")
-            except (ValueError, AttributeError):
-                raise ProviderError(f"{ctx.label} sent a malformed stream event: {ctx.scrub(data[:200])}") from None
-            if choices:
-                choice = choices[0]
-                delta = choice.get("delta")
-                if delta:
-                    text = delta.get("content")
-                    if text:
-                        yield ChatChunk(text=text)
-                reason = choice.get("finish_reason")
-                if reason:
-                    finish = _finish(reason)
-            counts = event.get("usage")
-            if counts:
-                usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0)
-            if event.get("error"):
-                message = ctx.scrub(_body_message(event) or "unknown error")
-                raise ProviderError(f"{ctx.label} failed in the middle of the reply: {message}")
-    except httpx2.TimeoutException:
-        raise ctx.timed_out() from None
-    except httpx2.TransportError as exc:
-        raise ProviderError(f"{ctx.label}: the connection broke in the middle of the reply: {exc}") from None
-    if finish is None and not done:
-        raise ProviderError(f"{ctx.label} ended the stream before the reply was finished; try again.")
-    yield ChatChunk(finish_reason=finish or "stop", usage=usage)
 
 
 def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
