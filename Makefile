@@ -39,7 +39,7 @@ typecheck: install-dev
 
 # The browser tests drive Debian's chromium (Playwright cannot download its own browsers here).
 browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 # Rebuild the chat page's vendored libraries (committed under src/genai_chatbot/web/static/vendor/).
 web:
@@ -52,6 +52,7 @@ test: lint typecheck unit
 
 bench: install-dev
 	$(BIN)/python bench/streaming.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

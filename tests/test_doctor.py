@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import pytest
+from aws_local import aws_env, moto_url  # noqa: F401  (fixtures)
 
-from genai_chatbot.config import Settings
+from genai_chatbot.config import SageMakerEndpoint, SageMakerSettings, Settings
 from genai_chatbot.doctor import run_checks
 
 
@@ -95,3 +97,23 @@ def test_the_command_exits_1_and_prints_no_key_values(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "'COHERE_API_KEY' must be a string" in result.stdout
     assert "sk-do-not-print-me" not in result.stdout + result.stderr
+
+
+@pytest.mark.usefixtures("aws_env")
+async def test_sagemaker_endpoints_are_checked_for_in_service(tmp_path: Path) -> None:
+    sagemaker = boto3.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/sagemaker"
+    container = {"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tgi:latest"}
+    sagemaker.create_model(ModelName="doctor-llm", ExecutionRoleArn=role, PrimaryContainer=container)
+    variant = {"VariantName": "main", "ModelName": "doctor-llm", "InitialInstanceCount": 1}
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="doctor-llm-config",
+        ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.xlarge"}],
+    )
+    sagemaker.create_endpoint(EndpointName="doctor-llm", EndpointConfigName="doctor-llm-config")
+    endpoints = [SageMakerEndpoint(name="doctor-llm"), SageMakerEndpoint(name="never-deployed")]
+    rows = await run_checks(Settings(data_dir=tmp_path, sagemaker=SageMakerSettings(endpoints=endpoints)))
+    status = {r.component: (r.status, r.detail, r.fix) for r in rows}
+    assert status["sagemaker/doctor-llm"] == ("ok", "InService", None)
+    assert status["sagemaker/never-deployed"][:2] == ("error", "endpoint not found")
+    assert "fix the name and region" in (status["sagemaker/never-deployed"][2] or "")

@@ -63,6 +63,7 @@ class AI21Provider(Provider):
     """AI21's Jamba chat models, available while `AI21_API_KEY` is in the keys."""
 
     name = "ai21"
+    enabling_keys = ("AI21_API_KEY",)
 
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0, base_url: str | None = None) -> None:
         """`base_url` (up to and including `/studio/v1`) overrides `AI21_BASE_URL` from the keys."""

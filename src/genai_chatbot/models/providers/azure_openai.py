@@ -75,6 +75,7 @@ class AzureOpenAIProvider(Provider):
     """The deployments listed in `AZURE_OPENAI_MODELS`; lists nothing while that key is absent."""
 
     name = "azure_openai"
+    enabling_keys = ("AZURE_OPENAI_MODELS",)
 
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0) -> None:
         self._keys = keys

@@ -78,6 +78,7 @@ class CohereProvider(Provider):
     """Cohere's chat models, available while `COHERE_API_KEY` is in the keys."""
 
     name = "cohere"
+    enabling_keys = ("COHERE_API_KEY",)
 
     def __init__(
         self,

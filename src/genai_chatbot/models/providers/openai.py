@@ -80,6 +80,7 @@ class OpenAIProvider(Provider):
     """OpenAI's own API, enabled while `OPENAI_API_KEY` is in the keys (`OPENAI_BASE_URL`, `OPENAI_ORG_ID` too)."""
 
     name = "openai"
+    enabling_keys = ("OPENAI_API_KEY",)
 
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0) -> None:
         self._keys = keys

@@ -41,7 +41,7 @@ from genai_chatbot.models.providers._aws import (
     retry_after,
 )
 from genai_chatbot.models.providers.sagemaker_formats import Payload, StreamDecoder, build_payload, parse_whole
-from genai_chatbot.models.types import ChatChunk, ChatRequest, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +212,38 @@ class SageMakerProvider(Provider):
             )
         logger.warning("SageMaker call failed: %s", type(exc).__name__, exc_info=exc)
         return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}")
+
+    async def diagnose(self) -> list[Diagnosis]:
+        """Each endpoint's status from the SageMaker control plane: InService, or what to do about it."""
+        return list(await asyncio.gather(*(asyncio.to_thread(self._describe, e) for e in self._endpoints.values())))
+
+    def _describe(self, endpoint: SageMakerEndpoint) -> Diagnosis:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        component = f"{self.name}/{endpoint.name}"
+        try:
+            client = boto3.client("sagemaker", region_name=self._region(endpoint), config=client_config(self._timeout))
+            described = client.describe_endpoint(EndpointName=endpoint.name)
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", exc))
+            if "Could not find" in message or _NOT_FOUND.search(message):
+                return Diagnosis(
+                    component, "error", "endpoint not found", "deploy it, or fix the name and region in the settings"
+                )
+            return Diagnosis(component, "error", f"cannot describe the endpoint: {message}")
+        except BotoCoreError as exc:
+            return Diagnosis(
+                component, "error", f"cannot reach SageMaker: {type(exc).__name__}: {exc}", CREDENTIALS_HINT
+            )
+        status = described.get("EndpointStatus", "Unknown")
+        if status == "InService":
+            return Diagnosis(component, "ok", "InService")
+        reason = described.get("FailureReason") or ""
+        if status == "Failed":
+            fix = QUOTA_HINT if _CAPACITY.search(reason) else "see the endpoint's events in the SageMaker console"
+            return Diagnosis(component, "error", f"Failed: {reason}".strip(), fix)
+        return Diagnosis(component, "warning", f"{status}: not serving yet", "wait until it is InService")
 
     async def refresh(self) -> None:
         self._missing.clear()
