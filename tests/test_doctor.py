@@ -13,8 +13,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from aws_local import aws_env, moto_url  # noqa: F401  (fixtures)
 
+from aws_local import aws_env, moto_url  # noqa: F401  (fixtures)
 from genai_chatbot.config import SageMakerEndpoint, SageMakerSettings, Settings
 from genai_chatbot.doctor import run_checks
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from aws_local import free_port
 from fake_openai import FakeOpenAI, Recorded, Reply, default_reply
 

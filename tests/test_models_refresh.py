@@ -10,7 +10,6 @@ from pathlib import Path
 
 from conftest import LiveServer
 from fake_openai import FakeOpenAI
-
 from genai_chatbot.api.app import create_app
 from genai_chatbot.config import Settings
 
