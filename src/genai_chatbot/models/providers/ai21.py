@@ -13,8 +13,6 @@ Two SDK behaviours are worked around here, both with the SDK's own request path 
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import importlib.util
 import json
 import logging
@@ -31,6 +29,7 @@ from genai_chatbot.models.errors import (
     RateLimitedError,
 )
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._clients import ClientsByKey
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -70,8 +69,7 @@ class AI21Provider(Provider):
         self._keys = keys
         self._timeout = timeout_seconds
         self._base_url = base_url
-        self._clients: dict[str, Any] = {}
-        self._client_lock = asyncio.Lock()
+        self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
 
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
@@ -99,14 +97,7 @@ class AI21Provider(Provider):
         api_key = snapshot.get(API_KEY)
         if api_key is None:
             raise ProviderUnavailableError(f"AI21 is unavailable: {API_KEY} is not in the keys secret; add it.")
-        base_url = self._base_url or snapshot.get(BASE_URL_KEY)
-        fingerprint = hashlib.sha256(f"{api_key}\0{base_url or ''}".encode()).hexdigest()
-        async with self._client_lock:
-            client = self._clients.get(fingerprint)
-            if client is None:
-                client = await asyncio.to_thread(self._build_client, api_key, base_url)
-                self._clients[fingerprint] = client
-            return client
+        return await self._clients.get(api_key, self._base_url or snapshot.get(BASE_URL_KEY))
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -157,9 +148,11 @@ class AI21Provider(Provider):
         )
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client._client.aclose()
+        await self._clients.aclose()
+
+
+async def _close_client(client: Any) -> None:
+    await client._client.aclose()
 
 
 async def _note_error_response(response: Any) -> None:

@@ -12,8 +12,6 @@ stays an honest bound instead of being multiplied by hidden retries.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -29,6 +27,7 @@ from genai_chatbot.models.errors import (
     RateLimitedError,
 )
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -69,11 +68,6 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-def _fingerprint(*parts: str | None) -> str:
-    """A digest to key caches by, so that no key value is kept as a dict key or shows up in a repr."""
-    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).hexdigest()
-
-
 class CohereProvider(Provider):
     """Cohere's chat models, available while `COHERE_API_KEY` is in the keys."""
 
@@ -92,23 +86,12 @@ class CohereProvider(Provider):
         self._timeout = timeout_seconds
         self._base_url = base_url
         self._discover = discover_models
-        self._clients: dict[str, Any] = {}
-        self._client_lock = asyncio.Lock()
+        self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
         self._discovered: dict[str, tuple[CohereModel, ...]] = {}
 
     async def _credentials(self) -> tuple[str | None, str | None]:
         snapshot = await self._keys.current()
         return snapshot.get(API_KEY), self._base_url or snapshot.get(BASE_URL_KEY)
-
-    async def _client(self, api_key: str, base_url: str | None) -> Any:
-        """The SDK client for this key and URL, built once on a worker thread."""
-        fingerprint = _fingerprint(api_key, base_url)
-        async with self._client_lock:
-            client = self._clients.get(fingerprint)
-            if client is None:
-                client = await asyncio.to_thread(self._build_client, api_key, base_url)
-                self._clients[fingerprint] = client
-            return client
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -149,14 +132,14 @@ class CohereProvider(Provider):
         """The key's chat models as the API lists them, asked once per key; the curated list when it can't say."""
         if not self._discover:
             return CURATED_MODELS
-        fingerprint = _fingerprint(api_key, base_url)
-        if fingerprint not in self._discovered:
-            self._discovered[fingerprint] = await self._discover_models(api_key, base_url)
-        return self._discovered[fingerprint]
+        digest = fingerprint(api_key, base_url)
+        if digest not in self._discovered:
+            self._discovered[digest] = await self._discover_models(api_key, base_url)
+        return self._discovered[digest]
 
     async def _discover_models(self, api_key: str, base_url: str | None) -> tuple[CohereModel, ...]:
         try:
-            client = await self._client(api_key, base_url)
+            client = await self._clients.get(api_key, base_url)
             response = await client.models.list(
                 endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
             )
@@ -177,7 +160,7 @@ class CohereProvider(Provider):
         api_key, base_url = await self._credentials()
         if api_key is None:
             raise ProviderUnavailableError(f"Cohere is unavailable: {API_KEY} is not in the keys secret; add it.")
-        return await self._client(api_key, base_url)
+        return await self._clients.get(api_key, base_url)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         client = await self._ready_client()
@@ -212,9 +195,11 @@ class CohereProvider(Provider):
         self._discovered.clear()
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client._client_wrapper.httpx_client.httpx_client.aclose()
+        await self._clients.aclose()
+
+
+async def _close_client(client: Any) -> None:
+    await client._client_wrapper.httpx_client.httpx_client.aclose()
 
 
 def _chat_arguments(request: ChatRequest) -> dict[str, Any]:

@@ -18,7 +18,6 @@ to its API and be refused for. Errors are translated from the HTTP status the in
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -35,6 +34,7 @@ from genai_chatbot.models.errors import (
     RateLimitedError,
 )
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._clients import fingerprint
 from genai_chatbot.models.types import ChatChunk, ChatRequest, FinishReason, Message, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -109,16 +109,16 @@ class LangChainProvider(Provider):
             raise ProviderUnavailableError(
                 f"langchain/{entry.name} is unavailable: {', '.join(missing)} not in the keys secret; add it."
             )
-        fingerprint = hashlib.sha256(repr(sorted(secrets.items())).encode()).hexdigest()
+        digest = fingerprint(*(f"{name}={value}" for name, value in sorted(secrets.items())))
         async with self._lock:
             built = self._built.get(entry.name)
-            if built is None or built.fingerprint != fingerprint:
+            if built is None or built.fingerprint != digest:
                 cls = await self._class(entry.class_path)
                 if isinstance(cls, str):
                     raise ProviderUnavailableError(f"langchain/{entry.name} is unavailable: {cls}.")
                 values = [value for value in secrets.values() if value]
                 model = await asyncio.to_thread(self._construct, entry, cls, secrets, values)
-                built = self._built[entry.name] = _Built(fingerprint, model)
+                built = self._built[entry.name] = _Built(digest, model)
             return built.model
 
     def _construct(self, entry: LangChainModel, cls: type[Any], secrets: dict[str, Any], values: list[str]) -> Any:

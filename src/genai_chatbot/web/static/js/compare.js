@@ -5,7 +5,7 @@
 // its history), and Stop, Retry, feedback and the history all work per column through the same public API
 // as a single chat, with no server-side notion of a "comparison". Each column's session appears in the
 // sidebar and can be reopened alone. The cost: a comparison is not reopened as a group after a reload.
-import { optionLabel } from "./models.js";
+import { byProvider, optionLabel } from "./models.js";
 
 export const MIN_MODELS = 2;
 export const MAX_MODELS = 4;
@@ -15,11 +15,7 @@ export function chooseModels(dialog, models, preselected) {
   const form = dialog.querySelector("form");
   const fieldsets = dialog.querySelector(".compare-models");
   const error = dialog.querySelector(".compare-error");
-  const groups = new Map();
-  for (const model of models) {
-    if (!groups.has(model.provider)) groups.set(model.provider, []);
-    groups.get(model.provider).push(model);
-  }
+  const groups = byProvider(models);
   const children = [];
   for (const [provider, list] of groups) {
     const fieldset = document.createElement("fieldset");

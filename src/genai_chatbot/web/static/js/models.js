@@ -1,12 +1,18 @@
 // The model picker: models grouped by provider; unavailable ones shown disabled, with their reason.
 
-/** Fill `select` with `models`, one <optgroup> per provider; select `selectedId` when it is available. */
-export function fillModelPicker(select, models, selectedId) {
+/** `models` grouped by provider, in the order the server listed them. */
+export function byProvider(models) {
   const groups = new Map();
   for (const model of models) {
     if (!groups.has(model.provider)) groups.set(model.provider, []);
     groups.get(model.provider).push(model);
   }
+  return groups;
+}
+
+/** Fill `select` with `models`, one <optgroup> per provider; select `selectedId` when it is available. */
+export function fillModelPicker(select, models, selectedId) {
+  const groups = byProvider(models);
   const children = [];
   for (const [provider, list] of groups) {
     const group = document.createElement("optgroup");
