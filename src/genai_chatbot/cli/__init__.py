@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from genai_chatbot.cli import chat, doctor, models, serve
+from genai_chatbot.cli import chat, doctor, models, pull, serve
 
 app = typer.Typer(
     name="genai-chatbot",
@@ -19,6 +19,7 @@ app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.command("models")(models.models)
 app.command("doctor")(doctor.doctor)
+app.command("pull")(pull.pull)
 
 
 def main() -> None:
