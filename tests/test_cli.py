@@ -102,6 +102,7 @@ def test_a_session_survives_a_server_restart(tmp_path: Path) -> None:
     with serve(tmp_path) as url:
         again = httpx.get(f"{url}/api/sessions/{session_id}").json()
     assert (tmp_path / "chat.sqlite3").is_file()
+    assert (tmp_path / "keys.json").read_text() == "{}\n"  # created at start, where people look for it
     assert [m["content"] for m in again["messages"]] == [
         "What is the capital of France?",
         turn["message"]["content"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,9 +31,13 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         owned = service is None if close_service is None else close_service
         app.state.service = service or build_chat_service(settings)
         install_log_redaction(app.state.service.registry.keys)
+        # Read the keys once at start, in the background: it creates the keys file where people will look
+        # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.
+        first_read = asyncio.create_task(app.state.service.registry.keys.current())
         try:
             yield
         finally:
+            first_read.cancel()
             if owned:
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
