@@ -322,3 +322,29 @@ def test_dark_theme_and_phone_width(page: Page, settings: Settings) -> None:
         expect(page.locator("#sidebar")).not_to_be_in_viewport()
         page.reload()
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+
+
+def test_the_page_is_usable_with_the_keyboard_alone(page: Page, settings: Settings) -> None:
+    with serve(settings, ScriptedProvider(["Typed ", "answer."])) as live:
+        open_page(page, live.url)
+        page.locator("body").focus()
+        reached: list[str] = []
+        for _ in range(30):  # Tab through the page until the message box has the focus
+            page.keyboard.press("Tab")
+            focused = page.evaluate(
+                "() => { const e = document.activeElement; return [e.id, e.getAttribute('aria-label')"
+                " || e.labels?.[0]?.textContent || e.textContent || e.title]; }"
+            )
+            assert (focused[1] or "").strip(), f"control {focused[0]!r} has no accessible name"
+            reached.append(focused[0])
+            if focused[0] == "prompt":
+                break
+        assert "prompt" in reached and {"new-chat", "model-picker", "settings-toggle"} <= set(reached)
+        page.keyboard.type("first line")
+        page.keyboard.press("Shift+Enter")
+        page.keyboard.type("second line")
+        expect(page.locator("#prompt")).to_have_value("first line\nsecond line")
+        page.keyboard.press("Enter")
+        expect(last_answer(page)).to_have_attribute("data-status", "complete")
+        expect(last_answer(page)).to_contain_text("Typed answer.")
+        expect(page.locator(".msg.user").last).to_contain_text("first line")
