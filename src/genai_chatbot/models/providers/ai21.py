@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_chatbot.models.errors import (
-    InvalidRequestError,
     ModelError,
     ProviderError,
     ProviderUnavailableError,
-    RateLimitedError,
 )
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._clients import ClientsByKey
+from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -226,27 +225,14 @@ def _translate(exc: Exception, timeout: float) -> ModelError:
     """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
     if isinstance(exc, ModelError):
         return exc
-    import httpx
     from ai21.errors import AI21APIError, AI21Error
 
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(f"AI21 did not answer within {timeout:g} s; try again or raise request_timeout_seconds.")
-    if isinstance(exc, httpx.TransportError):
-        return ProviderUnavailableError(
-            f"Cannot reach AI21 ({type(exc).__name__}); check the network or {BASE_URL_KEY}."
-        )
+    transport = error_for_transport("AI21", exc, timeout, BASE_URL_KEY)
+    if transport is not None:
+        return transport
     if isinstance(exc, AI21Error):
         return ProviderError(f"AI21 failed: {exc.message[:300]}")
     if not isinstance(exc, AI21APIError):
         logger.exception("Unexpected error from the AI21 SDK")
         return ProviderError(f"AI21 failed: {type(exc).__name__}.")
-    status, detail = exc.status_code, _detail(exc.details)
-    if status == 429:
-        return RateLimitedError(f"AI21 is rate limiting this key: {detail or 'too many requests'}.", _retry_after.get())
-    if status in (401, 403):
-        return ProviderUnavailableError(f"AI21 rejected {API_KEY} (HTTP {status}); put a valid key in the keys secret.")
-    if status == 404:
-        return ProviderUnavailableError(f"AI21 does not offer this model to this key (HTTP 404): {detail}")
-    if status in (400, 422):
-        return InvalidRequestError(f"AI21 refused the request: {detail or f'HTTP {status}'}")
-    return ProviderError(f"AI21 failed (HTTP {status}): {detail or 'no details'}; try again later.")
+    return error_for_status("AI21", API_KEY, exc.status_code, _detail(exc.details), _retry_after.get())

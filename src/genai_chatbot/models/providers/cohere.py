@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_chatbot.models.errors import (
-    InvalidRequestError,
     ModelError,
     ProviderError,
     ProviderUnavailableError,
-    RateLimitedError,
 )
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
+from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -270,28 +269,12 @@ def _translate(exc: Exception, timeout: float) -> ModelError:
     """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
     if isinstance(exc, ModelError):
         return exc
-    import httpx
     from cohere.core.api_error import ApiError
 
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(f"Cohere did not answer within {timeout:g} s; try again or raise request_timeout_seconds.")
-    if isinstance(exc, httpx.TransportError):
-        return ProviderUnavailableError(
-            f"Cannot reach Cohere ({type(exc).__name__}); check the network or {BASE_URL_KEY}."
-        )
+    transport = error_for_transport("Cohere", exc, timeout, BASE_URL_KEY)
+    if transport is not None:
+        return transport
     if not isinstance(exc, ApiError) or exc.status_code is None:
         logger.exception("Unexpected error from the Cohere SDK")
         return ProviderError(f"Cohere failed: {type(exc).__name__}.")
-    status, detail = exc.status_code, _error_detail(exc)
-    if status == 429:
-        retry_after = _retry_after(exc.headers)
-        return RateLimitedError(f"Cohere is rate limiting this key: {detail or 'too many requests'}.", retry_after)
-    if status in (401, 403, 498):
-        return ProviderUnavailableError(
-            f"Cohere rejected {API_KEY} (HTTP {status}); put a valid key in the keys secret."
-        )
-    if status == 404:
-        return ProviderUnavailableError(f"Cohere does not offer this model to this key (HTTP 404): {detail}")
-    if status in (400, 422):
-        return InvalidRequestError(f"Cohere refused the request: {detail or f'HTTP {status}'}")
-    return ProviderError(f"Cohere failed (HTTP {status}): {detail or 'no details'}; try again later.")
+    return error_for_status("Cohere", API_KEY, exc.status_code, _error_detail(exc), _retry_after(exc.headers))

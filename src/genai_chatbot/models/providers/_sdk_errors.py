@@ -1,0 +1,48 @@
+"""What an HTTP-based provider SDK's failure means for us, said the same way for every such provider.
+
+Cohere's and AI21's SDKs (both on httpx) fail with an HTTP status and a detail, or with an httpx transport
+error; each provider extracts those from its own exception types and lets these functions word the error.
+Messages name the key to fix, never its value.
+"""
+
+from __future__ import annotations
+
+from genai_chatbot.models.errors import (
+    InvalidRequestError,
+    ModelError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+
+
+def error_for_status(
+    label: str, key_name: str, status: int, detail: str | None, retry_after: float | None = None
+) -> ModelError:
+    """Our error for an HTTP error answer from provider `label`, whose key is named `key_name`."""
+    if status == 429:
+        return RateLimitedError(f"{label} is rate limiting this key: {detail or 'too many requests'}.", retry_after)
+    if status in (401, 403, 498):  # 498: Cohere's "invalid token"
+        return ProviderUnavailableError(
+            f"{label} rejected {key_name} (HTTP {status}); put a valid key in the keys secret."
+        )
+    if status == 404:
+        return ProviderUnavailableError(f"{label} does not offer this model to this key (HTTP 404): {detail}")
+    if status in (400, 422):
+        return InvalidRequestError(f"{label} refused the request: {detail or f'HTTP {status}'}")
+    return ProviderError(f"{label} failed (HTTP {status}): {detail or 'no details'}; try again later.")
+
+
+def error_for_transport(label: str, exc: Exception, timeout_seconds: float, base_url_key: str) -> ModelError | None:
+    """Our error for an httpx timeout or transport failure; None for any other exception."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(
+            f"{label} did not answer within {timeout_seconds:g} s; try again or raise request_timeout_seconds."
+        )
+    if isinstance(exc, httpx.TransportError):
+        return ProviderUnavailableError(
+            f"Cannot reach {label} ({type(exc).__name__}); check the network or {base_url_key}."
+        )
+    return None
