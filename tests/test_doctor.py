@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
 import pytest
 
 from aws_local import aws_env, moto_url  # noqa: F401  (fixtures)
+from fake_hub import GOOD_TOKEN
 from genai_chatbot.config import SageMakerEndpoint, SageMakerSettings, Settings
 from genai_chatbot.doctor import run_checks
-
-
-class FakeHuggingFace(BaseHTTPRequestHandler):
-    """Answers /api/whoami-v2 like the Hub: 200 for the one good token, 401 otherwise."""
-
-    def do_GET(self) -> None:
-        good = self.headers.get("Authorization") == "Bearer hf_good_token"
-        body = json.dumps({"name": "alice"} if good else {"error": "Invalid credentials"}).encode()
-        self.send_response(200 if good and self.path == "/api/whoami-v2" else 401)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture
-def hf_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHuggingFace)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", url)
-    yield url
-    server.shutdown()
-    server.server_close()
-
-
-def rows_for(rows: list[object], component: str) -> list[object]:
-    return [r for r in rows if getattr(r, "component", None) == component]
 
 
 async def test_a_healthy_setup_reports_the_local_model_and_the_keys_file(tmp_path: Path) -> None:
@@ -69,9 +34,9 @@ async def test_an_empty_secret_is_reported_with_the_fix(tmp_path: Path) -> None:
     assert [r.status for r in rows if r.component == "local"] == ["ok"]  # the local model keeps working
 
 
-async def test_the_hf_token_is_checked_with_the_hub(tmp_path: Path, hf_endpoint: str) -> None:
+async def test_the_hf_token_is_checked_with_the_hub(tmp_path: Path, hub: str) -> None:
     token_file = tmp_path / "hf-token"
-    token_file.write_text("hf_good_token\n")
+    token_file.write_text(f"{GOOD_TOKEN}\n")
     [good] = [
         r for r in await run_checks(Settings(data_dir=tmp_path, hf_token_file=token_file)) if "Hugging" in r.component
     ]

@@ -6,65 +6,20 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from fake_hub import GOOD_TOKEN
 from genai_chatbot.config import LocalModelSettings
 from genai_chatbot.models.providers.local import LocalProvider, embedded_gguf_path
 from genai_chatbot.models.types import ChatRequest, Message
 from genai_chatbot.pull import PullError, PullRequest, pull
 
-GATED = "/org/gated-GGUF/resolve/main/model.Q4.gguf"
-TOKEN = "hf_accepted_terms"
-
-
-class FakeHub(BaseHTTPRequestHandler):
-    """The Hub's download route: redirects to a 'CDN' path like the Hub does; the gated repo needs the token."""
-
-    def do_GET(self) -> None:
-        if self.path == GATED:
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self._answer(401, b'{"error": "Access to model org/gated-GGUF is restricted."}')
-                return
-            self.send_response(302)
-            self.send_header("Location", "/cdn/model.gguf")
-            self.send_header("content-length", "0")
-            self.end_headers()
-        elif self.path == "/cdn/model.gguf":
-            gguf = embedded_gguf_path()
-            assert gguf is not None
-            self._answer(200, gguf.read_bytes())
-        else:
-            self._answer(404, b'{"error": "Entry not found"}')
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("HF_ENDPOINT", url)
-    yield url
-    server.shutdown()
-    server.server_close()
-
 
 async def test_a_gated_gguf_is_pulled_with_the_token_and_serves(hub: str, tmp_path: Path) -> None:
     seen: list[int] = []
-    path = pull(PullRequest("org/gated-GGUF", "model.Q4.gguf"), tmp_path, TOKEN, lambda done, _: seen.append(done))
+    path = pull(PullRequest("org/gated-GGUF", "model.Q4.gguf"), tmp_path, GOOD_TOKEN, lambda done, _: seen.append(done))
     embedded = embedded_gguf_path()
     assert embedded is not None
     assert path == tmp_path / "org--gated-GGUF" / "model.Q4.gguf"
@@ -95,7 +50,7 @@ def test_bad_names_are_refused_before_any_download() -> None:
 
 
 def test_the_command_uses_the_token_from_the_keys_and_prints_the_setting(hub: str, tmp_path: Path) -> None:
-    (tmp_path / "keys.json").write_text(f'{{"HF_TOKEN": "{TOKEN}"}}')
+    (tmp_path / "keys.json").write_text(f'{{"HF_TOKEN": "{GOOD_TOKEN}"}}')
     result = subprocess.run(
         [sys.executable, "-m", "genai_chatbot", "pull", "org/gated-GGUF", "model.Q4.gguf"],
         capture_output=True,

@@ -18,7 +18,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -27,6 +26,7 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._catalog import CatalogModel
 from genai_chatbot.models.providers._clients import ClientsByKey
 from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
@@ -43,17 +43,10 @@ INSTALL_HINT = "install the ai21 extra: pip install 'genai-chatbot[ai21]'"
 _retry_after: ContextVar[float | None] = ContextVar("ai21_retry_after", default=None)
 
 
-@dataclass(frozen=True, slots=True)
-class AI21Model:
-    name: str
-    display_name: str
-    context_window: int
-
-
 #: AI21's current chat models (docs.ai21.com, "Jamba models"); the undated names follow the newest release.
-MODELS: tuple[AI21Model, ...] = (
-    AI21Model("jamba-large", "Jamba Large", 256_000),
-    AI21Model("jamba-mini", "Jamba Mini", 256_000),
+MODELS: tuple[CatalogModel, ...] = (
+    CatalogModel("jamba-large", "Jamba Large", 256_000),
+    CatalogModel("jamba-mini", "Jamba Mini", 256_000),
 )
 
 
@@ -77,18 +70,7 @@ class AI21Provider(Provider):
         reason: str | None = None
         if importlib.util.find_spec("ai21") is None:
             reason = f"the ai21 SDK is not installed; {INSTALL_HINT}"
-        return [
-            ModelInfo(
-                id=f"{self.name}/{model.name}",
-                provider=self.name,
-                name=model.name,
-                display_name=model.display_name,
-                context_window=model.context_window,
-                available=reason is None,
-                unavailable_reason=reason,
-            )
-            for model in MODELS
-        ]
+        return [model.info(self.name, reason) for model in MODELS]
 
     async def _client(self) -> Any:
         """The SDK client for the current key and URL, built once per pair on a worker thread."""

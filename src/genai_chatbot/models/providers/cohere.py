@@ -16,7 +16,6 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -25,6 +24,7 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._catalog import CatalogModel
 from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
 from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
@@ -39,22 +39,13 @@ INSTALL_HINT = "install the cohere extra: pip install 'genai-chatbot[cohere]'"
 _DISCOVERY_TIMEOUT_SECONDS = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class CohereModel:
-    """A chat model offered when the API cannot be asked which models the key may use."""
-
-    name: str
-    display_name: str
-    context_window: int
-
-
 #: Current chat models (docs.cohere.com/docs/models); dated names, since aliases move under users' feet.
-CURATED_MODELS: tuple[CohereModel, ...] = (
-    CohereModel("command-a-03-2025", "Command A", 256_000),
-    CohereModel("command-a-reasoning-08-2025", "Command A Reasoning", 256_000),
-    CohereModel("command-r-plus-08-2024", "Command R+", 128_000),
-    CohereModel("command-r-08-2024", "Command R", 128_000),
-    CohereModel("command-r7b-12-2024", "Command R7B", 128_000),
+CURATED_MODELS: tuple[CatalogModel, ...] = (
+    CatalogModel("command-a-03-2025", "Command A", 256_000),
+    CatalogModel("command-a-reasoning-08-2025", "Command A Reasoning", 256_000),
+    CatalogModel("command-r-plus-08-2024", "Command R+", 128_000),
+    CatalogModel("command-r-08-2024", "Command R", 128_000),
+    CatalogModel("command-r7b-12-2024", "Command R7B", 128_000),
 )
 
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -86,7 +77,7 @@ class CohereProvider(Provider):
         self._base_url = base_url
         self._discover = discover_models
         self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
-        self._discovered: dict[str, tuple[CohereModel, ...]] = {}
+        self._discovered: dict[str, tuple[CatalogModel, ...]] = {}
 
     async def _credentials(self) -> tuple[str | None, str | None]:
         snapshot = await self._keys.current()
@@ -112,22 +103,13 @@ class CohereProvider(Provider):
         if api_key is None:
             return []  # not configured: the key is what turns Cohere on
         if importlib.util.find_spec("cohere") is None:
-            return [self._info(model, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS]
+            return [
+                model.info(self.name, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS
+            ]
         models = await self._models_for(api_key, base_url)
-        return [self._info(model, None) for model in models]
+        return [model.info(self.name) for model in models]
 
-    def _info(self, model: CohereModel, reason: str | None) -> ModelInfo:
-        return ModelInfo(
-            id=f"{self.name}/{model.name}",
-            provider=self.name,
-            name=model.name,
-            display_name=model.display_name,
-            context_window=model.context_window,
-            available=reason is None,
-            unavailable_reason=reason,
-        )
-
-    async def _models_for(self, api_key: str, base_url: str | None) -> tuple[CohereModel, ...]:
+    async def _models_for(self, api_key: str, base_url: str | None) -> tuple[CatalogModel, ...]:
         """The key's chat models as the API lists them, asked once per key; the curated list when it can't say."""
         if not self._discover:
             return CURATED_MODELS
@@ -136,7 +118,7 @@ class CohereProvider(Provider):
             self._discovered[digest] = await self._discover_models(api_key, base_url)
         return self._discovered[digest]
 
-    async def _discover_models(self, api_key: str, base_url: str | None) -> tuple[CohereModel, ...]:
+    async def _discover_models(self, api_key: str, base_url: str | None) -> tuple[CatalogModel, ...]:
         try:
             client = await self._clients.get(api_key, base_url)
             response = await client.models.list(
@@ -149,7 +131,7 @@ class CohereProvider(Provider):
             return CURATED_MODELS
         curated = {model.name: model for model in CURATED_MODELS}
         found = [
-            curated.get(item.name) or CohereModel(item.name, item.name, int(item.context_length or 4096))
+            curated.get(item.name) or CatalogModel(item.name, item.name, int(item.context_length or 4096))
             for item in response.models or ()
             if item.name and not item.is_deprecated
         ]

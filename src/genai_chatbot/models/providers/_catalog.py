@@ -1,0 +1,28 @@
+"""A model a provider knows by name, as providers whose APIs list no context windows keep them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genai_chatbot.models.types import ModelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogModel:
+    """A chat model: its API name, the name people see, and its context window in tokens."""
+
+    name: str
+    display_name: str
+    context_window: int
+
+    def info(self, provider: str, unavailable_reason: str | None = None) -> ModelInfo:
+        """This model as the model list shows it, unavailable when a reason is given."""
+        return ModelInfo(
+            id=f"{provider}/{self.name}",
+            provider=provider,
+            name=self.name,
+            display_name=self.display_name,
+            context_window=self.context_window,
+            available=unavailable_reason is None,
+            unavailable_reason=unavailable_reason,
+        )
