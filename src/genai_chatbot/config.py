@@ -107,6 +107,51 @@ class LangChainModel(BaseModel):
     context_window: int = Field(default=4096, ge=256)
 
 
+AuthMode = Literal["none", "api-keys", "oidc"]
+
+
+class OIDCSettings(BaseModel):
+    """Sign-in through an OpenID Connect provider: Amazon Cognito user pools, Okta, Entra ID, Keycloak."""
+
+    model_config = {"extra": "forbid"}
+
+    #: The issuer URL exactly as tokens carry it in `iss`, e.g. `https://cognito-idp.<region>.amazonaws.com/<pool id>`.
+    issuer: str | None = None
+    #: The `aud` tokens must carry (Cognito access tokens carry it as `client_id`); usually the app client id.
+    audience: str | None = None
+    #: Where the signing keys are; default: `jwks_uri` of the issuer's discovery document.
+    jwks_url: str | None = None
+    #: The claim whose values give the role: a value `admin`, `manager` or `user` gives that role.
+    role_claim: str = "cognito:groups"
+    #: The claim listing the user's groups (used by model access rules); default: the role claim.
+    groups_claim: str | None = None
+    #: The public client the web page signs in with (authorization code + PKCE); default: `audience`.
+    client_id: str | None = None
+    #: Scopes the web page asks for.
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    #: Signature algorithms accepted; symmetric ones (HS*) and `none` are never accepted.
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"])
+
+
+class LimitSettings(BaseModel):
+    """Bounds on every input, so no request can exhaust memory or storage. Exceeding one is a 413 or 422."""
+
+    model_config = {"extra": "forbid"}
+
+    #: Largest request body accepted, in bytes (413 beyond it, before it is read whole).
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: Longest message content, in characters.
+    max_content_chars: int = Field(default=200_000, ge=1)
+    #: Longest system prompt, in characters.
+    max_system_prompt_chars: int = Field(default=50_000, ge=1)
+    #: Most messages in one `/v1/chat/completions` request.
+    max_messages: int = Field(default=1000, ge=1)
+    #: Longest session title, in characters.
+    max_title_chars: int = Field(default=200, ge=1)
+    #: Highest `max_tokens` a request may ask for.
+    max_tokens_ceiling: int = Field(default=32_768, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything genai-chatbot can be configured with. Field names are public interface: keep them."""
 
@@ -127,7 +172,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    #: Bearer tokens of the web API mapped to user ids. Empty: no authentication, one user named "default".
+    #: Who may use the server: `none` (one user `default`, loopback addresses only), `api-keys` (users and
+    #: keys managed with `genai-chatbot users` / `keys`) or `oidc` (bearer JWTs of an OpenID Connect provider).
+    auth: AuthMode = "none"
+    oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+    #: Host names the server answers to besides localhost, 127.0.0.1, [::1] and the bound address.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    #: Deprecated: bearer tokens mapped to user ids. Still accepted (as keys of role `user`) when `auth` is
+    #: `api-keys`; move them to `genai-chatbot keys create`.
     users: dict[str, str] = Field(default_factory=dict)
     local: LocalModelSettings = Field(default_factory=LocalModelSettings)
 

@@ -1,0 +1,54 @@
+"""The caller of a request, as every layer above authentication sees it.
+
+Authentication (API keys, OIDC) produces a `Principal`; routes use its `user_id` to scope every query and
+its `role` to guard admin endpoints. Nothing below the API knows how the caller proved who they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Role = Literal["admin", "manager", "user"]
+ROLES: tuple[Role, ...] = ("admin", "manager", "user")
+#: The single user of a server without authentication.
+ANONYMOUS_USER = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a stable user id, a role, and the groups it belongs to."""
+
+    user_id: str
+    role: Role
+    groups: tuple[str, ...] = ()
+    #: How the caller authenticated: "none", "api-key", "settings-token" or "oidc".
+    method: str = "none"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def role_from_groups(groups: Iterable[str], default: Role = "user") -> Role:
+    """The highest role named among `groups` (`admin` > `manager` > `user`), else `default`."""
+    names = set(groups)
+    return next((role for role in ROLES if role in names), default)
+
+
+class AuthenticationError(Exception):
+    """The bearer token is missing, malformed, unknown, expired or revoked: answered 401.
+
+    The message says what to do and never contains the token.
+    """
+
+
+class Authenticator(Protocol):
+    """Turns a bearer token into a principal. Implementations cache, so a request costs no round trip."""
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal the token proves; `AuthenticationError` when it proves none."""
+        ...
+
+    async def aclose(self) -> None: ...
