@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,11 +46,11 @@ class Recorded:
 
 @dataclass
 class Reply:
-    """An answer: a status, headers, and either a JSON body or a list of SSE events (raw strings)."""
+    """An answer: a status, headers, and either a JSON body or SSE events (raw strings, sent as produced)."""
 
     status: int = 200
     json: Any = None
-    events: list[str] | None = None
+    events: Iterable[str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError
+from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
 
 
@@ -69,6 +69,11 @@ async def _message_not_found(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.message, "not_found", "message_id", "message_not_found"), status_code=404)
 
 
+async def _turn_in_progress(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TurnInProgressError)
+    return JSONResponse(error_body(exc.message, "conflict", "session_id", "turn_in_progress"), status_code=409)
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return JSONResponse(error_body(str(exc.detail), "http_error"), status_code=exc.status_code, headers=exc.headers)
@@ -79,4 +84,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelError, _model_error)
     app.add_exception_handler(SessionNotFoundError, _session_not_found)
     app.add_exception_handler(MessageNotFoundError, _message_not_found)
+    app.add_exception_handler(TurnInProgressError, _turn_in_progress)
     app.add_exception_handler(StarletteHTTPException, _http_error)

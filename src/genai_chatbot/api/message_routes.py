@@ -1,4 +1,4 @@
-"""What can be done to one stored answer: rate it, and generate it again when it failed or was cancelled."""
+"""What can be done to one stored answer: rate it, and generate it again when it did not complete."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ async def delete_feedback(session_id: str, message_id: str, service: Service, us
 async def retry_answer(
     session_id: str, message_id: str, body: RetryCreate, service: Service, user: User
 ) -> Response | TurnOut:
-    """Generate the session's last answer again when it failed or was cancelled, streamed like a new turn.
+    """Generate the session's last answer again when it failed, was cancelled or interrupted.
 
     The events are those of `POST /api/sessions/{id}/messages`; `start` carries the user message already
-    stored (it is not stored again). When the new answer ends it replaces the retried one, under a new id.
+    stored (it is not stored again). The new answer replaces the retried one as it starts, under a new id.
+    409 while a turn of the session runs; 404 once the answer was replaced (by a concurrent retry).
     """
     events = await service.retry_turn(user, session_id, message_id, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)

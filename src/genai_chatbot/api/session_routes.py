@@ -1,14 +1,18 @@
 """The chat API the web page and scripts use: models, sessions, and turns streamed as server-sent events.
 
 A turn's stream is: `event: start` (the stored user message), `event: delta` per text piece (`{"text": …}`),
-then `event: end` with the stored answer, whose `status` is `complete` or `failed` (with `error`).
+then `event: end` with the stored answer, whose `status` is `complete`, `failed` (with `error`), or
+`cancelled` when the server is shutting down. A session takes one turn at a time: 409 while one runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import APIRouter, Response
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from genai_chatbot.api.deps import Service, User
 from genai_chatbot.api.schemas import (
@@ -21,8 +25,8 @@ from genai_chatbot.api.schemas import (
     SessionWithMessages,
     TurnOut,
 )
-from genai_chatbot.api.sse import TextEventTemplate, event, sse_response
-from genai_chatbot.chat.service import TurnEnded, TurnEvent, TurnStarted
+from genai_chatbot.api.sse import SSE_HEADERS, TextEventTemplate, event
+from genai_chatbot.chat.service import Turn, TurnEnded, TurnEvent, TurnStarted
 
 router = APIRouter(prefix="/api", tags=["Chat"])
 
@@ -76,24 +80,49 @@ async def delete_session(session_id: str, service: Service, user: User) -> Respo
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut)
 async def send_message(session_id: str, body: MessageCreate, service: Service, user: User) -> Response | TurnOut:
-    """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`."""
+    """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`.
+
+    409 (`turn_in_progress`) while another turn of the session is generating; nothing is stored then.
+    """
     events = await service.start_turn(user, session_id, body.content, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)
 
 
-async def turn_response(events: AsyncIterator[TurnEvent], stream: bool) -> Response | TurnOut:
-    """A turn's events as server-sent events, or gathered into one `TurnOut` body."""
+async def turn_response(turn: Turn, stream: bool) -> Response | TurnOut:
+    """A turn's events as server-sent events, or gathered into one `TurnOut` body.
+
+    The turn is closed whatever happens to the response (client gone, response never started), so its
+    answer never stays `streaming`.
+    """
     if stream:
-        return sse_response(_stream(events))
+        return _TurnStream(turn)
     started: TurnStarted | None = None
     ended: TurnEnded | None = None
-    async for item in events:
-        if isinstance(item, TurnStarted):
-            started = item
-        elif isinstance(item, TurnEnded):
-            ended = item
+    try:
+        async for item in turn:
+            if isinstance(item, TurnStarted):
+                started = item
+            elif isinstance(item, TurnEnded):
+                ended = item
+    finally:
+        await turn.aclose()
     assert started is not None and ended is not None
     return TurnOut(user_message=MessageOut.of(started.user_message), message=MessageOut.of(ended.message))
+
+
+class _TurnStream(StreamingResponse):
+    """The SSE response of a turn, which closes the turn when the response ends, however it ends."""
+
+    def __init__(self, turn: Turn) -> None:
+        super().__init__(_stream(turn), media_type="text/event-stream", headers=SSE_HEADERS)
+        self._turn = turn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._turn.aclose()
 
 
 async def _stream(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:

@@ -9,8 +9,14 @@ from typing import Any, Literal
 
 from genai_chatbot.models.types import Role
 
-MessageStatus = Literal["complete", "failed", "cancelled"]
+# `streaming`: stored when a turn starts, while its answer is generated; exactly one such answer per session.
+# `interrupted`: a `streaming` answer found when the store opened: the server stopped before it ended.
+MessageStatus = Literal["streaming", "complete", "failed", "cancelled", "interrupted"]
 Rating = Literal["up", "down"]
+
+# Answers that may be generated again: they ended without a whole answer.
+RETRYABLE: tuple[MessageStatus, ...] = ("failed", "cancelled", "interrupted")
+INTERRUPTED_ERROR = "The server stopped before this answer was complete, so it was not kept; Retry generates it again."
 
 TITLE_LENGTH = 60
 

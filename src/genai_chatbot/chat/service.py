@@ -1,27 +1,42 @@
 """The chat service: sessions, history, defaults and windowing, over the model interface.
 
 It knows models only through the registry and the `Provider` contract, and storage only through
-`HistoryStore`. A turn's messages are written once each: the user's when generation starts, the answer
-when it ends, fails or is cancelled. Nothing is written per streamed chunk.
+`HistoryStore`. A turn is stored when it starts — the user's message and the answer, status `streaming`,
+in one transaction that also refuses a second turn of the same session — and the answer is finalised once
+when it ends, fails or is cancelled (see `turns.py`). Nothing is written per streamed chunk.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import anyio
-
-from genai_chatbot.chat.records import Feedback, MessageStatus, Rating, Session, StoredMessage, new_id, title_from
-from genai_chatbot.chat.store import HistoryStore
+from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
+from genai_chatbot.chat.store import HistoryStore, TurnStart
+from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
-from genai_chatbot.models.errors import InvalidRequestError, ModelError, ProviderUnavailableError
+from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
-from genai_chatbot.models.types import ChatChunk, ChatRequest, Message, ModelInfo, Usage
+from genai_chatbot.models.types import ChatRequest, Message, ModelInfo
+
+__all__ = [
+    "RETRYABLE",
+    "ChatService",
+    "GenerationOptions",
+    "MessageNotFoundError",
+    "PreparedChat",
+    "SessionNotFoundError",
+    "Turn",
+    "TurnEnded",
+    "TurnEvent",
+    "TurnInProgressError",
+    "TurnStarted",
+    "build_chat_service",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +59,18 @@ class MessageNotFoundError(LookupError):
         self.message = str(self)
 
 
-RETRYABLE: tuple[MessageStatus, ...] = ("failed", "cancelled")
+class TurnInProgressError(RuntimeError):
+    """The session is generating an answer already: one turn at a time per session (the API answers 409)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"Session {session_id!r} is still generating an answer, and a session takes one turn at a time. "
+            "Wait for that answer to end (or stop it), then send or retry again."
+        )
+        self.message = str(self)
+
+
+SHUTTING_DOWN = "The server is shutting down; send the message again once it is back."
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +97,6 @@ class PreparedChat:
     request: ChatRequest
 
 
-@dataclass(frozen=True, slots=True)
-class TurnStarted:
-    """The user's message is stored; the answer will be stored under `assistant_message_id`."""
-
-    user_message: StoredMessage
-    assistant_message_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class TurnEnded:
-    """The answer as stored: complete, failed (with `error`) or cancelled."""
-
-    message: StoredMessage
-
-
-TurnEvent = TurnStarted | ChatChunk | TurnEnded
-
-
 class ChatService:
     """Everything the surfaces (API, CLI) do with models and sessions goes through here."""
 
@@ -106,6 +114,17 @@ class ChatService:
         self.default_model = default_model
         self.default_system_prompt = default_system_prompt
         self.default_max_tokens = default_max_tokens
+        self._turns: set[Turn] = set()
+        self._stopping = False
+
+    def stop_turns(self) -> None:
+        """The server is stopping: end every turn in flight (stored `cancelled`) and refuse new ones.
+
+        Safe to call from a signal handler: each turn is stopped on its own event loop.
+        """
+        self._stopping = True
+        for turn in list(self._turns):
+            turn.stop()
 
     async def list_models(self) -> list[ModelInfo]:
         return await self.registry.list_models()
@@ -202,12 +221,13 @@ class ChatService:
         *,
         model_id: str | None = None,
         options: GenerationOptions = GenerationOptions(),
-    ) -> AsyncIterator[TurnEvent]:
-        """Validate a new user message and return the stream of its turn's events.
+    ) -> Turn:
+        """Store a new user message with its answer (`streaming`) and return the turn, ready to stream.
 
-        Everything that can be refused (unknown session or model, message too long) raises here, before
-        anything is stored. Iterating the result stores the user's message, streams the answer and stores
-        it once at its end; closing the iterator early stores the partial answer as cancelled.
+        Everything that can be refused raises here, before anything is stored: an unknown session or
+        model, a message too long, and `TurnInProgressError` while another turn of the session runs.
+        Iterating the result streams the answer and stores it once at its end; `aclose()` before the end
+        stores the partial answer as cancelled.
         """
         if not content.strip():
             raise InvalidRequestError("content must not be empty.", param="content")
@@ -220,7 +240,7 @@ class ChatService:
             options=options,
         )
         user_message = StoredMessage(id=new_id(), session_id=session.id, role="user", content=content)
-        return self._run_turn(session, user_message, prepared, options)
+        return await self._begin(session, user_message, prepared, options)
 
     async def retry_turn(
         self,
@@ -230,22 +250,27 @@ class ChatService:
         *,
         model_id: str | None = None,
         options: GenerationOptions = GenerationOptions(),
-    ) -> AsyncIterator[TurnEvent]:
-        """Generate again the session's last answer when it failed or was cancelled; same events as a turn.
+    ) -> Turn:
+        """Generate again the session's last answer when it failed, was cancelled or interrupted.
 
-        The new answer is generated from the history before the retried one, and when it ends (complete,
-        failed or cancelled) it replaces the retried answer in the stored history, under a new id: the user's
-        message is never stored twice, and a retry that does not start loses nothing. Only the last answer
-        may be retried, so that no later turn was generated from a history that no longer exists.
+        The new answer is generated from the history before the retried one. When it starts, the retried
+        answer is replaced, in one transaction, by the new one (`streaming`, under a new id): the user's
+        message is never stored twice, and of concurrent retries of one answer exactly one starts (the
+        others get `TurnInProgressError`, or `MessageNotFoundError` once it has been replaced). A retry
+        refused before it starts changes nothing. Only the last answer may be retried, so that no later
+        turn was generated from a history that no longer exists.
         """
         session, history = await self.session_messages(user_id, session_id)
         index = next((i for i, m in enumerate(history) if m.id == message_id and m.role == "assistant"), None)
         if index is None:
             raise MessageNotFoundError(session_id, message_id)
         retried = history[index]
+        if retried.status == "streaming":
+            raise TurnInProgressError(session_id)
         if retried.status not in RETRYABLE:
             raise InvalidRequestError(
-                f"Answer {message_id!r} is {retried.status}; only a failed or cancelled answer can be retried.",
+                f"Answer {message_id!r} is {retried.status}; only a failed, cancelled or interrupted answer "
+                "can be retried.",
                 param="message_id",
             )
         if index != len(history) - 1 or index == 0 or history[index - 1].role != "user":
@@ -259,7 +284,7 @@ class ChatService:
         prepared = await self.prepare(
             model_id or retried.model_id or session.model_id, past, system=session.system_prompt, options=options
         )
-        return self._run_turn(session, user_message, prepared, options, replaces=retried.id)
+        return await self._begin(session, user_message, prepared, options, replaces=retried.id)
 
     async def set_feedback(
         self, user_id: str, session_id: str, message_id: str, rating: Rating | None, comment: str | None = None
@@ -274,71 +299,54 @@ class ChatService:
             raise MessageNotFoundError(session_id, message_id)
         return message
 
-    async def _run_turn(
+    async def _begin(
         self,
         session: Session,
         user_message: StoredMessage,
         prepared: PreparedChat,
         options: GenerationOptions,
         replaces: str | None = None,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> Turn:
+        """Store the turn's start in one transaction, or raise why it cannot start (nothing stored)."""
+        if self._stopping:
+            raise ProviderUnavailableError(SHUTTING_DOWN)
         if not session.title:
             session.title = title_from(user_message.content)
         session.model_id = prepared.model.id
         session.updated_at = time.time()
-        await self.store.update_session(session)
-        if replaces is None:
-            await self.store.add_message(user_message)
-
-        async def store_answer(message: StoredMessage) -> None:
-            if replaces is None:
-                await self.store.add_message(message)
-            else:
-                await self.store.replace_message(replaces, message)
-
-        answer_id = new_id()
-        yield TurnStarted(user_message, answer_id)
-
-        parts: list[str] = []
-        usage: Usage | None = None
-        started = time.perf_counter()
-
-        def answer(status: MessageStatus, error: str | None = None) -> StoredMessage:
-            return StoredMessage(
-                id=answer_id,
-                session_id=session.id,
-                role="assistant",
-                content="".join(parts),
-                status=status,
-                model_id=prepared.model.id,
-                params=options.as_params(),
-                error=error,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        answer = StoredMessage(
+            id=new_id(),
+            session_id=session.id,
+            role="assistant",
+            content="",
+            status="streaming",
+            model_id=prepared.model.id,
+            params=options.as_params(),
+        )
+        outcome = await self.store.begin_turn(session, None if replaces else user_message, answer, replaces)
+        if outcome is TurnStart.BUSY:
+            raise TurnInProgressError(session.id)
+        if outcome is TurnStart.NO_SESSION:
+            raise SessionNotFoundError(session.id)
+        if outcome is TurnStart.NO_MESSAGE:
+            raise MessageNotFoundError(session.id, replaces or "")
+        if outcome is TurnStart.NOT_RETRYABLE:
+            raise InvalidRequestError(
+                f"Answer {replaces!r} is no longer the session's last failed, cancelled or interrupted answer; "
+                f"GET /api/sessions/{session.id} shows where the session is now.",
+                param="message_id",
             )
-
-        error: str | None = None
-        try:
-            async for chunk in prepared.provider.stream(prepared.request):
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.text:
-                    parts.append(chunk.text)
-                yield chunk
-        except ModelError as exc:
-            error = exc.message
-        except Exception:
-            logger.exception("Turn in session %s failed", session.id)
-            error = "Internal error while generating the answer; the server log has the details."
-        except BaseException:
-            # The consumer went away (client disconnected, Stop pressed): keep what was generated.
-            with anyio.CancelScope(shield=True):
-                await store_answer(answer("cancelled", "Cancelled before the answer was complete."))
-            raise
-        message = answer("failed" if error else "complete", error)
-        await store_answer(message)
-        yield TurnEnded(message)
+        turn = Turn(
+            self.store,
+            TurnStarted(user_message, answer.id),
+            answer,
+            prepared.provider.stream(prepared.request),
+            self._turns.discard,
+        )
+        self._turns.add(turn)
+        if self._stopping:  # stop_turns() ran while the start was being stored
+            turn.stop()
+        return turn
 
 
 def build_chat_service(settings: Settings) -> ChatService:

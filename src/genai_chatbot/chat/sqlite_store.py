@@ -3,25 +3,71 @@
 sqlite3 calls are quick but blocking, so each runs in a worker thread; one connection guarded by a lock
 serialises them, which SQLite would do for writers anyway. Schema changes are migrations: named functions
 appended to `MIGRATIONS` and recorded in `_migrations`; an applied migration is never edited.
+
+The connection is in autocommit mode (`isolation_level=None`), where `with db:` opens no transaction: every
+write of more than one statement, and every migration, runs inside `transaction()` (BEGIN IMMEDIATE, then
+COMMIT, or ROLLBACK on any error). Migrations run their SQL through `run_script`, never `executescript`,
+which commits on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.chat.records import INTERRUPTED_ERROR, RETRYABLE, Feedback, Session, StoredMessage
+from genai_chatbot.chat.store import MessageGoneError, TurnStart
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One real transaction on an autocommit connection: all of the block's statements, or none of them.
+
+    BEGIN IMMEDIATE takes the write lock at once, so a read-then-write block (check, then insert) cannot
+    interleave with another process's writes.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.in_transaction:  # a RAISE(ROLLBACK) or a failed COMMIT may have ended it already
+            db.execute("ROLLBACK")
+        raise
+    if not db.in_transaction:
+        raise RuntimeError(
+            "The transaction was committed before its end (sqlite3's executescript commits on its own); "
+            "run the statements with run_script or execute instead."
+        )
+    db.execute("COMMIT")
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Execute `script`'s statements one by one inside the caller's transaction (unlike `executescript`)."""
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n\t;"):
+                db.execute(statement)
+            statement = ""
+    if statement.strip(" \n\t;"):
+        db.execute(statement)
+
 
 def _m001_sessions_and_messages(db: sqlite3.Connection) -> None:
-    db.executescript(
+    run_script(
+        db,
         """
         CREATE TABLE sessions (
             id TEXT PRIMARY KEY,
@@ -49,21 +95,31 @@ def _m001_sessions_and_messages(db: sqlite3.Connection) -> None:
             created_at REAL NOT NULL
         );
         CREATE INDEX messages_by_session ON messages (session_id, seq);
-        """
+        """,
     )
 
 
 def _m002_message_feedback(db: sqlite3.Connection) -> None:
-    db.executescript(
+    run_script(
+        db,
         """
         ALTER TABLE messages ADD COLUMN feedback_rating TEXT;
         ALTER TABLE messages ADD COLUMN feedback_comment TEXT;
         ALTER TABLE messages ADD COLUMN feedback_at REAL;
-        """
+        """,
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_sessions_and_messages, _m002_message_feedback]
+def _m003_one_streaming_turn_per_session(db: sqlite3.Connection) -> None:
+    # The database, not the process, enforces one turn at a time: it holds across processes and replicas.
+    db.execute("CREATE UNIQUE INDEX one_streaming_turn_per_session ON messages (session_id) WHERE status = 'streaming'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_sessions_and_messages,
+    _m002_message_feedback,
+    _m003_one_streaming_turn_per_session,
+]
 
 _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
 _MESSAGE_COLUMNS = (
@@ -76,15 +132,13 @@ _FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
 def migrate(db: sqlite3.Connection) -> None:
     """Apply, in order, every migration not yet recorded in this database."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    applied = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     for migration in MIGRATIONS:
-        if migration.__name__ not in applied:
-            with db:
-                migration(db)
-                db.execute(
-                    "INSERT INTO _migrations (name, applied_at) VALUES (?, julianday('now'))",
-                    (migration.__name__,),
-                )
+        # Checked inside the transaction: two processes opening a new database apply each migration once.
+        with transaction(db):
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)).fetchone():
+                continue
+            migration(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, julianday('now'))", (migration.__name__,))
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -123,6 +177,60 @@ def _insert_message(db: sqlite3.Connection, message: StoredMessage) -> None:
     )
 
 
+def _interrupt_leftover_turns(db: sqlite3.Connection) -> None:
+    """Mark the answers a stopped server left `streaming` as `interrupted`: retryable, and no longer busy.
+
+    They hold no text (nothing is written per chunk). A turn still running in another process that shares
+    the file is marked too; its final write still lands, since `finish_message` accepts `interrupted`.
+    """
+    cursor = db.execute(
+        "UPDATE messages SET status = 'interrupted', content = '', error = ? WHERE status = 'streaming'",
+        (INTERRUPTED_ERROR,),
+    )
+    if cursor.rowcount:
+        logger.warning("Marked %d answer(s) left unfinished by a stopped server as interrupted.", cursor.rowcount)
+
+
+def _begin_turn(
+    db: sqlite3.Connection,
+    session: Session,
+    user_message: StoredMessage | None,
+    answer: StoredMessage,
+    replaces: str | None,
+) -> TurnStart:
+    if db.execute("SELECT 1 FROM sessions WHERE id = ?", (session.id,)).fetchone() is None:
+        return TurnStart.NO_SESSION
+    if db.execute("SELECT 1 FROM messages WHERE session_id = ? AND status = 'streaming'", (session.id,)).fetchone():
+        return TurnStart.BUSY
+    if replaces is not None:
+        retried = db.execute("SELECT 1 FROM messages WHERE id = ? AND session_id = ?", (replaces, session.id))
+        if retried.fetchone() is None:
+            return TurnStart.NO_MESSAGE
+        last = db.execute(
+            "SELECT id, status FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session.id,)
+        ).fetchone()
+        if last["id"] != replaces or last["status"] not in RETRYABLE:
+            return TurnStart.NOT_RETRYABLE
+        db.execute("DELETE FROM messages WHERE id = ?", (replaces,))
+    db.execute(
+        "UPDATE sessions SET title = ?, model_id = ?, updated_at = ? WHERE id = ?",
+        (session.title, session.model_id, session.updated_at, session.id),
+    )
+    if user_message is not None:
+        _insert_message(db, user_message)
+    try:
+        _insert_message(db, answer)
+    except sqlite3.IntegrityError as exc:
+        if "messages.session_id" not in str(exc):
+            raise
+        raise _Busy from None  # the partial unique index: another turn of this session is streaming
+    return TurnStart.STARTED
+
+
+class _Busy(Exception):
+    """Rolls back a turn's start that the one-streaming-turn index refused."""
+
+
 class SQLiteHistoryStore:
     """`HistoryStore` on one SQLite file."""
 
@@ -135,6 +243,7 @@ class SQLiteHistoryStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
         migrate(self._db)
+        _interrupt_leftover_turns(self._db)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def locked() -> T:
@@ -145,7 +254,7 @@ class SQLiteHistoryStore:
 
     async def create_session(self, session: Session) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with db:
+            with transaction(db):
                 db.execute(
                     f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -182,7 +291,7 @@ class SQLiteHistoryStore:
 
     async def update_session(self, session: Session) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with db:
+            with transaction(db):
                 db.execute(
                     "UPDATE sessions SET title = ?, model_id = ?, system_prompt = ?, updated_at = ? "
                     "WHERE id = ? AND user_id = ?",
@@ -200,7 +309,7 @@ class SQLiteHistoryStore:
 
     async def delete_session(self, user_id: str, session_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:
-            with db:
+            with transaction(db):
                 cursor = db.execute("DELETE FROM sessions WHERE id = ? AND user_id = ?", (session_id, user_id))
             return cursor.rowcount > 0
 
@@ -208,23 +317,65 @@ class SQLiteHistoryStore:
 
     async def add_message(self, message: StoredMessage) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with db:
+            with transaction(db):
                 _insert_message(db, message)
 
         await self._run(work)
 
     async def replace_message(self, old_id: str, message: StoredMessage) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute("DELETE FROM messages WHERE id = ? AND session_id = ?", (old_id, message.session_id))
+            with transaction(db):
+                deleted = db.execute(
+                    "DELETE FROM messages WHERE id = ? AND session_id = ?", (old_id, message.session_id)
+                )
+                if deleted.rowcount == 0:
+                    raise MessageGoneError(
+                        f"Message {old_id!r} of session {message.session_id!r} no longer exists, so nothing "
+                        "replaced it; reload the session to see its messages."
+                    )
                 _insert_message(db, message)
 
         await self._run(work)
 
+    async def begin_turn(
+        self, session: Session, user_message: StoredMessage | None, answer: StoredMessage, replaces: str | None
+    ) -> TurnStart:
+        def work(db: sqlite3.Connection) -> TurnStart:
+            try:
+                with transaction(db):
+                    return _begin_turn(db, session, user_message, answer, replaces)
+            except _Busy:
+                return TurnStart.BUSY
+
+        return await self._run(work)
+
+    async def finish_message(self, message: StoredMessage) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE messages SET content = ?, status = ?, model_id = ?, params = ?, error = ?, prompt_tokens = ?, "
+                "completion_tokens = ?, latency_ms = ? "
+                "WHERE id = ? AND session_id = ? AND status IN ('streaming', 'interrupted')",
+                (
+                    message.content,
+                    message.status,
+                    message.model_id,
+                    json.dumps(message.params),
+                    message.error,
+                    message.prompt_tokens,
+                    message.completion_tokens,
+                    message.latency_ms,
+                    message.id,
+                    message.session_id,
+                ),
+            )
+            return cursor.rowcount > 0
+
+        return await self._run(work)
+
     async def set_feedback(self, session_id: str, message_id: str, feedback: Feedback | None) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             values = (feedback.rating, feedback.comment, feedback.created_at) if feedback else (None, None, None)
-            with db:
+            with transaction(db):
                 cursor = db.execute(
                     "UPDATE messages SET feedback_rating = ?, feedback_comment = ?, feedback_at = ? "
                     "WHERE id = ? AND session_id = ?",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -23,12 +25,30 @@ def serve(
 
     from genai_chatbot.api.app import create_app
 
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's server, which on SIGTERM or Ctrl+C first ends the turns in flight.
+
+        uvicorn waits `timeout_graceful_shutdown` seconds for open responses, then cancels them, and each
+        cancelled streamed answer logged a traceback ("Exception in ASGI application"). Stopping the turns
+        at the signal ends every stream on its own: the answer is stored `cancelled` with its text, its
+        `end` event is sent, and the response completes well within the timeout.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            service = getattr(app.state, "service", None)
+            if service is not None:
+                service.stop_turns()
+            super().handle_exit(sig, frame)
+
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     typer.echo(f"genai-chatbot on http://{settings.host}:{settings.port}  (default model: {settings.default_model})")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
+    app = create_app(settings)
+    server = GracefulServer(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level=settings.log_level, timeout_graceful_shutdown=5
+        )
     )
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, or the app failed to start
+        raise typer.Exit(3)

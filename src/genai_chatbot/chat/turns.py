@@ -1,0 +1,175 @@
+"""A turn in flight: its answer is stored `streaming` before the first chunk and finalised exactly once.
+
+`ChatService` stores the start of a turn (the user's message and the `streaming` answer, one transaction)
+and hands back a `Turn`. Iterating it streams the events; whatever way it ends — the model finishes, fails,
+the consumer leaves (`aclose()`, also when it never iterated), or the server stops (`stop()`) — one UPDATE
+writes the answer's final text and status. Nothing is written per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, replace
+
+import anyio
+
+from genai_chatbot.chat.records import MessageStatus, StoredMessage
+from genai_chatbot.chat.store import HistoryStore
+from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.types import ChatChunk, Usage
+
+logger = logging.getLogger(__name__)
+
+CANCELLED_ERROR = "Cancelled before the answer was complete."
+SHUTDOWN_ERROR = "The server shut down before the answer was complete; Retry generates it again."
+INTERNAL_ERROR = "Internal error while generating the answer; the server log has the details."
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """The user's message is stored; the answer is stored (`streaming`) under `assistant_message_id`."""
+
+    user_message: StoredMessage
+    assistant_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded:
+    """The answer as stored: complete, failed (with `error`) or cancelled."""
+
+    message: StoredMessage
+
+
+TurnEvent = TurnStarted | ChatChunk | TurnEnded
+
+
+class Turn:
+    """The events of one stored turn: `TurnStarted`, the model's chunks, then `TurnEnded`.
+
+    A caller that stops iterating early must call `aclose()` (the API does so whatever happens to the
+    response); the answer is then stored `cancelled` with the text generated so far.
+    """
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        started: TurnStarted,
+        answer: StoredMessage,
+        chunks: AsyncIterator[ChatChunk],
+        on_end: Callable[[Turn], None],
+    ) -> None:
+        self.started = started
+        self._store = store
+        self._answer = answer
+        self._chunks = chunks
+        self._on_end = on_end
+        self._loop = asyncio.get_running_loop()
+        self._scope: anyio.CancelScope | None = None
+        self._stopping = False
+        self._final: StoredMessage | None = None
+        self._parts: list[str] = []
+        self._usage: Usage | None = None
+        self._clock = time.perf_counter()
+        self._events = self._run()
+
+    def __aiter__(self) -> Turn:
+        return self
+
+    async def __anext__(self) -> TurnEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the turn; unless it already ended, its answer is stored `cancelled` with its text so far."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._events.aclose()
+            finally:
+                await self._close_chunks()  # also when iteration never began
+                await self._end("cancelled", CANCELLED_ERROR)
+
+    def stop(self) -> None:
+        """End the turn at once because the server is stopping; callable from any thread (signal handlers).
+
+        The model's stream is cancelled, the answer stored `cancelled` with its text, and the consumer
+        receives `TurnEnded`, so a streamed response finishes normally instead of being cut off.
+        """
+        self._loop.call_soon_threadsafe(self._stop_now)
+
+    def _stop_now(self) -> None:
+        self._stopping = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _run(self) -> AsyncGenerator[TurnEvent, None]:
+        yield self.started
+        error: str | None = None
+        try:
+            while not self._stopping:
+                # The scope wraps only the wait for the next chunk, never a `yield`: stop() cancels the
+                # model's stream, not whatever the consumer is doing between chunks.
+                with anyio.CancelScope() as scope:
+                    self._scope = scope
+                    try:
+                        chunk = await anext(self._chunks)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        self._scope = None
+                if scope.cancelled_caught:
+                    break
+                if chunk.usage is not None:
+                    self._usage = chunk.usage
+                if chunk.text:
+                    self._parts.append(chunk.text)
+                yield chunk
+        except ModelError as exc:
+            error = exc.message
+        except Exception:
+            logger.exception("Turn in session %s failed", self._answer.session_id)
+            error = INTERNAL_ERROR
+        except BaseException:
+            # The consumer went away (client disconnected, Stop pressed): keep what was generated.
+            await self._end("cancelled", CANCELLED_ERROR)
+            raise
+        finally:
+            await self._close_chunks()
+        if self._stopping and error is None:
+            message = await self._end("cancelled", SHUTDOWN_ERROR)
+        else:
+            message = await self._end("failed" if error else "complete", error)
+        yield TurnEnded(message)
+
+    async def _close_chunks(self) -> None:
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await close()
+
+    async def _end(self, status: MessageStatus, error: str | None) -> StoredMessage:
+        """Store the answer's final state, once: later calls return the first result."""
+        if self._final is not None:
+            return self._final
+        usage = self._usage
+        self._final = message = replace(
+            self._answer,
+            content="".join(self._parts),
+            status=status,
+            error=error,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            latency_ms=round((time.perf_counter() - self._clock) * 1000, 1),
+        )
+        self._on_end(self)
+        with anyio.CancelScope(shield=True):
+            stored = await self._store.finish_message(message)
+        if not stored:
+            logger.info(
+                "The %s answer %s was not stored: session %s was deleted while it was generated.",
+                status,
+                message.id,
+                message.session_id,
+            )
+        return message
