@@ -102,7 +102,10 @@ def test_a_failed_answer_is_retried_in_place_without_repeating_the_question(
     assert [(m.role, m.content) for m in provider.requests[-1].messages] == [("user", "Tell me")]
 
     again = api.post(f"/api/sessions/{session_id}/messages/{answer['id']}/retry", json={})
-    assert again.status_code == 400 and "only a failed or cancelled answer" in again.json()["error"]["message"]
+    assert (
+        again.status_code == 400
+        and "only a failed, cancelled or interrupted answer" in again.json()["error"]["message"]
+    )
 
 
 def test_only_the_last_answer_can_be_retried(flaky: tuple[httpx.Client, ScriptedProvider]) -> None:

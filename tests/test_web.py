@@ -7,9 +7,11 @@ tests/artifacts/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from conftest import LOCAL_MODEL, LiveServer, make_service
 from genai_chatbot.api.app import create_app
+from genai_chatbot.chat.records import Session, StoredMessage
+from genai_chatbot.chat.sqlite_store import SQLiteHistoryStore
 from genai_chatbot.config import Settings
 from genai_chatbot.models.errors import ProviderError
 from genai_chatbot.models.provider import Provider
@@ -38,6 +42,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 expect.set_options(timeout=20_000)
+SCRIPTED = "scripted/echo"
 HOSTILE = 'Safe text. <script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> **bold** end.'
 
 
@@ -197,7 +202,7 @@ def test_stop_cancels_a_long_answer_and_it_is_stored_as_cancelled(
             messages: list[dict[str, Any]] = httpx.get(f"{live.url}/api/sessions/{session_id}").json()["messages"]
             return messages
 
-        wait_for(lambda: len(stored()) == 2, "the cancelled answer to be stored")
+        wait_for(lambda: stored()[1]["status"] != "streaming", "the cancelled answer to be stored")
         answer = stored()[1]
         assert answer["status"] == "cancelled" and answer["content"]
         assert answer["params"] == {"max_tokens": 1000}
@@ -254,6 +259,39 @@ def test_a_provider_error_shows_inline_and_retry_replaces_it(page: Page, setting
         session_id = page.url.rsplit("/", 1)[1]
         messages = httpx.get(f"{live.url}/api/sessions/{session_id}").json()["messages"]
         assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "complete")]
+
+
+def test_an_interrupted_answer_offers_retry_and_a_streaming_one_says_it_is_still_coming(
+    page: Page, settings: Settings
+) -> None:
+
+    async def crash_mid_answer() -> None:  # what a server that died while answering leaves behind
+        store = SQLiteHistoryStore(settings.database_path)
+        session = Session(id="crashed", user_id="default", title="Crashed", model_id=SCRIPTED)
+        await store.create_session(session)
+        question = StoredMessage(id="q", session_id="crashed", role="user", content="Question")
+        answer = StoredMessage(id="a", session_id="crashed", role="assistant", content="", status="streaming")
+        await store.begin_turn(session, question, answer, None)
+        await store.close()
+
+    with ThreadPoolExecutor(1) as worker:  # Playwright's sync API runs an event loop on this thread
+        worker.submit(asyncio.run, crash_mid_answer()).result()
+    provider = ScriptedProvider(["Regenerated."], first=["partial ", None])  # the first answer holds
+    with serve(settings, provider) as live, httpx.Client(base_url=live.url) as api:
+        busy = api.post("/api/sessions", json={"model": SCRIPTED}).json()["id"]
+        with api.stream("POST", f"/api/sessions/{busy}/messages", json={"content": "Slow one"}) as held:
+            lines = held.iter_lines()  # kept: a dropped iterator closes the connection
+            assert next(lines) == "event: start"
+            open_page(page, f"{live.url}/chat/{busy}")
+            expect(last_answer(page)).to_have_attribute("data-status", "streaming")
+            expect(last_answer(page).get_by_role("status")).to_contain_text("Still being generated")
+        open_page(page, f"{live.url}/chat/crashed")
+        interrupted = last_answer(page)
+        expect(interrupted).to_have_attribute("data-status", "interrupted")
+        expect(interrupted.get_by_role("status")).to_contain_text("Retry generates it again")
+        interrupted.get_by_role("button", name="Retry").click()
+        expect(interrupted).to_have_attribute("data-status", "complete")
+        expect(interrupted.locator(".markdown")).to_have_text("Regenerated.")
 
 
 def test_settings_refuse_values_the_api_refuses(page: Page, settings: Settings) -> None:

@@ -4,65 +4,35 @@ sqlite3 calls are quick but blocking, so each runs in a worker thread; one conne
 serialises them, which SQLite would do for writers anyway. Schema changes are migrations: named functions
 appended to `MIGRATIONS` and recorded in `_migrations`; an applied migration is never edited.
 
-The connection is in autocommit mode (`isolation_level=None`), where `with db:` opens no transaction: every
-write of more than one statement, and every migration, runs inside `transaction()` (BEGIN IMMEDIATE, then
-COMMIT, or ROLLBACK on any error). Migrations run their SQL through `run_script`, never `executescript`,
-which commits on its own.
+Every write and every migration runs inside `transaction()` (see `sqlite_tx.py`); migrations run their SQL
+through `run_script`, never `executescript`, which commits on its own. The SQL of turns (start, finish,
+recovery at open) lives in `sqlite_turns.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from genai_chatbot.chat.records import INTERRUPTED_ERROR, RETRYABLE, Feedback, Session, StoredMessage
+from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.chat.sqlite_turns import (
+    MESSAGE_COLUMNS,
+    begin_turn,
+    finish_message,
+    insert_message,
+    interrupt_leftover_turns,
+)
+from genai_chatbot.chat.sqlite_tx import run_script, transaction
 from genai_chatbot.chat.store import MessageGoneError, TurnStart
 
+__all__ = ["MIGRATIONS", "SQLiteHistoryStore", "migrate", "run_script", "transaction"]
+
 T = TypeVar("T")
-
-logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One real transaction on an autocommit connection: all of the block's statements, or none of them.
-
-    BEGIN IMMEDIATE takes the write lock at once, so a read-then-write block (check, then insert) cannot
-    interleave with another process's writes.
-    """
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if db.in_transaction:  # a RAISE(ROLLBACK) or a failed COMMIT may have ended it already
-            db.execute("ROLLBACK")
-        raise
-    if not db.in_transaction:
-        raise RuntimeError(
-            "The transaction was committed before its end (sqlite3's executescript commits on its own); "
-            "run the statements with run_script or execute instead."
-        )
-    db.execute("COMMIT")
-
-
-def run_script(db: sqlite3.Connection, script: str) -> None:
-    """Execute `script`'s statements one by one inside the caller's transaction (unlike `executescript`)."""
-    statement = ""
-    for piece in script.split(";"):
-        statement += piece + ";"
-        if sqlite3.complete_statement(statement):
-            if statement.strip(" \n\t;"):
-                db.execute(statement)
-            statement = ""
-    if statement.strip(" \n\t;"):
-        db.execute(statement)
 
 
 def _m001_sessions_and_messages(db: sqlite3.Connection) -> None:
@@ -122,10 +92,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 ]
 
 _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
-_MESSAGE_COLUMNS = (
-    "id, session_id, role, content, status, model_id, params, error, prompt_tokens, completion_tokens, "
-    "latency_ms, created_at"
-)
 _FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
 
 
@@ -153,84 +119,6 @@ def _message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(**values, feedback=feedback)
 
 
-def _insert_message(db: sqlite3.Connection, message: StoredMessage) -> None:
-    db.execute(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            message.id,
-            message.session_id,
-            message.role,
-            message.content,
-            message.status,
-            message.model_id,
-            json.dumps(message.params),
-            message.error,
-            message.prompt_tokens,
-            message.completion_tokens,
-            message.latency_ms,
-            message.created_at,
-        ),
-    )
-    db.execute(
-        "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
-        (message.created_at, message.session_id),
-    )
-
-
-def _interrupt_leftover_turns(db: sqlite3.Connection) -> None:
-    """Mark the answers a stopped server left `streaming` as `interrupted`: retryable, and no longer busy.
-
-    They hold no text (nothing is written per chunk). A turn still running in another process that shares
-    the file is marked too; its final write still lands, since `finish_message` accepts `interrupted`.
-    """
-    cursor = db.execute(
-        "UPDATE messages SET status = 'interrupted', content = '', error = ? WHERE status = 'streaming'",
-        (INTERRUPTED_ERROR,),
-    )
-    if cursor.rowcount:
-        logger.warning("Marked %d answer(s) left unfinished by a stopped server as interrupted.", cursor.rowcount)
-
-
-def _begin_turn(
-    db: sqlite3.Connection,
-    session: Session,
-    user_message: StoredMessage | None,
-    answer: StoredMessage,
-    replaces: str | None,
-) -> TurnStart:
-    if db.execute("SELECT 1 FROM sessions WHERE id = ?", (session.id,)).fetchone() is None:
-        return TurnStart.NO_SESSION
-    if db.execute("SELECT 1 FROM messages WHERE session_id = ? AND status = 'streaming'", (session.id,)).fetchone():
-        return TurnStart.BUSY
-    if replaces is not None:
-        retried = db.execute("SELECT 1 FROM messages WHERE id = ? AND session_id = ?", (replaces, session.id))
-        if retried.fetchone() is None:
-            return TurnStart.NO_MESSAGE
-        last = db.execute(
-            "SELECT id, status FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session.id,)
-        ).fetchone()
-        if last["id"] != replaces or last["status"] not in RETRYABLE:
-            return TurnStart.NOT_RETRYABLE
-        db.execute("DELETE FROM messages WHERE id = ?", (replaces,))
-    db.execute(
-        "UPDATE sessions SET title = ?, model_id = ?, updated_at = ? WHERE id = ?",
-        (session.title, session.model_id, session.updated_at, session.id),
-    )
-    if user_message is not None:
-        _insert_message(db, user_message)
-    try:
-        _insert_message(db, answer)
-    except sqlite3.IntegrityError as exc:
-        if "messages.session_id" not in str(exc):
-            raise
-        raise _Busy from None  # the partial unique index: another turn of this session is streaming
-    return TurnStart.STARTED
-
-
-class _Busy(Exception):
-    """Rolls back a turn's start that the one-streaming-turn index refused."""
-
-
 class SQLiteHistoryStore:
     """`HistoryStore` on one SQLite file."""
 
@@ -243,7 +131,7 @@ class SQLiteHistoryStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
         migrate(self._db)
-        _interrupt_leftover_turns(self._db)
+        interrupt_leftover_turns(self._db)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def locked() -> T:
@@ -318,7 +206,7 @@ class SQLiteHistoryStore:
     async def add_message(self, message: StoredMessage) -> None:
         def work(db: sqlite3.Connection) -> None:
             with transaction(db):
-                _insert_message(db, message)
+                insert_message(db, message)
 
         await self._run(work)
 
@@ -333,7 +221,7 @@ class SQLiteHistoryStore:
                         f"Message {old_id!r} of session {message.session_id!r} no longer exists, so nothing "
                         "replaced it; reload the session to see its messages."
                     )
-                _insert_message(db, message)
+                insert_message(db, message)
 
         await self._run(work)
 
@@ -341,34 +229,13 @@ class SQLiteHistoryStore:
         self, session: Session, user_message: StoredMessage | None, answer: StoredMessage, replaces: str | None
     ) -> TurnStart:
         def work(db: sqlite3.Connection) -> TurnStart:
-            try:
-                with transaction(db):
-                    return _begin_turn(db, session, user_message, answer, replaces)
-            except _Busy:
-                return TurnStart.BUSY
+            return begin_turn(db, session, user_message, answer, replaces)
 
         return await self._run(work)
 
     async def finish_message(self, message: StoredMessage) -> bool:
         def work(db: sqlite3.Connection) -> bool:
-            cursor = db.execute(
-                "UPDATE messages SET content = ?, status = ?, model_id = ?, params = ?, error = ?, prompt_tokens = ?, "
-                "completion_tokens = ?, latency_ms = ? "
-                "WHERE id = ? AND session_id = ? AND status IN ('streaming', 'interrupted')",
-                (
-                    message.content,
-                    message.status,
-                    message.model_id,
-                    json.dumps(message.params),
-                    message.error,
-                    message.prompt_tokens,
-                    message.completion_tokens,
-                    message.latency_ms,
-                    message.id,
-                    message.session_id,
-                ),
-            )
-            return cursor.rowcount > 0
+            return finish_message(db, message)
 
         return await self._run(work)
 
@@ -388,7 +255,7 @@ class SQLiteHistoryStore:
     async def list_messages(self, session_id: str) -> list[StoredMessage]:
         def work(db: sqlite3.Connection) -> list[StoredMessage]:
             rows = db.execute(
-                f"SELECT {_MESSAGE_COLUMNS}, {_FEEDBACK_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq",
+                f"SELECT {MESSAGE_COLUMNS}, {_FEEDBACK_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq",
                 (session_id,),
             )
             return [_message(row) for row in rows]

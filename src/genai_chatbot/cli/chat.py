@@ -13,7 +13,13 @@ from typing import Annotated
 
 import typer
 
-from genai_chatbot.chat.service import ChatService, GenerationOptions, SessionNotFoundError, TurnEnded
+from genai_chatbot.chat.service import (
+    ChatService,
+    GenerationOptions,
+    SessionNotFoundError,
+    TurnEnded,
+    TurnInProgressError,
+)
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import ChatChunk
@@ -85,14 +91,17 @@ class TerminalChat:
         events = await self.service.start_turn(
             CLI_USER, self.session_id, content, model_id=self.model_id, options=self.options
         )
-        async for item in events:
-            if isinstance(item, ChatChunk) and item.text:
-                sys.stdout.write(item.text)
-                sys.stdout.flush()
-            elif isinstance(item, TurnEnded):
-                sys.stdout.write("\n")
-                if item.message.status == "failed":
-                    self.say(f"error: {item.message.error}")
+        try:
+            async for item in events:
+                if isinstance(item, ChatChunk) and item.text:
+                    sys.stdout.write(item.text)
+                    sys.stdout.flush()
+                elif isinstance(item, TurnEnded):
+                    sys.stdout.write("\n")
+                    if item.message.status == "failed":
+                        self.say(f"error: {item.message.error}")
+        finally:
+            await events.aclose()  # Ctrl+C mid-answer: stored as cancelled with its text
 
 
 def chat(
@@ -135,5 +144,5 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
                 runner.run(terminal.send(line))
         except KeyboardInterrupt:
             terminal.say("\n[stopped]")
-        except (ModelError, SessionNotFoundError) as exc:
+        except (ModelError, SessionNotFoundError, TurnInProgressError) as exc:
             terminal.say(f"error: {exc.message}")
