@@ -139,6 +139,18 @@ async def test_answers_left_streaming_become_interrupted_when_the_store_opens(pa
     await reopened.close()
 
 
+async def test_opening_the_store_leaves_the_answers_of_a_running_store_alone(path: Path) -> None:
+    running = SQLiteHistoryStore(path)
+    await running.create_session(session())
+    await running.begin_turn(session(), message("q", "user"), message("a", status="streaming"), None)
+    other = SQLiteHistoryStore(path)  # a second replica, or a CLI command, opening the same file
+    assert [m.status for m in await other.list_messages("s")] == ["complete", "streaming"]
+    assert await running.finish_message(message("a"))
+    assert [m.status for m in await other.list_messages("s")] == ["complete", "complete"]
+    await running.close()
+    await other.close()
+
+
 async def test_a_second_turn_while_one_streams_is_refused_and_stores_nothing(settings: Settings) -> None:
     chat = make_service(settings, ScriptedProvider(["partial ", None]))
     created = await chat.create_session("u", model_id="scripted/echo")

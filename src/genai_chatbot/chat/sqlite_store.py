@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.chat.sqlite_owners import TurnOwner, live_owners
 from genai_chatbot.chat.sqlite_turns import (
     MESSAGE_COLUMNS,
     begin_turn,
@@ -82,7 +83,14 @@ def _m002_message_feedback(db: sqlite3.Connection) -> None:
 
 def _m003_one_streaming_turn_per_session(db: sqlite3.Connection) -> None:
     # The database, not the process, enforces one turn at a time: it holds across processes and replicas.
-    db.execute("CREATE UNIQUE INDEX one_streaming_turn_per_session ON messages (session_id) WHERE status = 'streaming'")
+    # `owner`: the store streaming the answer, so only a dead store's answers become interrupted.
+    run_script(
+        db,
+        """
+        CREATE UNIQUE INDEX one_streaming_turn_per_session ON messages (session_id) WHERE status = 'streaming';
+        ALTER TABLE messages ADD COLUMN owner TEXT;
+        """,
+    )
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -131,7 +139,8 @@ class SQLiteHistoryStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
         migrate(self._db)
-        interrupt_leftover_turns(self._db)
+        self._owner = TurnOwner(path)
+        interrupt_leftover_turns(self._db, live_owners(path))
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def locked() -> T:
@@ -229,7 +238,7 @@ class SQLiteHistoryStore:
         self, session: Session, user_message: StoredMessage | None, answer: StoredMessage, replaces: str | None
     ) -> TurnStart:
         def work(db: sqlite3.Connection) -> TurnStart:
-            return begin_turn(db, session, user_message, answer, replaces)
+            return begin_turn(db, session, user_message, answer, replaces, self._owner.id)
 
         return await self._run(work)
 
@@ -265,5 +274,6 @@ class SQLiteHistoryStore:
     async def close(self) -> None:
         def work(db: sqlite3.Connection) -> None:
             db.close()
+            self._owner.release()
 
         await self._run(work)

@@ -21,10 +21,13 @@ MESSAGE_COLUMNS = (
 )
 
 
-def insert_message(db: sqlite3.Connection, message: StoredMessage) -> None:
-    """Insert a message and move its session up the list; two statements, so call it in a transaction."""
+def insert_message(db: sqlite3.Connection, message: StoredMessage, owner: str | None = None) -> None:
+    """Insert a message and move its session up the list; two statements, so call it in a transaction.
+
+    `owner` is the id of the store that streams the message (see `sqlite_owners.py`).
+    """
     db.execute(
-        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message.id,
             message.session_id,
@@ -38,6 +41,7 @@ def insert_message(db: sqlite3.Connection, message: StoredMessage) -> None:
             message.completion_tokens,
             message.latency_ms,
             message.created_at,
+            owner,
         ),
     )
     db.execute(
@@ -52,11 +56,12 @@ def begin_turn(
     user_message: StoredMessage | None,
     answer: StoredMessage,
     replaces: str | None,
+    owner: str,
 ) -> TurnStart:
-    """The start of a turn, in one transaction (see `HistoryStore.begin_turn`)."""
+    """The start of a turn, in one transaction (see `HistoryStore.begin_turn`); `owner` streams it."""
     try:
         with transaction(db):
-            return _start(db, session, user_message, answer, replaces)
+            return _start(db, session, user_message, answer, replaces, owner)
     except _Busy:
         return TurnStart.BUSY
 
@@ -83,15 +88,16 @@ def finish_message(db: sqlite3.Connection, message: StoredMessage) -> bool:
     return cursor.rowcount > 0
 
 
-def interrupt_leftover_turns(db: sqlite3.Connection) -> None:
-    """Mark the answers a stopped server left `streaming` as `interrupted`: retryable, and no longer busy.
+def interrupt_leftover_turns(db: sqlite3.Connection, live_owners: set[str]) -> None:
+    """Mark `interrupted` the `streaming` answers of stores that are gone: retryable, no longer busy.
 
-    They hold no text (nothing is written per chunk). A turn still running in another process that shares
-    the file is marked too; its final write still lands, since `finish_message` accepts `interrupted`.
+    They hold no text (nothing is written per chunk). Answers streamed by a store in `live_owners` (another
+    process on the same file, still running) are left alone.
     """
     cursor = db.execute(
-        "UPDATE messages SET status = 'interrupted', content = '', error = ? WHERE status = 'streaming'",
-        (INTERRUPTED_ERROR,),
+        "UPDATE messages SET status = 'interrupted', content = '', error = ? "
+        "WHERE status = 'streaming' AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?)))",
+        (INTERRUPTED_ERROR, json.dumps(sorted(live_owners))),
     )
     if cursor.rowcount:
         logger.warning("Marked %d answer(s) left unfinished by a stopped server as interrupted.", cursor.rowcount)
@@ -103,6 +109,7 @@ def _start(
     user_message: StoredMessage | None,
     answer: StoredMessage,
     replaces: str | None,
+    owner: str,
 ) -> TurnStart:
     if db.execute("SELECT 1 FROM sessions WHERE id = ?", (session.id,)).fetchone() is None:
         return TurnStart.NO_SESSION
@@ -125,7 +132,7 @@ def _start(
     if user_message is not None:
         insert_message(db, user_message)
     try:
-        insert_message(db, answer)
+        insert_message(db, answer, owner)
     except sqlite3.IntegrityError as exc:
         if "messages.session_id" not in str(exc):
             raise
