@@ -268,8 +268,17 @@ async def test_three_concurrent_sends_start_one_turn_and_refuse_two_with_409(set
     assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "cancelled")]
 
 
-async def test_three_concurrent_retries_of_one_answer_store_one_answer(settings: Settings) -> None:
-    provider = ScriptedProvider(["partial ", None], first=["oops", ProviderError("Upstream hiccup.")])
+@pytest.mark.parametrize(
+    ("script", "body", "stored"),
+    [
+        (["partial ", None], {}, ("cancelled", "partial ")),  # the winner still streams while the others ask
+        (["Recovered."], {"stream": False}, ("complete", "Recovered.")),  # the winner may be done already
+    ],
+)
+async def test_three_concurrent_retries_of_one_answer_store_one_answer(
+    settings: Settings, script: list[str | None], body: dict[str, Any], stored: tuple[str, str]
+) -> None:
+    provider = ScriptedProvider(script, first=["oops", ProviderError("Upstream hiccup.")])
     chat = make_service(settings, provider)
     with LiveServer(create_app(settings, service=chat)) as live:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as api:
@@ -278,12 +287,13 @@ async def test_three_concurrent_retries_of_one_answer_store_one_answer(settings:
             failed = first.json()["message"]
             assert failed["status"] == "failed"
             path = f"/api/sessions/{session_id}/messages/{failed['id']}/retry"
-            responses = await race(api, [(path, {})] * 3)
+            responses = await race(api, [(path, body)] * 3)
             codes = sorted(r.status_code for r in responses)
             assert codes[0] == 200 and set(codes[1:]) <= {404, 409}, [r.text for r in responses]
             messages = await settled(api, session_id)
     await chat.store.close()
     assert [(m["role"], m["status"], m["content"]) for m in messages] == [
         ("user", "complete", "hi"),
-        ("assistant", "cancelled", "partial "),
+        ("assistant", *stored),
     ]
+    assert len(provider.requests) == 2  # the failed answer and one retry: the refused ones never reached the model
