@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from genai_chatbot.api.deps import Service, User
 from genai_chatbot.api.schemas import FeedbackIn, MessageOut, RetryCreate, TurnOut
-from genai_chatbot.api.session_routes import turn_response
+from genai_chatbot.api.session_routes import TURN_CONFLICT, turn_response
 
 router = APIRouter(prefix="/api/sessions/{session_id}/messages/{message_id}", tags=["Chat"])
 
@@ -25,7 +25,7 @@ async def delete_feedback(session_id: str, message_id: str, service: Service, us
     return MessageOut.of(message)
 
 
-@router.post("/retry", response_model=TurnOut)
+@router.post("/retry", response_model=TurnOut, responses=TURN_CONFLICT)
 async def retry_answer(
     session_id: str, message_id: str, body: RetryCreate, service: Service, user: User
 ) -> Response | TurnOut:

@@ -78,7 +78,13 @@ async def delete_session(session_id: str, service: Service, user: User) -> Respo
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/messages", response_model=TurnOut)
+# For the API docs: a turn is refused while another one of the session runs.
+TURN_CONFLICT: dict[int | str, dict[str, object]] = {
+    409: {"description": "Another turn of this session is generating (code `turn_in_progress`); nothing stored."}
+}
+
+
+@router.post("/sessions/{session_id}/messages", response_model=TurnOut, responses=TURN_CONFLICT)
 async def send_message(session_id: str, body: MessageCreate, service: Service, user: User) -> Response | TurnOut:
     """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`.
 

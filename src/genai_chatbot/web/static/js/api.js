@@ -77,7 +77,7 @@ export const api = {
   sendMessage: (sessionId, body, signal) =>
     turn(`/api/sessions/${encodeURIComponent(sessionId)}/messages`, body, signal),
 
-  /** Generate a failed or cancelled answer again; yields the same events as a turn. */
+  /** Generate a failed, cancelled or interrupted answer again; yields the same events as a turn. */
   retry: (sessionId, messageId, body, signal) =>
     turn(`/api/sessions/${encodeURIComponent(sessionId)}/messages/${encodeURIComponent(messageId)}/retry`, body, signal),
 };
