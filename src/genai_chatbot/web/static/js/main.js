@@ -1,6 +1,7 @@
 // The page: wires the sidebar, the model picker, the settings panel, compare mode and the composer to
 // the conversation columns. Each concept lives in its own module; this one only connects them.
-import { api, ApiError, setToken } from "./api.js";
+import { api, ApiError, getToken, onUnauthorized, setToken } from "./api.js";
+import { Auth, CALLBACK_PATH, jwtClaims } from "./auth.js";
 import { chooseModels } from "./compare.js";
 import { Conversation } from "./conversation.js";
 import { icon } from "./icons.js";
@@ -34,6 +35,8 @@ const ui = {
   confirmDialog: $("confirm-dialog"),
   compareDialog: $("compare-dialog"),
   tokenDialog: $("token-dialog"),
+  signinDialog: $("signin-dialog"),
+  signOut: $("sign-out"),
 };
 
 const state = {
@@ -240,6 +243,63 @@ async function askForToken() {
   if (ui.tokenDialog.returnValue === "ok") setToken(ui.tokenDialog.querySelector("input").value.trim());
 }
 
+// Sign-in through the identity provider (auth = "oidc") ----------------------------------------------
+
+let auth = null;
+
+function showSignIn(message) {
+  ui.signinDialog.querySelector(".signin-text").textContent = message;
+  if (!ui.signinDialog.open) ui.signinDialog.showModal();
+}
+
+async function signIn(returnTo) {
+  try {
+    await auth.signIn(returnTo);
+  } catch (error) {
+    showSignIn(error.message);
+  }
+}
+
+/** Signs in first when the server uses OIDC; false when the page must wait (redirected, or asking). */
+async function prepareSignIn() {
+  try {
+    auth = await Auth.load();
+  } catch (error) {
+    toast(error.message);
+    return true;
+  }
+  if (!auth.oidc) return true;
+  ui.signinDialog.addEventListener("cancel", (event) => event.preventDefault());
+  ui.signinDialog.addEventListener("close", () => signIn("/"));
+  ui.signOut.addEventListener("click", () => auth.signOut());
+  if (location.pathname === CALLBACK_PATH) {
+    try {
+      history.replaceState({}, "", await auth.completeSignIn());
+    } catch (error) {
+      history.replaceState({}, "", "/");
+      showSignIn(error.message);
+      return false;
+    }
+  }
+  if (auth.signedOut) {
+    showSignIn("You are signed out.");
+    return false;
+  }
+  if (!auth.hasFreshToken()) {
+    await signIn();
+    return false;
+  }
+  const claims = jwtClaims(getToken() || "") || {};
+  ui.signOut.title = `Signed in as ${claims.email || claims.preferred_username || claims.username || claims.sub}`;
+  ui.signOut.hidden = false;
+  onUnauthorized((error) => {
+    // Refused right after signing in: the settings do not match the provider; redirecting would loop.
+    if (auth.justSignedIn) showSignIn(`The server refused the sign-in: ${error.message}`);
+    else signIn();
+  });
+  return true;
+}
+
 // Start ------------------------------------------------------------------------------------------
 
 const sidebar = new Sidebar(ui.sessionList, {
@@ -314,13 +374,16 @@ async function start() {
   setSidebar(!narrow.matches);
   placeholder();
 
+  if (!(await prepareSignIn())) return;
   for (;;) {
     try {
       state.models = await api.models();
       break;
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) await askForToken();
-      else {
+      if (error instanceof ApiError && error.status === 401) {
+        if (auth?.oidc) return; // onUnauthorized signs in again or says why it cannot
+        await askForToken();
+      } else {
         toast(error.message);
         break;
       }
