@@ -282,9 +282,8 @@ def test_issuer_must_use_tls_unless_on_this_machine() -> None:
 def server(idp: FakeIdP, tmp_path: Path) -> Iterator[LiveServer]:
     settings = Settings(data_dir=tmp_path / "data", auth="oidc", oidc=oidc_settings(idp), default_model="scripted/echo")
     chat = make_service(settings, ScriptedProvider(["Hello."]))
-    with LiveServer(create_app(settings, service=chat)) as live:
+    with LiveServer(create_app(settings, service=chat, close_service=True)) as live:
         yield live
-    asyncio.run(chat.store.close())
 
 
 def test_server_answers_401_with_www_authenticate_without_a_valid_token(idp: FakeIdP, server: LiveServer) -> None:
