@@ -69,6 +69,8 @@ class FakeIdP:
     user_claims: dict[str, Any] = field(
         default_factory=lambda: {"sub": "user-alice", "email": "alice@example.com", "cognito:groups": ["user"]}
     )
+    #: While set, the discovery document answers this HTTP status instead (an outage).
+    discovery_failure: int | None = None
     discovery_requests: int = 0
     jwks_requests: int = 0
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -102,8 +104,10 @@ class FakeIdP:
         app = FastAPI()
 
         @app.get("/.well-known/openid-configuration")
-        async def discovery() -> dict[str, Any]:
+        async def discovery() -> Any:
             self.discovery_requests += 1
+            if self.discovery_failure is not None:
+                return JSONResponse({"message": "unavailable"}, self.discovery_failure)
             return {
                 "issuer": self.issuer,
                 "authorization_endpoint": f"{self.issuer}/authorize",

@@ -24,6 +24,7 @@ import pytest
 from conftest import LiveServer, make_service
 from fake_idp import CLIENT_ID, FakeIdP, SigningKey
 from genai_chatbot.api.app import create_app
+from genai_chatbot.auth import oidc_keys
 from genai_chatbot.auth.oidc import OIDCAuthenticator, validate_oidc_settings
 from genai_chatbot.auth.oidc_keys import MISS_REFETCH_INTERVAL, IdentityProviderUnavailable
 from genai_chatbot.auth.principal import AuthenticationError, Principal
@@ -247,6 +248,28 @@ async def test_unreachable_discovery_is_a_clear_error(idp: FakeIdP) -> None:
     assert f"{issuer}/.well-known/openid-configuration" in message
     assert "check oidc.issuer" in message and "can reach the provider" in message
     assert token not in message
+
+
+async def test_provider_outage_costs_it_one_request_per_backoff_and_recovery_needs_no_restart(
+    idp: FakeIdP, authenticator: OIDCAuthenticator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idp.discovery_failure = 502
+    for n in range(10):
+        await refused(authenticator, idp.token(sub=f"user-{n}"), "answered HTTP 502; check oidc.issuer")
+    assert idp.discovery_requests == 1
+    idp.discovery_failure = None
+    monkeypatch.setattr(oidc_keys, "FAILURE_BACKOFF", 0.0)  # as if the backoff had passed
+    assert (await authenticator.authenticate(idp.token(sub="back"))).user_id == "back"
+    assert idp.discovery_requests == 2
+
+
+async def test_discovery_naming_another_issuer_is_a_clear_error(idp: FakeIdP) -> None:
+    verifier = OIDCAuthenticator(OIDCSettings(issuer=f"{idp.issuer}/", audience=CLIENT_ID))
+    try:
+        message = await refused(verifier, idp.token(iss=f"{idp.issuer}/"), f"names the issuer {idp.issuer!r}")
+    finally:
+        await verifier.aclose()
+    assert "set oidc.issuer to exactly the issuer" in message
 
 
 # Settings -------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,3 +201,15 @@ def test_a_token_the_server_refuses_right_after_sign_in_is_explained_not_looped(
         assert len(idp.authorize_requests) == 1
         # The page sent the access token, since the ID token's audience (the client id) is not the server's.
         assert jwt.decode(stored_token(page), options={"verify_signature": False})["token_use"] == "access"
+
+
+def test_unreachable_provider_is_explained_on_the_page(page: Page, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    settings = Settings(data_dir=tmp_path, auth="oidc", oidc=OIDCSettings(issuer=issuer, audience=CLIENT_ID))
+    with LiveServer(create_app(settings, service=make_service(settings), close_service=True)) as live:
+        page.goto(live.url)
+        dialog = page.locator("#signin-dialog")
+        expect(dialog).to_contain_text(f"Cannot fetch the discovery document of the identity provider from {issuer}")
+        expect(dialog).to_contain_text("check oidc.issuer")

@@ -34,6 +34,9 @@ MISS_REFETCH_INTERVAL = 30.0
 MAX_AGE = 3600.0
 #: A discovery document is kept this long (seconds); its endpoints practically never change.
 DISCOVERY_MAX_AGE = 24 * 3600.0
+#: After a failed fetch, requests within this many seconds get the same error without a new fetch, so an
+#: outage of the provider costs it one request per interval, not one per request we receive.
+FAILURE_BACKOFF = 5.0
 FETCH_TIMEOUT = httpx.Timeout(10.0)
 
 
@@ -61,6 +64,7 @@ class ProviderKeys:
         self._jwks_at = 0.0
         self._last_miss_refetch = float("-inf")
         self._parsed: dict[tuple[str | None, str], PyJWK] = {}
+        self._failures: dict[str, tuple[float, IdentityProviderUnavailable]] = {}
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -82,10 +86,12 @@ class ProviderKeys:
         url = discovery_url(self.issuer)
         document = await self._get_json(url, "the discovery document", "check oidc.issuer")
         if document.get("issuer") != self.issuer:
-            raise IdentityProviderUnavailable(
+            error = IdentityProviderUnavailable(
                 f"The discovery document at {url} names the issuer {document.get('issuer')!r}, not {self.issuer!r};"
                 " set oidc.issuer to exactly the issuer the provider's tokens carry in 'iss'."
             )
+            self._failures[url] = (time.monotonic(), error)
+            raise error
         return document
 
     async def _jwks_location(self) -> str:
@@ -138,10 +144,10 @@ class ProviderKeys:
                     raise IdentityProviderUnavailable(
                         f"{location} is not a JWKS (no 'keys' list); set oidc.jwks_url to the provider's JWKS."
                     )
-            except IdentityProviderUnavailable:
+            except IdentityProviderUnavailable as exc:
                 if self._jwks is None:
                     raise
-                logger.warning("Keeping the cached signing keys of %s: refreshing them failed", self.issuer)
+                logger.warning("Keeping the cached signing keys of %s: %s", self.issuer, exc)
                 self._jwks_at = time.monotonic()  # try again after MAX_AGE, not on every request
                 return
             self._jwks = [k for k in keys if isinstance(k, dict)]
@@ -170,6 +176,18 @@ class ProviderKeys:
         return parsed
 
     async def _get_json(self, url: str, what: str, fix: str) -> dict[str, Any]:
+        failed = self._failures.get(url)
+        if failed is not None and time.monotonic() - failed[0] < FAILURE_BACKOFF:
+            raise failed[1]
+        try:
+            document = await self._fetch_json(url, what, fix)
+        except IdentityProviderUnavailable as exc:
+            self._failures[url] = (time.monotonic(), exc)
+            raise
+        self._failures.pop(url, None)
+        return document
+
+    async def _fetch_json(self, url: str, what: str, fix: str) -> dict[str, Any]:
         try:
             response = await self._http.get(url, headers={"accept": "application/json"})
         except httpx.HTTPError as exc:

@@ -49,7 +49,12 @@ function redirectUri() {
 /** How this server wants the page to sign in: `GET /api/auth/config`. */
 export class Auth {
   static async load() {
-    const response = await fetch("/api/auth/config");
+    let response;
+    try {
+      response = await fetch("/api/auth/config");
+    } catch {
+      throw new SignInError("The server cannot be reached; check that genai-chatbot serve is running.");
+    }
     let body = null;
     try {
       body = await response.json();

@@ -265,8 +265,10 @@ async function prepareSignIn() {
   try {
     auth = await Auth.load();
   } catch (error) {
-    toast(error.message);
-    return true;
+    // E.g. the identity provider is unreachable (503): say so; "Sign in" then tries again.
+    ui.signinDialog.addEventListener("close", () => location.reload(), { once: true });
+    showSignIn(error.message);
+    return false;
   }
   if (!auth.oidc) return true;
   ui.signinDialog.addEventListener("cancel", (event) => event.preventDefault());
