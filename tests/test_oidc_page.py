@@ -138,7 +138,7 @@ def test_answer_with_a_foreign_state_is_refused_without_redeeming_the_code(
     # A sign-in started here, answered with another state (the provider is bypassed by the attacker's link).
     forged = f"{server.url}/auth/callback?code=attackers-code&state=forged"
     page.route(f"{idp.issuer}/authorize?*", lambda route: route.fulfill(status=302, headers={"location": forged}))
-    dialog.get_by_role("button", name="Sign in").click()
+    page.goto(server.url)  # without a token the page leaves to sign in at once
     expect(dialog).to_contain_text("state mismatch")
     assert idp.token_requests == []
     assert stored_token(page) is None
@@ -169,6 +169,22 @@ def test_expired_or_refused_token_makes_the_page_sign_in_again(page: Page, idp: 
     ready(page)
     assert len(idp.authorize_requests) == 3
     assert stored_token(page) not in (None, foreign)
+
+
+def test_a_message_typed_after_the_token_expired_survives_signing_in_again(
+    page: Page, idp: FakeIdP, server: LiveServer
+) -> None:
+    page.goto(server.url)
+    ready(page)
+    now = int(time.time())
+    page.evaluate("([key, token]) => localStorage.setItem(key, token)", [TOKEN_KEY, idp.token(exp=now + 10)])
+    page.get_by_label("Message", exact=True).fill("A long question typed while the sign-in ran out")
+    with page.expect_request(f"{idp.issuer}/token"):  # through the provider and back
+        page.get_by_label("Message", exact=True).press("Enter")
+    ready(page)
+    expect(page.get_by_label("Message", exact=True)).to_have_value("A long question typed while the sign-in ran out")
+    assert len(idp.authorize_requests) == 2
+    assert jwt.decode(stored_token(page), options={"verify_signature": False})["exp"] > now + 60
 
 
 def test_sign_out_ends_the_provider_session_and_waits_for_sign_in(page: Page, idp: FakeIdP, server: LiveServer) -> None:

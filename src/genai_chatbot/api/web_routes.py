@@ -4,6 +4,8 @@ Every asset ships inside the package (the vendored libraries are built into `web
 page makes no request to any other host and works offline. The page is served with a Content-Security-Policy
 that allows only our own scripts and styles: even if the Markdown sanitiser missed something, an inline
 script or event handler in a model's answer would not run, and nothing would be fetched from elsewhere.
+The one exception is sign-in with `auth = "oidc"`: `connect-src` then also allows the identity provider's
+token endpoint, and only its origin (see `api/auth_routes.py` for why the page redeems the code itself).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ export const CALLBACK_PATH = "/auth/callback";
 const FLOW_KEY = "genai-chatbot.oidc-flow";
 const SIGNED_OUT_KEY = "genai-chatbot.signed-out";
 const SIGNED_IN_AT_KEY = "genai-chatbot.signed-in-at";
+const DRAFT_KEY = "genai-chatbot.draft";
 // A token this close to its expiry is not used: sign in again instead of sending it to fail.
 const EXPIRY_MARGIN_SECONDS = 30;
 
@@ -40,6 +41,18 @@ export function jwtClaims(token) {
   } catch {
     return null;
   }
+}
+
+/** Keep an unsent message across the sign-in round trip, which leaves the page. */
+export function keepDraft(text) {
+  sessionStorage.setItem(DRAFT_KEY, text);
+}
+
+/** The message kept before signing in again ("" when none), once. */
+export function takeDraft() {
+  const draft = sessionStorage.getItem(DRAFT_KEY) || "";
+  sessionStorage.removeItem(DRAFT_KEY);
+  return draft;
 }
 
 function redirectUri() {

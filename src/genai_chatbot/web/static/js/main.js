@@ -1,13 +1,14 @@
 // The page: wires the sidebar, the model picker, the settings panel, compare mode and the composer to
 // the conversation columns. Each concept lives in its own module; this one only connects them.
-import { api, ApiError, getToken, onUnauthorized, setToken } from "./api.js";
-import { Auth, CALLBACK_PATH, jwtClaims } from "./auth.js";
+import { api, ApiError, setToken } from "./api.js";
+import { takeDraft } from "./auth.js";
 import { chooseModels } from "./compare.js";
 import { Conversation } from "./conversation.js";
 import { icon } from "./icons.js";
 import { defaultModelId, fillModelPicker, optionLabel, selectModel } from "./models.js";
 import { DEFAULT_SETTINGS, limitsFromOpenApi, loadSettings, requestFields, saveSettings, SettingsPanel } from "./settings.js";
 import { Sidebar } from "./sidebar.js";
+import { SignInFlow } from "./signin.js";
 import { initThemeToggle } from "./theme.js";
 
 const $ = (id) => document.getElementById(id);
@@ -188,6 +189,7 @@ function updateComposer() {
 function submitPrompt() {
   const content = ui.prompt.value.trim();
   if (!content || state.columns.some((c) => c.conversation.busy)) return;
+  if (!signin.beforeSend(content)) return;
   if (state.mode === "single") state.columns[0].conversation.model = ui.picker.value;
   ui.prompt.value = "";
   autosize();
@@ -243,66 +245,9 @@ async function askForToken() {
   if (ui.tokenDialog.returnValue === "ok") setToken(ui.tokenDialog.querySelector("input").value.trim());
 }
 
-// Sign-in through the identity provider (auth = "oidc") ----------------------------------------------
-
-let auth = null;
-
-function showSignIn(message) {
-  ui.signinDialog.querySelector(".signin-text").textContent = message;
-  if (!ui.signinDialog.open) ui.signinDialog.showModal();
-}
-
-async function signIn(returnTo) {
-  try {
-    await auth.signIn(returnTo);
-  } catch (error) {
-    showSignIn(error.message);
-  }
-}
-
-/** Signs in first when the server uses OIDC; false when the page must wait (redirected, or asking). */
-async function prepareSignIn() {
-  try {
-    auth = await Auth.load();
-  } catch (error) {
-    // E.g. the identity provider is unreachable (503): say so; "Sign in" then tries again.
-    ui.signinDialog.addEventListener("close", () => location.reload(), { once: true });
-    showSignIn(error.message);
-    return false;
-  }
-  if (!auth.oidc) return true;
-  ui.signinDialog.addEventListener("cancel", (event) => event.preventDefault());
-  ui.signinDialog.addEventListener("close", () => signIn("/"));
-  ui.signOut.addEventListener("click", () => auth.signOut());
-  if (location.pathname === CALLBACK_PATH) {
-    try {
-      history.replaceState({}, "", await auth.completeSignIn());
-    } catch (error) {
-      history.replaceState({}, "", "/");
-      showSignIn(error.message);
-      return false;
-    }
-  }
-  if (auth.signedOut) {
-    showSignIn("You are signed out.");
-    return false;
-  }
-  if (!auth.hasFreshToken()) {
-    await signIn();
-    return false;
-  }
-  const claims = jwtClaims(getToken() || "") || {};
-  ui.signOut.title = `Signed in as ${claims.email || claims.preferred_username || claims.username || claims.sub}`;
-  ui.signOut.hidden = false;
-  onUnauthorized((error) => {
-    // Refused right after signing in: the settings do not match the provider; redirecting would loop.
-    if (auth.justSignedIn) showSignIn(`The server refused the sign-in: ${error.message}`);
-    else signIn();
-  });
-  return true;
-}
-
 // Start ------------------------------------------------------------------------------------------
+
+const signin = new SignInFlow(ui.signinDialog, ui.signOut);
 
 const sidebar = new Sidebar(ui.sessionList, {
   onOpen: (id) => openSession(id),
@@ -376,14 +321,14 @@ async function start() {
   setSidebar(!narrow.matches);
   placeholder();
 
-  if (!(await prepareSignIn())) return;
+  if (!(await signin.prepare())) return;
   for (;;) {
     try {
       state.models = await api.models();
       break;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
-        if (auth?.oidc) return; // onUnauthorized signs in again or says why it cannot
+        if (signin.active) return; // it signs in again or says why it cannot
         await askForToken();
       } else {
         toast(error.message);
@@ -395,6 +340,7 @@ async function start() {
   api.openapi().then((doc) => settingsPanel.setLimits(limitsFromOpenApi(doc)), () => {});
   sidebar.refresh();
   route();
+  ui.prompt.value ||= takeDraft();
   ui.app.dataset.ready = "true";
 }
 
