@@ -19,7 +19,6 @@ from typing import Any
 
 import jwt
 from jwt.exceptions import (
-    DecodeError,
     ExpiredSignatureError,
     ImmatureSignatureError,
     InvalidIssuedAtError,
@@ -123,12 +122,12 @@ class OIDCAuthenticator:
     async def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except DecodeError:
+        except InvalidTokenError:  # not three base64url parts, a header that is not JSON, a kid not a string
             raise AuthenticationError(
-                "The bearer token is not a JWT; sign in through the identity provider and send its token."
+                "The bearer token is not a well-formed JWT; sign in through the identity provider and send its token."
             ) from None
         algorithm = header.get("alg")
-        if algorithm not in self.algorithms:
+        if not isinstance(algorithm, str) or algorithm not in self.algorithms:
             raise AuthenticationError(
                 f"The token is signed with {str(algorithm)[:20]!r}, which this server does not accept"
                 f" (accepted: {', '.join(sorted(self.algorithms))}); use a token issued by {self.issuer}."
