@@ -10,12 +10,24 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from genai_chatbot import __version__
-from genai_chatbot.api import message_routes, openai_routes, session_routes
+from genai_chatbot.api import auth_routes, message_routes, openai_routes, session_routes
 from genai_chatbot.api.errors import install_error_handlers
 from genai_chatbot.api.web_routes import install_web_page
+from genai_chatbot.auth.principal import Authenticator
 from genai_chatbot.chat.service import ChatService, build_chat_service
-from genai_chatbot.config import Settings
+from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.secrets import install_log_redaction
+
+
+def _oidc_authenticator(settings: Settings) -> Authenticator | None:
+    """Minimal OIDC wiring until auth/factory.py builds every authenticator: a bad setting fails at start."""
+    if settings.auth != "oidc":
+        return None
+    try:
+        from genai_chatbot.auth.oidc import OIDCAuthenticator
+    except ImportError:
+        raise ConfigError('auth = "oidc" needs PyJWT: pip install "genai-chatbot[oidc]".') from None
+    return OIDCAuthenticator(settings.oidc)
 
 
 def create_app(settings: Settings, service: ChatService | None = None, close_service: bool | None = None) -> FastAPI:
@@ -38,6 +50,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             yield
         finally:
             first_read.cancel()
+            if app.state.authenticator is not None:
+                await app.state.authenticator.aclose()
             if owned:
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
@@ -49,7 +63,9 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.authenticator = _oidc_authenticator(settings)
     install_error_handlers(app)
+    app.include_router(auth_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(session_routes.router)
     app.include_router(message_routes.router)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnavailable, Principal
 from genai_chatbot.chat.service import ChatService
 from genai_chatbot.config import Settings
 
@@ -29,6 +30,8 @@ async def get_service(request: Request) -> ChatService:
 
 async def current_user(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The user this request acts for: from its bearer token when users are configured, else `default`."""
+    if settings.auth == "oidc":  # minimal OIDC wiring; the authenticator factory replaces this branch
+        return (await _oidc_principal(request)).user_id
     if not settings.users:
         return ANONYMOUS_USER
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -41,6 +44,23 @@ async def current_user(request: Request, settings: Annotated[Settings, Depends(g
         detail="Missing or unknown API token: send 'Authorization: Bearer <token>' with a token from settings.users.",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+async def _oidc_principal(request: Request) -> Principal:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            status_code=401,
+            detail="Sign in: send 'Authorization: Bearer <token>' with a token of the identity provider.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        principal: Principal = await request.app.state.authenticator.authenticate(token.strip())
+    except AuthenticationUnavailable as exc:  # the provider is unreachable: the token may well be fine
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+    except AuthenticationError as exc:
+        raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    return principal
 
 
 Service = Annotated[ChatService, Depends(get_service)]

@@ -44,6 +44,14 @@ class AuthenticationError(Exception):
     """
 
 
+class AuthenticationUnavailable(AuthenticationError):
+    """No token can be verified right now (e.g. the identity provider's keys cannot be fetched).
+
+    An `AuthenticationError`, so a caller that knows only this contract answers 401; one that knows this
+    subclass may answer 503 instead, since the token itself may well be valid.
+    """
+
+
 class Authenticator(Protocol):
     """Turns a bearer token into a principal. Implementations cache, so a request costs no round trip."""
 

@@ -12,6 +12,16 @@ export class ApiError extends Error {
   }
 }
 
+export function getToken() {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+// Called with the error when the server answers 401 (e.g. an expired sign-in), before the caller sees it.
+let unauthorizedHandler = null;
+export function onUnauthorized(handler) {
+  unauthorizedHandler = handler;
+}
+
 export function setToken(token) {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
@@ -51,7 +61,11 @@ async function call(method, path, body, signal) {
     if (error.name === "AbortError") throw error;
     throw new ApiError("The server cannot be reached; check that genai-chatbot serve is running.", 0);
   }
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) {
+    const error = await failure(response);
+    if (response.status === 401 && unauthorizedHandler) unauthorizedHandler(error);
+    throw error;
+  }
   return response;
 }
 

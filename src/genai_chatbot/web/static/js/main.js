@@ -1,12 +1,14 @@
 // The page: wires the sidebar, the model picker, the settings panel, compare mode and the composer to
 // the conversation columns. Each concept lives in its own module; this one only connects them.
 import { api, ApiError, setToken } from "./api.js";
+import { takeDraft } from "./auth.js";
 import { chooseModels } from "./compare.js";
 import { Conversation } from "./conversation.js";
 import { icon } from "./icons.js";
 import { defaultModelId, fillModelPicker, optionLabel, selectModel } from "./models.js";
 import { DEFAULT_SETTINGS, limitsFromOpenApi, loadSettings, requestFields, saveSettings, SettingsPanel } from "./settings.js";
 import { Sidebar } from "./sidebar.js";
+import { SignInFlow } from "./signin.js";
 import { initThemeToggle } from "./theme.js";
 
 const $ = (id) => document.getElementById(id);
@@ -34,6 +36,8 @@ const ui = {
   confirmDialog: $("confirm-dialog"),
   compareDialog: $("compare-dialog"),
   tokenDialog: $("token-dialog"),
+  signinDialog: $("signin-dialog"),
+  signOut: $("sign-out"),
 };
 
 const state = {
@@ -185,6 +189,7 @@ function updateComposer() {
 function submitPrompt() {
   const content = ui.prompt.value.trim();
   if (!content || state.columns.some((c) => c.conversation.busy)) return;
+  if (!signin.beforeSend(content)) return;
   if (state.mode === "single") state.columns[0].conversation.model = ui.picker.value;
   ui.prompt.value = "";
   autosize();
@@ -241,6 +246,8 @@ async function askForToken() {
 }
 
 // Start ------------------------------------------------------------------------------------------
+
+const signin = new SignInFlow(ui.signinDialog, ui.signOut);
 
 const sidebar = new Sidebar(ui.sessionList, {
   onOpen: (id) => openSession(id),
@@ -314,13 +321,16 @@ async function start() {
   setSidebar(!narrow.matches);
   placeholder();
 
+  if (!(await signin.prepare())) return;
   for (;;) {
     try {
       state.models = await api.models();
       break;
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) await askForToken();
-      else {
+      if (error instanceof ApiError && error.status === 401) {
+        if (signin.active) return; // it signs in again or says why it cannot
+        await askForToken();
+      } else {
         toast(error.message);
         break;
       }
@@ -330,6 +340,7 @@ async function start() {
   api.openapi().then((doc) => settingsPanel.setLimits(limitsFromOpenApi(doc)), () => {});
   sidebar.refresh();
   route();
+  ui.prompt.value ||= takeDraft();
   ui.app.dataset.ready = "true";
 }
 
