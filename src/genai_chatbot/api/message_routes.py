@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.limits import Limits, enforce
 from genai_chatbot.api.schemas import FeedbackIn, MessageOut, RetryCreate, TurnOut
 from genai_chatbot.api.session_routes import turn_response
 
@@ -27,12 +28,13 @@ async def delete_feedback(session_id: str, message_id: str, service: Service, us
 
 @router.post("/retry", response_model=TurnOut)
 async def retry_answer(
-    session_id: str, message_id: str, body: RetryCreate, service: Service, user: User
+    session_id: str, message_id: str, body: RetryCreate, service: Service, user: User, limits: Limits
 ) -> Response | TurnOut:
     """Generate the session's last answer again when it failed or was cancelled, streamed like a new turn.
 
     The events are those of `POST /api/sessions/{id}/messages`; `start` carries the user message already
     stored (it is not stored again). When the new answer ends it replaces the retried one, under a new id.
     """
+    enforce(limits, body)
     events = await service.retry_turn(user, session_id, message_id, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Response
 
 from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.limits import LimitParam, Limits, enforce
 from genai_chatbot.api.schemas import (
     MessageCreate,
     MessageOut,
@@ -41,13 +42,14 @@ async def refresh_models(service: Service, _: User) -> list[ModelOut]:
 
 
 @router.get("/sessions", response_model=list[SessionOut])
-async def list_sessions(service: Service, user: User, limit: int = 100) -> list[SessionOut]:
+async def list_sessions(service: Service, user: User, limit: LimitParam = 100) -> list[SessionOut]:
     """The current user's sessions, most recently active first."""
     return [SessionOut.of(s) for s in await service.list_sessions(user, limit)]
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-async def create_session(body: SessionCreate, service: Service, user: User) -> SessionOut:
+async def create_session(body: SessionCreate, service: Service, user: User, limits: Limits) -> SessionOut:
+    enforce(limits, body)
     session = await service.create_session(
         user, model_id=body.model, system_prompt=body.system_prompt, title=body.title
     )
@@ -62,8 +64,11 @@ async def get_session(session_id: str, service: Service, user: User) -> SessionW
 
 
 @router.patch("/sessions/{session_id}", response_model=SessionOut)
-async def update_session(session_id: str, body: SessionUpdate, service: Service, user: User) -> SessionOut:
+async def update_session(
+    session_id: str, body: SessionUpdate, service: Service, user: User, limits: Limits
+) -> SessionOut:
     """Rename a session or change its system prompt (an empty string returns to the default)."""
+    enforce(limits, body)
     session = await service.update_session(user, session_id, title=body.title, system_prompt=body.system_prompt)
     return SessionOut.of(session)
 
@@ -75,8 +80,11 @@ async def delete_session(session_id: str, service: Service, user: User) -> Respo
 
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut)
-async def send_message(session_id: str, body: MessageCreate, service: Service, user: User) -> Response | TurnOut:
+async def send_message(
+    session_id: str, body: MessageCreate, service: Service, user: User, limits: Limits
+) -> Response | TurnOut:
     """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`."""
+    enforce(limits, body)
     events = await service.start_turn(user, session_id, body.content, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)
 

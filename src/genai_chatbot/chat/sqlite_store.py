@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.files import private_file
 
 T = TypeVar("T")
 
@@ -127,7 +128,7 @@ class SQLiteHistoryStore:
     """`HistoryStore` on one SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # chats are private: 0600 in a 0700 data directory when created here
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
