@@ -6,7 +6,8 @@ default only `localhost`, `127.0.0.1`, `[::1]` and the bound address (`host`) ar
 `allowed_hosts` adds names (`chat.example.com`, or `*.example.com` for every subdomain; `*` turns the check
 off, for a proxy that checks it instead). Any other `Host` is a 400 before any route runs.
 
-It sits on every request, so it is one frozenset lookup (and a suffix test only when wildcards are set).
+It sits on every request, so the verdict for each `Host` value is remembered: the usual request costs one
+dict lookup.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from genai_chatbot.config import Settings
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 # Binding to these means "every interface": they name no host a client would send.
 _WILDCARD_ADDRESSES = ("0.0.0.0", "::", "[::]", "")
+_MAX_REMEMBERED = 1024
 
 
 def is_loopback_address(host: str) -> bool:
@@ -79,19 +81,27 @@ class HostCheckMiddleware:
     def __init__(self, app: ASGIApp, allowed: AllowedHosts) -> None:
         self.app = app
         self.allowed = allowed
+        # The verdict for each Host value seen, so that the usual request costs one dict lookup.
+        self._verdicts: dict[bytes, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.allowed.any:
             await self.app(scope, receive, send)
             return
-        host = ""
+        raw = b""
         for name, value in scope["headers"]:
             if name == b"host":
-                host = value.decode("latin-1")
+                raw = value
                 break
-        if self.allowed.allows(host):
+        allowed = self._verdicts.get(raw)
+        if allowed is None:
+            allowed = self.allowed.allows(raw.decode("latin-1"))
+            if len(self._verdicts) < _MAX_REMEMBERED:  # bounded: a client can send any number of names
+                self._verdicts[raw] = allowed
+        if allowed:
             await self.app(scope, receive, send)
             return
+        host = raw.decode("latin-1")
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return

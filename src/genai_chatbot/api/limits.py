@@ -131,16 +131,18 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared: int | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if value.isdigit():  # a length of 19 digits or more is over any limit (and int() may refuse it)
-                    declared = int(value) if len(value) < 19 else self.max_bytes + 1
+                # A length of 19 digits or more is over any limit (and int() may refuse it).
+                if value.isdigit() and (len(value) >= 19 or int(value) > self.max_bytes):
+                    await _send_error(send, body_too_large(self.max_bytes))
+                    return
                 break
-        if declared is not None and declared > self.max_bytes:
-            await _send_error(send, body_too_large(self.max_bytes))
-            return
-        if declared is not None:  # the server never passes on more than Content-Length bytes
+            if name == b"transfer-encoding":
+                chunked = True
+                break
+        if not chunked:  # no body, or one of a checked Content-Length, which the server never exceeds
             await self.app(scope, receive, send)
             return
         received = 0

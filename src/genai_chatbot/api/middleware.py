@@ -7,6 +7,7 @@ routes. `install_middleware` puts them in that order.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -28,18 +29,30 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _HTML_HEADERS = [(name.lower().encode(), value.encode()) for name, value in PAGE_HEADERS.items()]
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
+# Request ids: unique per process start (the prefix) and cheap (a counter); they need not be unguessable.
+_ID_PREFIX = secrets.token_hex(4)
+_id_counter = itertools.count(1)
+
+
+def new_request_id() -> bytes:
+    return f"{_ID_PREFIX}{next(_id_counter):08x}".encode()
 
 
 def _with_headers(headers: list[tuple[bytes, bytes]], request_id: bytes) -> list[tuple[bytes, bytes]]:
     """The response headers plus the request id, `nosniff`, and for HTML the page's security headers."""
-    names = {name.lower() for name, _ in headers}
-    added = [(b"x-request-id", request_id)]
-    if b"x-content-type-options" not in names:
+    html = nosniff = False
+    for name, value in headers:  # Starlette writes header names in lower case
+        if name == b"content-type":
+            html = value.startswith(b"text/html")
+        elif name == b"x-content-type-options":
+            nosniff = True
+    added = [*headers, (b"x-request-id", request_id)]
+    if not nosniff:
         added.append(_NOSNIFF)
-    content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
-    if content_type.startswith(b"text/html"):
-        added.extend(h for h in _HTML_HEADERS if h[0] not in names and h != _NOSNIFF)
-    return [*headers, *added]
+    if html:
+        present = {name for name, _ in headers}
+        added.extend(h for h in _HTML_HEADERS if h[0] not in present and h != _NOSNIFF)
+    return added
 
 
 class RequestContextMiddleware:
@@ -57,8 +70,12 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((v for n, v in scope["headers"] if n == b"x-request-id"), b"")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else secrets.token_hex(8).encode()
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value if _VALID_REQUEST_ID.match(value) else b""
+                break
+        request_id = request_id or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id.decode()
         started = False
 
