@@ -54,7 +54,6 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     )
     app.state.settings = settings
     install_error_handlers(app)
-    install_middleware(app, settings)  # keep it the last add_middleware: its layers must stay outermost
     app.include_router(openai_routes.router)
     app.include_router(session_routes.router)
     app.include_router(message_routes.router)
@@ -66,5 +65,6 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
 
     install_web_page(app)
     install_docs(app)
+    install_middleware(app, settings)  # keep it the last add_middleware: its layers must stay outermost
 
     return app
