@@ -1,7 +1,7 @@
 """A pytest plugin that fails the run when a secret used by any test shows up where people would see it.
 
 Every log record of the whole run (a handler on the root logger, as written: after the app's redaction
-filters), every HTTP response that our app served in-process (conftest's `LiveServer` passes its app
+filters; `genai_chatbot`'s own loggers at DEBUG, the others at their usual levels), every HTTP response that our app served in-process (conftest's `LiveServer` passes its app
 through `TeeApp`) and every piece of text a test hands to `scan_text` (a subprocess server's log, a CLI's
 output) is kept. At the end of the session each is searched for every registered secret; any hit fails
 the run, naming the test and where the secret appeared. A secret registered late still counts: the search
@@ -161,8 +161,14 @@ class TeeApp:
 _handler = CapturingHandler(RECORDER)
 
 
+_OUR_LOGGER = logging.getLogger("genai_chatbot")
+_our_level = _OUR_LOGGER.level
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     logging.getLogger().addHandler(_handler)
+    # Our own code logs at every level during the run, so that its debug lines are searched too.
+    _OUR_LOGGER.setLevel(logging.DEBUG)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -174,6 +180,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> object:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     logging.getLogger().removeHandler(_handler)
+    _OUR_LOGGER.setLevel(_our_level)
     leaks = RECORDER.leaks()
     session.config.stash[_LEAKS] = leaks
     if leaks:
