@@ -1,11 +1,11 @@
 """A pytest plugin that fails the run when a secret used by any test shows up where people would see it.
 
 Every log record of the whole run (a handler on the root logger, as written: after the app's redaction
-filters; `genai_chatbot`'s own loggers at DEBUG, the others at their usual levels), every HTTP response that our app served in-process (conftest's `LiveServer` passes its app
-through `TeeApp`) and every piece of text a test hands to `scan_text` (a subprocess server's log, a CLI's
-output) is kept. At the end of the session each is searched for every registered secret; any hit fails
-the run, naming the test and where the secret appeared. A secret registered late still counts: the search
-runs over everything kept, at the end.
+filters; `genai_chatbot`'s own loggers at DEBUG, the others at their usual levels), every HTTP response
+that our app served in-process (conftest's `LiveServer` passes its app through `TeeApp`) and every piece
+of text a test hands to `scan_text` (a subprocess server's log, a CLI's output) is kept. At the end of the
+session each is searched for every registered secret; any hit fails the run, naming the test and where
+the secret appeared. A secret registered late still counts: the search runs over everything kept, at the end.
 
 Register secrets with `register_secret(value)`; the ones the existing tests use are in `KNOWN_SECRETS`.
 Fake upstream servers (which echo keys on purpose, as real providers do) are not scanned.
