@@ -117,6 +117,7 @@ def test_every_value_of_the_keys_secret_is_masked_but_public_settings_and_short_
             "SOME_PROXY_SETTING": "not-named-like-a-key-9",
             "AZURE_OPENAI_MODELS": "Model1,Model2",
             "AZURE_OPENAI_API_VERSION__Model1": "2024-02-01",
+            "AZURE_OPENAI_API_DEPLOYMENT_NAME__Model1": "gpt-4o-deployment",
             "AZURE_OPENAI_API_BASE__Model1": "https://host.example/path?api-key=query-secret-42",
             "TINY": "abc",
         }
@@ -124,10 +125,12 @@ def test_every_value_of_the_keys_secret_is_masked_but_public_settings_and_short_
     keys = ProviderKeys([])
     keys._snapshot = snapshot  # the snapshot a refresh would have read
     text = (
-        "co-value-123456 not-named-like-a-key-9 Model1,Model2 2024-02-01 query-secret-42 abc "
+        "co-value-123456 not-named-like-a-key-9 Model1,Model2 2024-02-01 gpt-4o-deployment query-secret-42 abc "
         "https://someone:hunter2-pw@elsewhere.example/x"
     )
-    assert keys.redact(text) == "*** *** Model1,Model2 2024-02-01 *** abc https://***@elsewhere.example/x"
+    assert keys.redact(text) == (
+        "*** *** Model1,Model2 2024-02-01 gpt-4o-deployment *** abc https://***@elsewhere.example/x"
+    )
 
 
 def test_url_credentials_are_masked_wherever_they_appear() -> None:

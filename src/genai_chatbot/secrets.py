@@ -38,9 +38,10 @@ HF_TOKEN = "HF_TOKEN"
 EMPTY_SECRET_HINT = "store {} when no keys are needed"
 # Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token.
 _ENV_KEY_PATTERN = re.compile(r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN)$")
-# The only values of the keys secret that are not secret: model lists and protocol settings people must be
-# able to read in messages ("Model 'azure_openai/Model1' ..."). Every other value is masked.
-_PUBLIC_KEY_NAMES = re.compile(r"^(?:AZURE_OPENAI_MODELS|AZURE_OPENAI_API_(?:TYPE|VERSION)(?:__.+)?)$")
+# The only values of the keys secret that are not secret: names and protocol settings people must be able
+# to read in messages ("Model 'azure_openai/Model1' ...", often also the deployment's name). Every other
+# value is masked.
+_PUBLIC_KEY_NAMES = re.compile(r"^(?:AZURE_OPENAI_MODELS|AZURE_OPENAI_API_(?:TYPE|VERSION|DEPLOYMENT_NAME)(?:__.+)?)$")
 # Values shorter than this are not masked in free text: replacing every "azure" or "1" would garble
 # messages, and no real key or password is that short.
 MIN_SECRET_CHARS = 6
