@@ -24,6 +24,8 @@ from genai_chatbot.models.providers.local import LocalProvider
 from genai_chatbot.models.registry import ModelRegistry
 
 LOCAL_MODEL = "local/smollm2-135m-instruct"
+# Every log line and every response of our app, searched for the tests' secrets at the end of the run.
+pytest_plugins = ["leak_scan"]
 
 
 @pytest.fixture(autouse=True)
@@ -66,14 +68,21 @@ async def service(settings: Settings, local_provider: LocalProvider) -> AsyncIte
 
 
 class LiveServer:
-    """A real uvicorn server for `app` on a free port of 127.0.0.1, run on its own thread and loop."""
+    """A real uvicorn server for `app` on a free port of 127.0.0.1, run on its own thread and loop.
 
-    def __init__(self, app: FastAPI) -> None:
+    Its responses are scanned for the tests' secrets (see leak_scan.py), unless `scan` is false: fake
+    upstream providers echo keys on purpose.
+    """
+
+    def __init__(self, app: FastAPI, scan: bool = True) -> None:
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        from leak_scan import TeeApp  # imported here: pytest_plugins must import it first
+
+        served = TeeApp(app) if scan else app
+        self._server = uvicorn.Server(uvicorn.Config(served, log_level="warning", lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -92,7 +92,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 def serving() -> Iterator[FakeAPI]:
     """A `FakeAPI` served on a free port of 127.0.0.1 for the duration of the block; `url` is set."""
     api = FakeAPI()
-    with LiveServer(api.app) as live:  # type: ignore[arg-type]  # any ASGI app serves
+    with LiveServer(api.app, scan=False) as live:  # type: ignore[arg-type]  # any ASGI app serves
         api.url = live.url
         yield api
 

@@ -18,6 +18,7 @@ import pytest
 
 from aws_local import free_port
 from fake_openai import FakeOpenAI, Recorded, Reply, default_reply
+from leak_scan import scan_text
 
 CANARY = "sk-canary-0123456789abcdef"
 
@@ -53,6 +54,7 @@ def cli(config: Path, *args: str) -> str:
         timeout=120,
         env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"},
     )
+    scan_text(result.stdout + result.stderr, f"output of genai-chatbot {' '.join(args)}")
     return result.stdout + result.stderr
 
 
@@ -90,6 +92,7 @@ def test_no_surface_shows_a_key(config: Path, tmp_path: Path) -> None:
         server.wait(20)
     seen += [cli(config, "models"), cli(config, "models", "--json"), cli(config, "doctor")]
     logged = log.read_text()
+    scan_text(logged, "the server's log")
     assert "upstream" in logged.lower()  # the log did record the failing calls
     for text in [*seen, logged]:
         assert CANARY not in text

@@ -80,7 +80,7 @@ async def run_checks(settings: Settings) -> list[Diagnosis]:
     registry = build_registry(settings, keys)
     try:
         snapshot = await keys.refresh()
-        provider_rows = await asyncio.gather(*(p.diagnose() for p in registry.providers.values()))
+        provider_rows = await asyncio.gather(*(p.diagnose() for p in registry.redacting_providers.values()))
         hf_rows = await hf_token_check(snapshot, settings.request_timeout_seconds)
     finally:
         await registry.aclose()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from genai_chatbot.secrets import mask_url_credentials
+
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 _REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
 CHUNK_BYTES = 1 << 20
@@ -71,7 +73,8 @@ def pull(
                     progress(done, total)
     except httpx.HTTPError as exc:
         partial.unlink(missing_ok=True)
-        raise PullError(f"Downloading from {endpoint} failed: {type(exc).__name__}: {exc}; try again.") from None
+        detail = mask_url_credentials(f"{endpoint} failed: {type(exc).__name__}: {exc}")
+        raise PullError(f"Downloading from {detail}; try again.") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -11,7 +11,8 @@ name is in several sources, Secrets Manager wins over the keys file, which wins 
 A broken source contributes no keys and an error that says what to fix; the other sources still count.
 
 No value ever leaves this module in a message: errors name sources and key names only, and
-`redact()` masks every known value in text headed for logs.
+`redact()` masks every value of the keys secret (and any credentials written into a URL) in text headed
+for a person: the model registry passes every provider error through it, and a log filter every log line.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from genai_chatbot.config import Settings
+from genai_chatbot.files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,44 @@ HF_TOKEN = "HF_TOKEN"
 EMPTY_SECRET_HINT = "store {} when no keys are needed"
 # Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token.
 _ENV_KEY_PATTERN = re.compile(r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN)$")
+# The only values of the keys secret that are not secret: names and protocol settings people must be able
+# to read in messages ("Model 'azure_openai/Model1' ...", often also the deployment's name). Every other
+# value is masked.
+_PUBLIC_KEY_NAMES = re.compile(r"^(?:AZURE_OPENAI_MODELS|AZURE_OPENAI_API_(?:TYPE|VERSION|DEPLOYMENT_NAME)(?:__.+)?)$")
+# Values shorter than this are not masked in free text: replacing every "azure" or "1" would garble
+# messages, and no real key or password is that short.
+MIN_SECRET_CHARS = 6
+# `scheme://user:password@host`: the user-info part of any URL, whatever it came from.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"<>]+@")
+MASK = "***"
+
+
+def mask_url_credentials(text: str) -> str:
+    """`text` with the user-info of every URL in it (`https://user:pass@host` -> `https://***@host`) masked."""
+    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text) if "@" in text else text
+
+
+def secret_fragments(name: str, value: str) -> set[str]:
+    """The strings to mask wherever they appear, for one entry of the keys secret.
+
+    A URL (a base URL, say) is masked where it holds credentials, its user-info and query values, so that
+    messages can still say which host did not answer; any other value is masked whole.
+    """
+    if _PUBLIC_KEY_NAMES.match(name):
+        return set()
+    value = value.strip()
+    if "://" not in value:
+        return {value}
+    parts = urlsplit(value)
+    fragments: set[str] = set()
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        _user, _, password = userinfo.partition(":")
+        fragments.update({userinfo, unquote(userinfo), password, unquote(password)})
+    if parts.query:
+        fragments.update({parts.query, unquote(parts.query)})
+        fragments.update(item for _, item in parse_qsl(parts.query))
+    return fragments
 
 
 class SecretError(Exception):
@@ -109,7 +150,7 @@ class FileKeySource:
     def _read(self) -> dict[str, str]:
         if not self.path.exists():
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as file:
                     file.write("{}\n")
@@ -213,10 +254,28 @@ class SourceStatus:
 
 @dataclass(frozen=True, slots=True)
 class KeysSnapshot:
-    """The keys as read at one moment, and how each source fared."""
+    """The keys as read at one moment, and how each source fared. Its repr names keys, never values."""
 
     values: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[SourceStatus, ...] = ()
+    #: What `redact` masks, longest first (so a value containing another is masked whole).
+    fragments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        found = {f for name, value in self.values.items() for f in secret_fragments(name, value)}
+        ordered = sorted((f for f in found if len(f) >= MIN_SECRET_CHARS), key=len, reverse=True)
+        object.__setattr__(self, "fragments", tuple(ordered))
+
+    def __repr__(self) -> str:
+        return f"KeysSnapshot(names={self.names()!r}, sources={self.sources!r})"
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret value of this snapshot, and every URL's credentials, replaced by `***`."""
+        text = mask_url_credentials(text)
+        for fragment in self.fragments:
+            if fragment in text:
+                text = text.replace(fragment, MASK)
+        return text
 
     @property
     def errors(self) -> tuple[str, ...]:
@@ -292,13 +351,15 @@ class ProviderKeys:
         return self._lock
 
     def redact(self, text: str) -> str:
-        """`text` with every known key value (of at least 6 characters) replaced by `***`."""
+        """`text` with every value of the last snapshot's keys secret (and URL credentials) replaced by `***`.
+
+        Every value counts, not only those named like keys: an `AZURE_OPENAI_API_BASE__X` can carry a password.
+        Values of fewer than `MIN_SECRET_CHARS` characters and public settings (model lists, API versions)
+        are left as they are.
+        """
         if self._snapshot is None:
-            return text
-        for value in sorted(self._snapshot.values.values(), key=len, reverse=True):
-            if len(value) >= 6 and value in text:
-                text = text.replace(value, "***")
-        return text
+            return mask_url_credentials(text)
+        return self._snapshot.redact(text)
 
 
 class RedactingFilter(logging.Filter):

@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 
 from genai_chatbot import __version__
 from genai_chatbot.api import auth_routes, message_routes, openai_routes, session_routes
+from genai_chatbot.api.docs_routes import install_docs
 from genai_chatbot.api.errors import install_error_handlers
+from genai_chatbot.api.middleware import install_middleware
 from genai_chatbot.api.web_routes import install_web_page
 from genai_chatbot.auth.principal import Authenticator
 from genai_chatbot.chat.service import ChatService, build_chat_service
@@ -61,6 +63,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         version=__version__,
         description="One chatbot over many model providers. The OpenAI-compatible API is under /v1.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from the package rather than a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.authenticator = _oidc_authenticator(settings)
@@ -76,5 +80,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         return JSONResponse({"status": "ok", "version": __version__})
 
     install_web_page(app)
+    install_docs(app)
+    install_middleware(app, settings)  # keep it the last add_middleware: its layers must stay outermost
 
     return app

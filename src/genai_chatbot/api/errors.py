@@ -20,6 +20,17 @@ def error_body(message: str, error_type: str, param: str | None = None, code: st
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
+def internal_error_body(request_id: str) -> dict[str, Any]:
+    """The 500 of an unexpected exception: no detail of it, only the id under which the log has it."""
+    return error_body(
+        f"Internal error (request id {request_id}). The server log has the details under that id; "
+        "retry, and if it happens again, report it with the id.",
+        "server_error",
+        None,
+        "internal_error",
+    )
+
+
 def model_error_body(exc: ModelError) -> dict[str, Any]:
     param = (
         exc.param

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from genai_chatbot.api.deps import Service, User
 from genai_chatbot.api.errors import model_error_body
+from genai_chatbot.api.limits import Limits, enforce
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
 from genai_chatbot.chat.service import PreparedChat
@@ -49,8 +50,9 @@ async def list_models(service: Service, _: User) -> OpenAIModelList:
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, service: Service, _: User) -> Response:
+async def chat_completions(body: ChatCompletionRequest, service: Service, _: User, limits: Limits) -> Response:
     """Generate a reply; with `stream: true` as server-sent events ending in `data: [DONE]`."""
+    enforce(limits, body)
     system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
     turns = [Message(_as_role(m.role), m.text()) for m in body.messages if m.role not in ("system", "developer")]
     prepared = await service.prepare(

@@ -16,7 +16,11 @@ class SamplingFields(BaseModel):
 
     temperature: float | None = Field(default=None, ge=0, le=2, description="0 is greedy; up to 2.")
     top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, description="Upper bound on the reply's tokens.")
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Upper bound on the reply's tokens; at most the setting limits.max_tokens_ceiling.",
+    )
     stop: str | list[str] | None = Field(default=None, description="Up to 4 sequences that end the reply.")
     seed: int | None = None
 
@@ -61,7 +65,7 @@ class ChatCompletionRequest(SamplingFields):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(description="A model id from GET /v1/models, e.g. local/smollm2-135m-instruct.")
-    messages: list[ChatMessageIn] = Field(min_length=1)
+    messages: list[ChatMessageIn] = Field(min_length=1, description="At most the setting limits.max_messages.")
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -115,15 +119,19 @@ class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(default=None, description="Model id; the server's default model when absent.")
-    system_prompt: str | None = None
-    title: str = Field(default="", max_length=200)
+    system_prompt: str | None = Field(
+        default=None, description="Bounded by the setting limits.max_system_prompt_chars."
+    )
+    title: str = Field(default="", description="Bounded by the setting limits.max_title_chars (default 200).")
 
 
 class SessionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, max_length=200)
-    system_prompt: str | None = None
+    title: str | None = Field(default=None, description="Bounded by the setting limits.max_title_chars.")
+    system_prompt: str | None = Field(
+        default=None, description="Bounded by the setting limits.max_system_prompt_chars."
+    )
 
 
 class SessionOut(BaseModel):
@@ -208,7 +216,7 @@ class MessageCreate(SamplingFields):
 
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, description="Bounded by the setting limits.max_content_chars.")
     model: str | None = Field(default=None, description="Switch the session to this model for this turn on.")
     stream: bool = True
 

@@ -15,6 +15,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.limits import LimitParam, Limits, enforce
 from genai_chatbot.api.schemas import (
     MessageCreate,
     MessageOut,
@@ -45,13 +46,14 @@ async def refresh_models(service: Service, _: User) -> list[ModelOut]:
 
 
 @router.get("/sessions", response_model=list[SessionOut])
-async def list_sessions(service: Service, user: User, limit: int = 100) -> list[SessionOut]:
+async def list_sessions(service: Service, user: User, limit: LimitParam = 100) -> list[SessionOut]:
     """The current user's sessions, most recently active first."""
     return [SessionOut.of(s) for s in await service.list_sessions(user, limit)]
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-async def create_session(body: SessionCreate, service: Service, user: User) -> SessionOut:
+async def create_session(body: SessionCreate, service: Service, user: User, limits: Limits) -> SessionOut:
+    enforce(limits, body)
     session = await service.create_session(
         user, model_id=body.model, system_prompt=body.system_prompt, title=body.title
     )
@@ -66,8 +68,11 @@ async def get_session(session_id: str, service: Service, user: User) -> SessionW
 
 
 @router.patch("/sessions/{session_id}", response_model=SessionOut)
-async def update_session(session_id: str, body: SessionUpdate, service: Service, user: User) -> SessionOut:
+async def update_session(
+    session_id: str, body: SessionUpdate, service: Service, user: User, limits: Limits
+) -> SessionOut:
     """Rename a session or change its system prompt (an empty string returns to the default)."""
+    enforce(limits, body)
     session = await service.update_session(user, session_id, title=body.title, system_prompt=body.system_prompt)
     return SessionOut.of(session)
 
@@ -85,11 +90,14 @@ TURN_CONFLICT: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut, responses=TURN_CONFLICT)
-async def send_message(session_id: str, body: MessageCreate, service: Service, user: User) -> Response | TurnOut:
+async def send_message(
+    session_id: str, body: MessageCreate, service: Service, user: User, limits: Limits
+) -> Response | TurnOut:
     """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`.
 
     409 (`turn_in_progress`) while another turn of the session is generating; nothing is stored then.
     """
+    enforce(limits, body)
     events = await service.start_turn(user, session_id, body.content, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)
 

@@ -30,6 +30,7 @@ from genai_chatbot.chat.sqlite_turns import (
 )
 from genai_chatbot.chat.sqlite_tx import run_script, transaction
 from genai_chatbot.chat.store import MessageGoneError, TurnStart
+from genai_chatbot.files import private_file
 
 __all__ = ["MIGRATIONS", "SQLiteHistoryStore", "migrate", "run_script", "transaction"]
 
@@ -131,7 +132,7 @@ class SQLiteHistoryStore:
     """`HistoryStore` on one SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # chats are private: 0600 in a 0700 data directory when created here
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -20,6 +20,7 @@ def pull(
     settings = settings_or_exit(config)
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+    from genai_chatbot.files import private_dir
     from genai_chatbot.pull import PullError, PullRequest
     from genai_chatbot.pull import pull as download
     from genai_chatbot.secrets import HF_TOKEN, build_provider_keys
@@ -31,7 +32,7 @@ def pull(
             task = bar.add_task(filename, total=None)
             path = download(
                 request,
-                settings.data_dir / "models",
+                private_dir(settings.data_dir) / "models",
                 token,
                 lambda done, total: bar.update(task, completed=done, total=total),
                 settings.request_timeout_seconds,

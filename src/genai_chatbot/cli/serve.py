@@ -10,11 +10,22 @@ import typer
 
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 
+# Exit status of a refusal to start with settings that would expose every chat (as for a usage error).
+EXIT_UNSAFE = 2
+
 
 def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on (settings: host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (settings: port).")] = None,
+    unsafe_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-no-auth",
+            help="Listen on a non-loopback address with auth = none: anyone who reaches the port can read, "
+            "write and delete every chat and spend the provider keys.",
+        ),
+    ] = False,
 ) -> None:
     """Start the server: chat page at /, API docs at /docs, OpenAI-compatible API at /v1."""
     settings = settings_or_exit(config, host=host, port=port)
@@ -24,6 +35,17 @@ def serve(
     import uvicorn
 
     from genai_chatbot.api.app import create_app
+    from genai_chatbot.api.host_check import is_loopback_address
+
+    exposed = settings.auth == "none" and not is_loopback_address(settings.host)
+    if exposed and not unsafe_no_auth:
+        typer.echo(
+            f'error: refusing to listen on {settings.host} with auth = "none": anyone who can reach it could read, '
+            'change and delete every chat and spend the provider keys. Set the setting auth to "api-keys" or '
+            '"oidc" (GENAI_CHATBOT_AUTH=api-keys), listen on 127.0.0.1, or pass --unsafe-no-auth to accept the risk.',
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNSAFE)
 
     class GracefulServer(uvicorn.Server):
         """uvicorn's server, which on SIGTERM or Ctrl+C first ends the turns in flight.
@@ -41,6 +63,12 @@ def serve(
             super().handle_exit(sig, frame)
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    if exposed:
+        logging.getLogger("genai_chatbot.serve").warning(
+            "Listening on %s without authentication (--unsafe-no-auth): anyone who can reach this port can read "
+            'and delete every chat and spend the provider keys. Set auth = "api-keys" or "oidc" to stop this.',
+            settings.host,
+        )
     typer.echo(f"genai-chatbot on http://{settings.host}:{settings.port}  (default model: {settings.default_model})")
     app = create_app(settings)
     server = GracefulServer(

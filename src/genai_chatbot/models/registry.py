@@ -13,33 +13,46 @@ from collections.abc import Iterable
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.models.errors import ModelNotFoundError
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.redacting import RedactingProvider
 from genai_chatbot.models.types import ModelInfo, split_model_id
 from genai_chatbot.secrets import ProviderKeys, build_provider_keys
 
 
 class ModelRegistry:
-    """Resolves `provider/model` ids to a provider and lists every model across providers."""
+    """Resolves `provider/model` ids to a provider and lists every model across providers.
+
+    What it hands out (the providers `resolve` returns, the model list) is wrapped in `RedactingProvider`:
+    no error message or unavailable reason above the registry holds a value of the keys secret.
+    """
 
     def __init__(self, providers: Iterable[Provider], keys: ProviderKeys | None = None) -> None:
         self._providers: dict[str, Provider] = {}
+        self._redacting: dict[str, RedactingProvider] = {}
         self.keys = keys or ProviderKeys([])
         for provider in providers:
             if provider.name in self._providers:
                 raise ConfigError(f"Two providers are named {provider.name!r}; give each endpoint its own name.")
             self._providers[provider.name] = provider
+            self._redacting[provider.name] = RedactingProvider(provider, self.keys)
 
     @property
     def providers(self) -> dict[str, Provider]:
+        """The providers themselves, by name, for code that configures or inspects them (not for callers)."""
         return dict(self._providers)
+
+    @property
+    def redacting_providers(self) -> dict[str, Provider]:
+        """The providers as callers use them: every message they give masked of secrets."""
+        return dict(self._redacting)
 
     async def list_models(self) -> list[ModelInfo]:
         """Every model of every provider, available or not, in provider order."""
-        lists = await asyncio.gather(*(p.list_models() for p in self._providers.values()))
+        lists = await asyncio.gather(*(p.list_models() for p in self._redacting.values()))
         return [model for models in lists for model in models]
 
     async def problems(self) -> list[str]:
         """What keeps models from being listed: unreadable or malformed key sources."""
-        return list((await self.keys.current()).errors)
+        return [self.keys.redact(error) for error in (await self.keys.current()).errors]
 
     async def refresh(self) -> None:
         """Re-read the keys now and make every provider list its models afresh."""
@@ -49,7 +62,7 @@ class ModelRegistry:
     async def resolve(self, model_id: str) -> tuple[Provider, ModelInfo]:
         """The provider and model info for `model_id`; `ModelNotFoundError` lists the known ids."""
         provider_name, name = split_model_id(model_id)
-        provider = self._providers.get(provider_name)
+        provider = self._redacting.get(provider_name)
         if provider is not None:
             for info in await provider.list_models():
                 if info.name == name:

@@ -24,7 +24,7 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers.openai import context_window
 from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, WireCache, chat_body
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
-from genai_chatbot.secrets import KeysSnapshot, ProviderKeys
+from genai_chatbot.secrets import KeysSnapshot, ProviderKeys, mask_url_credentials
 
 MODELS_KEY = "AZURE_OPENAI_MODELS"
 _FIELDS = ("API_TYPE", "API_VERSION", "API_BASE", "API_KEY", "API_DEPLOYMENT_NAME")
@@ -51,6 +51,13 @@ class Deployment:
     base: str
     key: str
     deployment: str
+
+    def __repr__(self) -> str:
+        # The key never shows, nor credentials written into the base URL.
+        return (
+            f"Deployment(model={self.model!r}, api_version={self.api_version!r}, "
+            f"base={mask_url_credentials(self.base)!r}, key='***', deployment={self.deployment!r})"
+        )
 
 
 def read_deployment(snapshot: KeysSnapshot, model: str) -> Deployment | str:

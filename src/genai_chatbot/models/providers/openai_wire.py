@@ -27,6 +27,7 @@ from genai_chatbot.models.errors import (
 )
 from genai_chatbot.models.providers.stream_http import StreamingHTTP, parse_stream
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.secrets import mask_url_credentials
 
 if TYPE_CHECKING:
     import aiohttp
@@ -51,6 +52,14 @@ class ErrorContext:
     #: The key value itself, only ever used to scrub it out of provider messages.
     secret: str | None = None
     not_found_hint: str = "check the model name"
+
+    def __repr__(self) -> str:
+        # The key never shows, nor credentials written into the base URL (which the label may repeat).
+        return (
+            f"ErrorContext(label={mask_url_credentials(self.label)!r}, "
+            f"base_url={mask_url_credentials(self.base_url)!r}, key_name={self.key_name!r}, "
+            f"secret={'***' if self.secret else None!r})"
+        )
 
     def scrub(self, text: str) -> str:
         if self.secret:
