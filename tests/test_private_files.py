@@ -38,7 +38,12 @@ async def test_the_history_database_and_its_data_directory_are_owner_only(tmp_pa
         "chat.sqlite3": 0o600,
         "chat.sqlite3-wal": 0o600,
         "chat.sqlite3-shm": 0o600,
+        "chat.sqlite3.turns": 0o700,  # the turn owners' lock files
     }
+    assert {p.name: mode(p) for p in (data / "chat.sqlite3.turns").iterdir()} == {
+        p.name: 0o600 for p in (data / "chat.sqlite3.turns").iterdir()
+    }
+    assert any((data / "chat.sqlite3.turns").iterdir())
     await store.close()
 
 
