@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from genai_chatbot import __version__
-from genai_chatbot.api import message_routes, openai_routes, session_routes
+from genai_chatbot.api import account_routes, admin_routes, message_routes, openai_routes, session_routes
 from genai_chatbot.api.errors import install_error_handlers
 from genai_chatbot.api.web_routes import install_web_page
+from genai_chatbot.auth.factory import build_authenticator, build_user_store
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import Settings
 from genai_chatbot.secrets import install_log_redaction
@@ -34,10 +35,16 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         # Read the keys once at start, in the background: it creates the keys file where people will look
         # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.
         first_read = asyncio.create_task(app.state.service.registry.keys.current())
+        # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
+        app.state.users = build_user_store(settings)
+        app.state.authenticator = build_authenticator(settings, app.state.users)
         try:
             yield
         finally:
             first_read.cancel()
+            if app.state.authenticator is not None:
+                await app.state.authenticator.aclose()
+            await app.state.users.close()
             if owned:
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
@@ -53,6 +60,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     app.include_router(openai_routes.router)
     app.include_router(session_routes.router)
     app.include_router(message_routes.router)
+    app.include_router(account_routes.router)
+    app.include_router(admin_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:

@@ -17,6 +17,17 @@ export function setToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
+export function hasToken() {
+  return Boolean(localStorage.getItem(TOKEN_KEY));
+}
+
+// Called with the server's message on a 401; resolves true when a new token was set (the call is then
+// sent again), false to give up with the error.
+let unauthorized = null;
+export function onUnauthorized(handler) {
+  unauthorized = handler;
+}
+
 function headers(json) {
   const result = {};
   if (json) result["content-type"] = "application/json";
@@ -39,20 +50,24 @@ async function failure(response) {
 }
 
 async function call(method, path, body, signal) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers: headers(body !== undefined),
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new ApiError("The server cannot be reached; check that genai-chatbot serve is running.", 0);
+  for (;;) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: headers(body !== undefined),
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError("The server cannot be reached; check that genai-chatbot serve is running.", 0);
+    }
+    if (response.ok) return response;
+    const error = await failure(response);
+    if (response.status === 401 && unauthorized && (await unauthorized(error.message))) continue;
+    throw error;
   }
-  if (!response.ok) throw await failure(response);
-  return response;
 }
 
 async function json(method, path, body) {

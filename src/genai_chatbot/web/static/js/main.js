@@ -1,6 +1,6 @@
 // The page: wires the sidebar, the model picker, the settings panel, compare mode and the composer to
 // the conversation columns. Each concept lives in its own module; this one only connects them.
-import { api, ApiError, setToken } from "./api.js";
+import { api, hasToken, onUnauthorized, setToken } from "./api.js";
 import { chooseModels } from "./compare.js";
 import { Conversation } from "./conversation.js";
 import { icon } from "./icons.js";
@@ -34,6 +34,7 @@ const ui = {
   confirmDialog: $("confirm-dialog"),
   compareDialog: $("compare-dialog"),
   tokenDialog: $("token-dialog"),
+  signOut: $("sign-out"),
 };
 
 const state = {
@@ -233,11 +234,30 @@ function toast(message) {
   toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 6000);
 }
 
-async function askForToken() {
-  ui.tokenDialog.returnValue = "";
-  ui.tokenDialog.showModal();
-  await new Promise((resolve) => ui.tokenDialog.addEventListener("close", resolve, { once: true }));
-  if (ui.tokenDialog.returnValue === "ok") setToken(ui.tokenDialog.querySelector("input").value.trim());
+// Asks for an API key once however many calls were refused together; true when one was entered.
+let tokenPrompt = null;
+function askForToken(reason) {
+  tokenPrompt ??= (async () => {
+    const input = ui.tokenDialog.querySelector("input");
+    ui.tokenDialog.querySelector(".token-error").textContent = hasToken() ? reason : "";
+    input.value = "";
+    ui.tokenDialog.returnValue = "";
+    ui.tokenDialog.showModal();
+    await new Promise((resolve) => ui.tokenDialog.addEventListener("close", resolve, { once: true }));
+    const token = input.value.trim();
+    if (ui.tokenDialog.returnValue !== "ok" || !token) return false;
+    setToken(token);
+    ui.signOut.hidden = false;
+    return true;
+  })().finally(() => {
+    tokenPrompt = null;
+  });
+  return tokenPrompt;
+}
+
+function signOut() {
+  setToken(null);
+  location.reload();
 }
 
 // Start ------------------------------------------------------------------------------------------
@@ -314,17 +334,15 @@ async function start() {
   setSidebar(!narrow.matches);
   placeholder();
 
-  for (;;) {
-    try {
-      state.models = await api.models();
-      break;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) await askForToken();
-      else {
-        toast(error.message);
-        break;
-      }
-    }
+  onUnauthorized(askForToken);
+  ui.signOut.hidden = !hasToken();
+  ui.signOut.addEventListener("click", signOut);
+  // A plain button, so that Enter in the key field signs in rather than cancels.
+  ui.tokenDialog.querySelector(".token-cancel").addEventListener("click", () => ui.tokenDialog.close("cancel"));
+  try {
+    state.models = await api.models();
+  } catch (error) {
+    toast(error.message);
   }
   fillModelPicker(ui.picker, state.models, defaultModelId(state.models));
   api.openapi().then((doc) => settingsPanel.setLimits(limitsFromOpenApi(doc)), () => {});
