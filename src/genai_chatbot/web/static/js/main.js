@@ -235,8 +235,11 @@ function toast(message) {
 }
 
 // Asks for an API key once however many calls were refused together; true when one was entered.
+// Cancelled, it asks no more until the Sign in button is pressed.
 let tokenPrompt = null;
+let declined = false;
 function askForToken(reason) {
+  if (declined) return Promise.resolve(false);
   tokenPrompt ??= (async () => {
     const input = ui.tokenDialog.querySelector("input");
     ui.tokenDialog.querySelector(".token-error").textContent = hasToken() ? reason : "";
@@ -245,19 +248,30 @@ function askForToken(reason) {
     ui.tokenDialog.showModal();
     await new Promise((resolve) => ui.tokenDialog.addEventListener("close", resolve, { once: true }));
     const token = input.value.trim();
-    if (ui.tokenDialog.returnValue !== "ok" || !token) return false;
-    setToken(token);
-    ui.signOut.hidden = false;
-    return true;
+    const entered = ui.tokenDialog.returnValue === "ok" && Boolean(token);
+    if (entered) setToken(token);
+    else declined = true;
+    showAccount();
+    return entered;
   })().finally(() => {
     tokenPrompt = null;
   });
   return tokenPrompt;
 }
 
-function signOut() {
-  setToken(null);
-  location.reload();
+function showAccount() {
+  ui.signOut.hidden = !hasToken() && !declined;
+  ui.signOut.textContent = hasToken() ? "Sign out" : "Sign in";
+}
+
+async function signInOrOut() {
+  if (hasToken()) {
+    setToken(null);
+    location.reload();
+    return;
+  }
+  declined = false;
+  if (await askForToken("")) location.reload();
 }
 
 // Start ------------------------------------------------------------------------------------------
@@ -335,8 +349,8 @@ async function start() {
   placeholder();
 
   onUnauthorized(askForToken);
-  ui.signOut.hidden = !hasToken();
-  ui.signOut.addEventListener("click", signOut);
+  showAccount();
+  ui.signOut.addEventListener("click", signInOrOut);
   // A plain button, so that Enter in the key field signs in rather than cancels.
   ui.tokenDialog.querySelector(".token-cancel").addEventListener("click", () => ui.tokenDialog.close("cancel"));
   try {
