@@ -29,6 +29,7 @@ from load import LoadResult, run_load
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
+NO_AUTH, API_KEYS = "genai-chatbot", "  with api-keys"
 LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
 
 
@@ -41,13 +42,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def process(command: list[str], ready_url: str, env: dict[str, str] | None = None, wait: float = 60) -> Iterator[None]:
-    """Run `command` until the block ends; wait until `ready_url` answers (bounded)."""
+def process(command: list[str], ready_url: str, env: dict[str, str] | None = None, wait: float = 60) -> Iterator[int]:
+    """Run `command` until the block ends; wait until `ready_url` answers (bounded). Yields its pid."""
     with tempfile.TemporaryFile() as log:
         yield from _supervise(command, ready_url, env, wait, log)
 
 
-def _supervise(command: list[str], ready_url: str, env: dict[str, str] | None, wait: float, log: Any) -> Iterator[None]:
+def _supervise(command: list[str], ready_url: str, env: dict[str, str] | None, wait: float, log: Any) -> Iterator[int]:
     proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + wait
@@ -61,7 +62,7 @@ def _supervise(command: list[str], ready_url: str, env: dict[str, str] | None, w
                 log.seek(0)
                 raise RuntimeError(f"{command[0]} did not start:\n{log.read().decode()[-3000:]}")
             time.sleep(0.05)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -70,19 +71,32 @@ def _supervise(command: list[str], ready_url: str, env: dict[str, str] | None, w
             proc.kill()
 
 
-def measure(url: str, model: str, requests: int, api_key: str | None = None) -> tuple[LoadResult, LoadResult]:
-    """First-token latency at concurrency 1, and throughput at concurrency 64."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (Linux /proc), to see a server's cost through the noise
+    of other work on the machine, which slows wall-clock throughput but not CPU per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    url: str, model: str, requests: int, api_key: str | None = None, pid: int | None = None
+) -> tuple[LoadResult, LoadResult, float | None]:
+    """First-token latency at concurrency 1, throughput at concurrency 64, and (given the server's pid) its
+    CPU milliseconds per request at concurrency 64."""
     run_load(url, model, concurrency=1, requests=20, processes=1, api_key=api_key)  # warm up connections, caches
     single = run_load(url, model, concurrency=1, requests=200, processes=1, max_seconds=30, api_key=api_key)
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     loaded = run_load(url, model, concurrency=64, requests=requests, processes=2, max_seconds=60, api_key=api_key)
-    return single, loaded
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, loaded.requests) if pid else None
+    return single, loaded, cpu_ms
 
 
-def best(rounds: list[tuple[LoadResult, LoadResult]]) -> tuple[LoadResult, LoadResult]:
-    """The fastest first-token round and the highest-throughput round: noise only ever slows a run down."""
+def best(rounds: list[tuple[LoadResult, LoadResult, float | None]]) -> tuple[LoadResult, LoadResult, float | None]:
+    """The fastest round of each figure: noise on a shared machine only ever makes a run slower."""
     single = min((r[0] for r in rounds), key=lambda r: r.median_first_token_ms)
     loaded = max((r[1] for r in rounds), key=lambda r: r.per_second)
-    return single, loaded
+    cpus = [r[2] for r in rounds if r[2] is not None]
+    return single, loaded, min(cpus) if cpus else None
 
 
 def create_key(config: Path) -> str:
@@ -116,7 +130,7 @@ def main() -> None:
 
     upstream_port, ours_port, litellm_port = free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
-    rows: list[tuple[str, LoadResult, LoadResult]] = []
+    rows: list[tuple[str, LoadResult, LoadResult, float | None]] = []
     with (
         tempfile.TemporaryDirectory() as work,
         process([sys.executable, str(HERE / "fake_upstream.py"), str(upstream_port)], f"{upstream}/v1/models"),
@@ -131,15 +145,15 @@ def main() -> None:
         )
         ours = f"http://127.0.0.1:{ours_port}"
         command = [sys.executable, "-m", "genai_chatbot", "serve", "--config", str(config), "--port", str(ours_port)]
-        variants: list[tuple[str, dict[str, str], str | None]] = [("genai-chatbot", {}, None)]
+        variants: list[tuple[str, dict[str, str], str | None]] = [(NO_AUTH, {}, None)]
         if args.api_keys:
-            variants.append(("  with api-keys", {"GENAI_CHATBOT_AUTH": "api-keys"}, create_key(config)))
-        results: dict[str, list[tuple[LoadResult, LoadResult]]] = {name: [] for name, _, _ in variants}
+            variants.append((API_KEYS, {"GENAI_CHATBOT_AUTH": "api-keys"}, create_key(config)))
+        results: dict[str, list[tuple[LoadResult, LoadResult, float | None]]] = {name: [] for name, _, _ in variants}
         for _ in range(args.rounds if args.api_keys else 1):
             for name, env, key in variants:
-                with process(command, f"{ours}/healthz", env):
+                with process(command, f"{ours}/healthz", env) as pid:
                     url = f"{ours}/v1/chat/completions"
-                    results[name].append(measure(url, "fake/fake-model", args.requests, key))
+                    results[name].append(measure(url, "fake/fake-model", args.requests, key, pid))
         rows.extend((name, *best(results[name])) for name, _, _ in variants)
 
         if not args.no_litellm:
@@ -158,20 +172,28 @@ def main() -> None:
     base_first = rows[0][1].median_first_token_ms
     rounds = f"; best of {args.rounds} alternating rounds" if args.api_keys and args.rounds > 1 else ""
     print(f"streamed chat completions, 20 chunks each; c=64 load: {args.requests} requests max, 60 s max{rounds}")
-    print(f"{'through':<16} {'first token c=1':>16} {'added':>9} {'req/s c=64':>11} {'errors':>7}")
-    for name, single, loaded in rows:
+    print(f"{'through':<16} {'first token c=1':>16} {'added':>9} {'req/s c=64':>11} {'CPU/req c=64':>13} {'errors':>7}")
+    for name, single, loaded, cpu_ms in rows:
         added = single.median_first_token_ms - base_first
+        cpu = f"{cpu_ms:>10.2f} ms" if cpu_ms is not None else f"{'-':>13}"
         print(
             f"{name:<16} {single.median_first_token_ms:>13.2f} ms {added:>6.2f} ms "
-            f"{loaded.per_second:>11.0f} {loaded.errors + single.errors:>7}"
+            f"{loaded.per_second:>11.0f} {cpu} {loaded.errors + single.errors:>7}"
         )
 
     if args.api_keys:
-        by_name = {name: (single, loaded) for name, single, loaded in rows}
-        (plain_single, plain_loaded), (keys_single, keys_loaded) = by_name["genai-chatbot"], by_name["  with api-keys"]
+        by_name = {name: (single, loaded, cpu_ms) for name, single, loaded, cpu_ms in rows}
+        (plain_single, plain_loaded, plain_cpu), (keys_single, keys_loaded, keys_cpu) = (
+            by_name[NO_AUTH],
+            by_name[API_KEYS],
+        )
         change = (keys_loaded.per_second / plain_loaded.per_second - 1) * 100 if plain_loaded.per_second else 0.0
         added = keys_single.median_first_token_ms - plain_single.median_first_token_ms
-        print(f"api-keys vs no auth: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms")
+        cpu_change = (keys_cpu / plain_cpu - 1) * 100 if keys_cpu and plain_cpu else 0.0
+        print(
+            f"api-keys vs no auth: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
+            f"server CPU per request {cpu_change:+.1f} %"
+        )
 
 
 if __name__ == "__main__":

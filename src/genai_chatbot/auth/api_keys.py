@@ -108,6 +108,8 @@ class ApiKeyAuthenticator:
         cached = self._cache.get(digest)
         if cached is not None and now < cached.valid_until:
             return cached.principal
+        if digest not in self._settings_tokens and parse_api_key(token) is None:
+            raise AuthenticationError(_UNKNOWN)  # not even shaped like a key: no task, no database read
         # One database read per key and period, however many requests arrive with it at once.
         pending = self._pending.get(digest)
         if pending is None:
