@@ -13,7 +13,10 @@ Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from load import LoadResult, run_load
+from load import LoadResult, one_stream, run_load
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
@@ -99,6 +102,34 @@ def best(rounds: list[tuple[LoadResult, LoadResult, float | None]]) -> tuple[Loa
     return single, loaded, min(cpus) if cpus else None
 
 
+async def _paired(targets: list[tuple[str, str | None]], model: str, requests: int) -> list[float]:
+    times: list[list[float]] = [[] for _ in targets]
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 64}
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=30)
+            )
+            for _, key in targets
+        ]
+        for i in range(requests + 20):
+            order = range(len(targets)) if i % 2 else reversed(range(len(targets)))
+            for j in order:
+                first = await one_stream(clients[j], targets[j][0], body)
+                if i >= 20:  # the first 20 warm up connections and caches
+                    times[j].append(first)
+    return [statistics.median(t) for t in times]
+
+
+def paired_first_token(targets: list[tuple[str, str | None]], model: str, requests: int = 400) -> list[float]:
+    """Median first-token ms of each (url, key), one request at a time to each in turn, alternating the order.
+
+    Both servers run at once and share every moment of the machine's load, so the difference is the cost
+    of what differs between them, not of what else the machine was doing in between.
+    """
+    return asyncio.run(_paired(targets, model, requests))
+
+
 def create_key(config: Path) -> str:
     """A user and an API key in the data dir of `config`, made with the CLI as an admin would."""
     cli = [sys.executable, "-m", "genai_chatbot"]
@@ -131,6 +162,7 @@ def main() -> None:
     upstream_port, ours_port, litellm_port = free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     rows: list[tuple[str, LoadResult, LoadResult, float | None]] = []
+    paired: list[float] = []
     with (
         tempfile.TemporaryDirectory() as work,
         process([sys.executable, str(HERE / "fake_upstream.py"), str(upstream_port)], f"{upstream}/v1/models"),
@@ -155,6 +187,18 @@ def main() -> None:
                     url = f"{ours}/v1/chat/completions"
                     results[name].append(measure(url, "fake/fake-model", args.requests, key, pid))
         rows.extend((name, *best(results[name])) for name, _, _ in variants)
+        if args.api_keys:
+            keys_port = free_port()
+            keys_command = [*command[:-1], str(keys_port)]
+            with (
+                process(command, f"{ours}/healthz"),
+                process(keys_command, f"http://127.0.0.1:{keys_port}/healthz", {"GENAI_CHATBOT_AUTH": "api-keys"}),
+            ):
+                targets = [
+                    (f"{ours}/v1/chat/completions", None),
+                    (f"http://127.0.0.1:{keys_port}/v1/chat/completions", variants[1][2]),
+                ]
+                paired = paired_first_token(targets, "fake/fake-model")
 
         if not args.no_litellm:
             litellm = ensure_litellm()
@@ -193,6 +237,10 @@ def main() -> None:
         print(
             f"api-keys vs no auth: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
             f"server CPU per request {cpu_change:+.1f} %"
+        )
+        print(
+            f"paired, both servers at once, 400 alternating requests each at c=1: first token "
+            f"{paired[0]:.3f} ms without auth, {paired[1]:.3f} ms with api-keys ({paired[1] - paired[0]:+.3f} ms)"
         )
 
 

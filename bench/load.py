@@ -31,7 +31,7 @@ class LoadResult:
         return statistics.median(self.first_token_ms) if self.first_token_ms else float("nan")
 
 
-async def _one_stream(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> float:
+async def one_stream(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> float:
     """Send one streamed request, read it to [DONE]; return ms to the first content chunk."""
     started = time.perf_counter()
     first = 0.0
@@ -61,7 +61,7 @@ async def _worker(
                 if time.monotonic() > deadline:
                     return
                 try:
-                    firsts.append(await _one_stream(client, url, body))
+                    firsts.append(await one_stream(client, url, body))
                 except httpx.HTTPError:
                     errors += 1
 

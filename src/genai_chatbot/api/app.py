@@ -37,8 +37,9 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         first_read = asyncio.create_task(app.state.service.registry.keys.current())
         # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
         app.state.users = build_user_store(settings)
-        app.state.authenticator = build_authenticator(settings, app.state.users)
+        app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
+            app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
         finally:
             first_read.cancel()
