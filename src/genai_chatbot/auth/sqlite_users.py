@@ -30,7 +30,7 @@ from genai_chatbot.chat.sqlite_store import migrate
 
 T = TypeVar("T")
 
-_USER_COLUMNS = "name, role, groups, disabled, created_at"
+_USER_COLUMNS = "name, role, groups_json, disabled, created_at"
 _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
 # The same, readable when joined with users (which has its own created_at).
 _KEY_SELECT = (
@@ -61,7 +61,7 @@ def _user(row: sqlite3.Row) -> UserAccount:
     return UserAccount(
         name=row["name"],
         role=check_role(row["role"]),
-        groups=tuple(json.loads(row["groups"])),
+        groups=tuple(json.loads(row["groups_json"])),
         disabled=bool(row["disabled"]),
         created_at=row["created_at"],
     )
@@ -138,7 +138,7 @@ class SQLiteUserStore:
         if role is not None:
             changes["role"] = role
         if groups is not None:
-            changes["groups"] = json.dumps(list(groups))
+            changes["groups_json"] = json.dumps(list(groups))
         if disabled is not None:
             changes["disabled"] = int(disabled)
 
@@ -188,7 +188,7 @@ class SQLiteUserStore:
     async def find_key(self, prefix: str) -> tuple[ApiKeyRecord, UserAccount] | None:
         def work(db: sqlite3.Connection) -> tuple[ApiKeyRecord, UserAccount] | None:
             row = db.execute(
-                f"SELECT {_KEY_SELECT}, name, role, groups, disabled, users.created_at AS user_created_at "
+                f"SELECT {_KEY_SELECT}, name, role, groups_json, disabled, users.created_at AS user_created_at "
                 "FROM api_keys JOIN users ON users.name = api_keys.user_name WHERE prefix = ?",
                 (prefix,),
             ).fetchone()
@@ -197,7 +197,7 @@ class SQLiteUserStore:
             user = UserAccount(
                 name=row["name"],
                 role=check_role(row["role"]),
-                groups=tuple(json.loads(row["groups"])),
+                groups=tuple(json.loads(row["groups_json"])),
                 disabled=bool(row["disabled"]),
                 created_at=row["user_created_at"],
             )

@@ -66,12 +66,13 @@ def _m002_message_feedback(db: sqlite3.Connection) -> None:
 def _m004_users_and_api_keys(db: sqlite3.Connection) -> None:
     # One statement per execute: executescript() would COMMIT the migration's transaction half-way.
     # Users and keys live here (genai_chatbot.auth.sqlite_users) so that one file holds a deployment's state.
+    # `groups_json`: a JSON list of group names (`groups` is an SQL keyword).
     db.execute(
         """
         CREATE TABLE users (
             name TEXT PRIMARY KEY,
             role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'user')),
-            groups TEXT NOT NULL DEFAULT '[]',
+            groups_json TEXT NOT NULL DEFAULT '[]',
             disabled INTEGER NOT NULL DEFAULT 0,
             created_at REAL NOT NULL
         )
