@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,19 @@ def paired_first_token(targets: list[tuple[str, str | None]], model: str, reques
     return asyncio.run(_paired(targets, model, requests))
 
 
+def paired_throughput(targets: list[tuple[str, str | None]], model: str, seconds: float = 20) -> list[LoadResult]:
+    """Load every (url, key) at concurrency 64 at the same time, for the same `seconds`: the servers share the
+    CPU under the same conditions, so each one's share of the throughput shows its cost per request."""
+    with ThreadPoolExecutor(len(targets)) as pool:
+        runs = [
+            pool.submit(
+                run_load, url, model, concurrency=64, requests=10**6, max_seconds=seconds, processes=2, api_key=key
+            )
+            for url, key in targets
+        ]
+        return [run.result() for run in runs]
+
+
 def create_key(config: Path) -> str:
     """A user and an API key in the data dir of `config`, made with the CLI as an admin would."""
     cli = [sys.executable, "-m", "genai_chatbot"]
@@ -163,6 +177,7 @@ def main() -> None:
     upstream = f"http://127.0.0.1:{upstream_port}"
     rows: list[tuple[str, LoadResult, LoadResult, float | None]] = []
     paired: list[float] = []
+    paired_load: list[LoadResult] = []
     with (
         tempfile.TemporaryDirectory() as work,
         process([sys.executable, str(HERE / "fake_upstream.py"), str(upstream_port)], f"{upstream}/v1/models"),
@@ -199,6 +214,7 @@ def main() -> None:
                     (f"http://127.0.0.1:{keys_port}/v1/chat/completions", variants[1][2]),
                 ]
                 paired = paired_first_token(targets, "fake/fake-model")
+                paired_load = paired_throughput(targets, "fake/fake-model")
 
         if not args.no_litellm:
             litellm = ensure_litellm()
@@ -241,6 +257,12 @@ def main() -> None:
         print(
             f"paired, both servers at once, 400 alternating requests each at c=1: first token "
             f"{paired[0]:.3f} ms without auth, {paired[1]:.3f} ms with api-keys ({paired[1] - paired[0]:+.3f} ms)"
+        )
+        plain, keyed = paired_load
+        print(
+            f"paired, both servers loaded at once at c=64: {plain.per_second:.0f} req/s without auth, "
+            f"{keyed.per_second:.0f} req/s with api-keys ({(keyed.per_second / plain.per_second - 1) * 100:+.1f} %), "
+            f"errors {plain.errors + keyed.errors}"
         )
 
 
