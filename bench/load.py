@@ -31,7 +31,7 @@ class LoadResult:
         return statistics.median(self.first_token_ms) if self.first_token_ms else float("nan")
 
 
-async def _one_stream(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> float:
+async def one_stream(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> float:
     """Send one streamed request, read it to [DONE]; return ms to the first content chunk."""
     started = time.perf_counter()
     first = 0.0
@@ -46,7 +46,7 @@ async def _one_stream(client: httpx.AsyncClient, url: str, body: dict[str, objec
 
 
 async def _worker(
-    url: str, model: str, tasks: int, per_task: int, deadline: float
+    url: str, model: str, tasks: int, per_task: int, deadline: float, api_key: str | None = None
 ) -> tuple[int, int, list[float], float, float]:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 64}
     firsts: list[float] = []
@@ -55,12 +55,13 @@ async def _worker(
     async def run_task() -> None:
         nonlocal errors
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
             for _ in range(per_task):
                 if time.monotonic() > deadline:
                     return
                 try:
-                    firsts.append(await _one_stream(client, url, body))
+                    firsts.append(await one_stream(client, url, body))
                 except httpx.HTTPError:
                     errors += 1
 
@@ -69,21 +70,32 @@ async def _worker(
     return len(firsts), errors, firsts, began, time.time()
 
 
-def _process_main(args: tuple[str, str, int, int, float], queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _process_main(args: tuple[str, str, int, int, float, str | None], queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     queue.put(asyncio.run(_worker(*args)))
 
 
 def run_load(
-    url: str, model: str, concurrency: int, requests: int, max_seconds: float = 60.0, processes: int = 2
+    url: str,
+    model: str,
+    concurrency: int,
+    requests: int,
+    max_seconds: float = 60.0,
+    processes: int = 2,
+    api_key: str | None = None,
 ) -> LoadResult:
-    """Send about `requests` streamed requests with `concurrency` in flight, over `processes` processes."""
+    """Send about `requests` streamed requests with `concurrency` in flight, over `processes` processes.
+
+    `api_key` is sent as `Authorization: Bearer`, as an OpenAI client sends its api_key.
+    """
     processes = max(1, min(processes, concurrency))
     per_process = concurrency // processes
     per_task = max(1, requests // concurrency)
     deadline = time.monotonic() + max_seconds
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     workers = [
-        multiprocessing.Process(target=_process_main, args=((url, model, per_process, per_task, deadline), queue))
+        multiprocessing.Process(
+            target=_process_main, args=((url, model, per_process, per_task, deadline, api_key), queue)
+        )
         for _ in range(processes)
     ]
     for worker in workers:

@@ -10,26 +10,33 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from genai_chatbot import __version__
-from genai_chatbot.api import auth_routes, message_routes, openai_routes, session_routes
+from genai_chatbot.api import (
+    account_routes,
+    admin_routes,
+    auth_routes,
+    message_routes,
+    openai_routes,
+    session_routes,
+)
 from genai_chatbot.api.docs_routes import install_docs
 from genai_chatbot.api.errors import install_error_handlers
 from genai_chatbot.api.middleware import install_middleware
 from genai_chatbot.api.web_routes import install_web_page
-from genai_chatbot.auth.principal import Authenticator
+from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_user_store
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.secrets import install_log_redaction
 
 
-def _oidc_authenticator(settings: Settings) -> Authenticator | None:
-    """Minimal OIDC wiring until auth/factory.py builds every authenticator: a bad setting fails at start."""
-    if settings.auth != "oidc":
-        return None
+def check_auth_settings(settings: Settings) -> None:
+    """Refuse, with the fix, authentication settings that cannot work, before the server starts."""
+    if auth_mode(settings) != "oidc":
+        return
     try:
-        from genai_chatbot.auth.oidc import OIDCAuthenticator
+        from genai_chatbot.auth.oidc import validate_oidc_settings
     except ImportError:
         raise ConfigError('auth = "oidc" needs PyJWT: pip install "genai-chatbot[oidc]".') from None
-    return OIDCAuthenticator(settings.oidc)
+    validate_oidc_settings(settings.oidc)
 
 
 def create_app(settings: Settings, service: ChatService | None = None, close_service: bool | None = None) -> FastAPI:
@@ -48,12 +55,17 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         # Read the keys once at start, in the background: it creates the keys file where people will look
         # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.
         first_read = asyncio.create_task(app.state.service.registry.keys.current())
+        # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
+        app.state.users = build_user_store(settings)
+        app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
+            app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
         finally:
             first_read.cancel()
             if app.state.authenticator is not None:
                 await app.state.authenticator.aclose()
+            await app.state.users.close()
             if owned:
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
@@ -66,13 +78,16 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         docs_url=None,  # served by install_docs, from the package rather than a CDN
         redoc_url=None,
     )
+    check_auth_settings(settings)
     app.state.settings = settings
-    app.state.authenticator = _oidc_authenticator(settings)
+    app.state.authenticator = None  # set by the lifespan
     install_error_handlers(app)
     app.include_router(auth_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(session_routes.router)
     app.include_router(message_routes.router)
+    app.include_router(account_routes.router)
+    app.include_router(admin_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:

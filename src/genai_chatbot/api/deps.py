@@ -1,21 +1,37 @@
-"""FastAPI dependencies: the chat service and the current user, injected instead of reached for.
+"""FastAPI dependencies: the chat service and the caller, injected instead of reached for.
 
-They are `async def` although they do not await: FastAPI runs a plain `def` dependency in a worker thread,
-and three thread hops per request were a fifth of the server's CPU on the streaming benchmark.
+They are `async def` although most do not await: FastAPI runs a plain `def` dependency in a worker thread,
+and three thread hops per request were a fifth of the server's CPU on the streaming benchmark. FastAPI
+caches a dependency per request, so a route that asks for `User` and `Admin` authenticates once.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
-from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnavailable, Principal
+from genai_chatbot.auth.principal import (
+    ANONYMOUS_USER,
+    AuthenticationError,
+    Authenticator,
+    PermissionDeniedError,
+    Principal,
+)
+from genai_chatbot.auth.users import UserStore
 from genai_chatbot.chat.service import ChatService
 from genai_chatbot.config import Settings
 
-ANONYMOUS_USER = "default"
+#: With `auth = "none"` every request is the one local user, who owns the server (it listens on loopback
+#: only) and so may use the admin endpoints: refresh models, see why a model is unavailable, manage users.
+LOCAL_PRINCIPAL = Principal(ANONYMOUS_USER, "admin", method="none")
+
+_NO_TOKEN = {
+    "api-keys": "This server requires an API key: send 'Authorization: Bearer <key>' (the OpenAI SDK does so "
+    "with api_key=<key>); an admin creates keys with 'genai-chatbot keys create NAME'.",
+    "oidc": "Sign in: send 'Authorization: Bearer <token>' with a token of the identity provider "
+    "(the web page signs in by itself; the OpenAI SDK sends api_key=<token>).",
+}
 
 
 async def get_settings(request: Request) -> Settings:
@@ -28,40 +44,42 @@ async def get_service(request: Request) -> ChatService:
     return service
 
 
-async def current_user(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
-    """The user this request acts for: from its bearer token when users are configured, else `default`."""
-    if settings.auth == "oidc":  # minimal OIDC wiring; the authenticator factory replaces this branch
-        return (await _oidc_principal(request)).user_id
-    if not settings.users:
-        return ANONYMOUS_USER
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        for known, user in settings.users.items():
-            if secrets.compare_digest(known.encode(), token.strip().encode()):
-                return user
-    raise HTTPException(
-        status_code=401,
-        detail="Missing or unknown API token: send 'Authorization: Bearer <token>' with a token from settings.users.",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+async def get_user_store(request: Request) -> UserStore:
+    users: UserStore = request.app.state.users
+    return users
 
 
-async def _oidc_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
+    """Who is calling: the principal of the bearer token, or the local user when `auth` is `none`.
+
+    A missing or invalid token raises `AuthenticationError` (401 with `WWW-Authenticate: Bearer`).
+    """
+    authenticator: Authenticator | None = request.app.state.authenticator
+    if authenticator is None:
+        return LOCAL_PRINCIPAL
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(
-            status_code=401,
-            detail="Sign in: send 'Authorization: Bearer <token>' with a token of the identity provider.",
-            headers={"WWW-Authenticate": "Bearer"},
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationError(_NO_TOKEN["oidc" if request.app.state.settings.auth == "oidc" else "api-keys"])
+    return await authenticator.authenticate(token)
+
+
+async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> str:
+    """The caller's user id, which scopes every session query."""
+    return principal.user_id
+
+
+async def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """The caller, when an admin; `PermissionDeniedError` (403) otherwise."""
+    if not principal.is_admin:
+        raise PermissionDeniedError(
+            f"This needs the admin role; {principal.user_id!r} has role {principal.role!r}. Ask an admin to do it."
         )
-    try:
-        principal: Principal = await request.app.state.authenticator.authenticate(token.strip())
-    except AuthenticationUnavailable as exc:  # the provider is unreachable: the token may well be fine
-        raise HTTPException(status_code=503, detail=str(exc)) from None
-    except AuthenticationError as exc:
-        raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     return principal
 
 
 Service = Annotated[ChatService, Depends(get_service)]
+Users = Annotated[UserStore, Depends(get_user_store)]
+Caller = Annotated[Principal, Depends(current_principal)]
 User = Annotated[str, Depends(current_user)]
+Admin = Annotated[Principal, Depends(current_admin)]

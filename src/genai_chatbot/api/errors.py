@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnavailable, PermissionDeniedError
+from genai_chatbot.auth.users import DuplicateUserError, UnknownKeyError, UnknownUserError, UserStoreError
 from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
 
@@ -90,7 +92,38 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(str(exc.detail), "http_error"), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _authentication_error(_: Request, exc: Exception) -> JSONResponse:
+    # OpenAI answers a bad key with type invalid_request_error and code invalid_api_key; its SDK raises
+    # AuthenticationError on the 401 whatever the body says.
+    body = error_body(str(exc), "invalid_request_error", None, "invalid_api_key")
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _authentication_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # The identity provider cannot be reached: the token may well be valid, so this is no 401 (which would
+    # make the page sign in again, in a loop) but a 503 that names what is down.
+    return JSONResponse(error_body(str(exc), "service_unavailable", None, "identity_provider_unavailable"), 503)
+
+
+async def _permission_denied(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body(str(exc), "permission_error", None, "forbidden"), status_code=403)
+
+
+async def _user_store_error(_: Request, exc: Exception) -> JSONResponse:
+    statuses: dict[type[Exception], tuple[int, str]] = {
+        UnknownUserError: (404, "user_not_found"),
+        UnknownKeyError: (404, "key_not_found"),
+        DuplicateUserError: (409, "user_exists"),
+    }
+    status, code = statuses.get(type(exc), (422, "invalid_user"))
+    return JSONResponse(error_body(str(exc), "invalid_request_error", None, code), status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(UserStoreError, _user_store_error)
+    app.add_exception_handler(AuthenticationError, _authentication_error)
+    app.add_exception_handler(AuthenticationUnavailable, _authentication_unavailable)
+    app.add_exception_handler(PermissionDeniedError, _permission_denied)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ModelError, _model_error)
     app.add_exception_handler(SessionNotFoundError, _session_not_found)

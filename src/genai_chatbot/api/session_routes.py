@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.deps import Admin, Caller, Service, User
 from genai_chatbot.api.limits import LimitParam, Limits, enforce
 from genai_chatbot.api.schemas import (
     MessageCreate,
@@ -33,14 +33,20 @@ router = APIRouter(prefix="/api", tags=["Chat"])
 
 
 @router.get("/models", response_model=list[ModelOut])
-async def list_models(service: Service, _: User) -> list[ModelOut]:
-    """Every configured model, unavailable ones included with the reason."""
-    return [ModelOut.of(m, service.default_model) for m in await service.list_models()]
+async def list_models(service: Service, caller: Caller) -> list[ModelOut]:
+    """Every configured model, unavailable ones included; the reason is shown to admins, "unavailable" to others.
+
+    Reasons name keys and where keys come from, which only admins need to know.
+    """
+    models = [ModelOut.of(m, service.default_model) for m in await service.list_models()]
+    if caller.is_admin:
+        return models
+    return [m if m.available else m.model_copy(update={"unavailable_reason": "unavailable"}) for m in models]
 
 
 @router.post("/models/refresh", response_model=list[ModelOut])
-async def refresh_models(service: Service, _: User) -> list[ModelOut]:
-    """Re-read the keys secret and every provider's model list now, instead of waiting for the TTL."""
+async def refresh_models(service: Service, _: Admin) -> list[ModelOut]:
+    """Admins: re-read the keys secret and every provider's model list now, instead of waiting for the TTL."""
     await service.registry.refresh()
     return [ModelOut.of(m, service.default_model) for m in await service.list_models()]
 

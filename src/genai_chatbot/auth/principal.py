@@ -52,6 +52,10 @@ class AuthenticationUnavailable(AuthenticationError):
     """
 
 
+class PermissionDeniedError(Exception):
+    """The caller is authenticated but their role does not allow this: answered 403, with what to do."""
+
+
 class Authenticator(Protocol):
     """Turns a bearer token into a principal. Implementations cache, so a request costs no round trip."""
 

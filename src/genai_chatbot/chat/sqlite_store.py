@@ -94,10 +94,42 @@ def _m003_one_streaming_turn_per_session(db: sqlite3.Connection) -> None:
     )
 
 
+def _m004_users_and_api_keys(db: sqlite3.Connection) -> None:
+    # One statement per execute: executescript() would COMMIT the migration's transaction half-way.
+    # Users and keys live here (genai_chatbot.auth.sqlite_users) so that one file holds a deployment's state.
+    # `groups_json`: a JSON list of group names (`groups` is an SQL keyword).
+    db.execute(
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'user')),
+            groups_json TEXT NOT NULL DEFAULT '[]',
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE api_keys (
+            prefix TEXT PRIMARY KEY,
+            secret_sha256 TEXT NOT NULL,
+            user_name TEXT NOT NULL REFERENCES users (name),
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL,
+            last_used_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX api_keys_by_user ON api_keys (user_name, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_sessions_and_messages,
     _m002_message_feedback,
     _m003_one_streaming_turn_per_session,
+    _m004_users_and_api_keys,
 ]
 
 _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"

@@ -42,12 +42,24 @@ def _list_on_server(url: str, refresh: bool, token: str | None) -> tuple[list[di
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
         if refresh:
-            client.post("/api/models/refresh").raise_for_status()
-        response = client.get("/api/models")
-        response.raise_for_status()
+            _check(client.post("/api/models/refresh"))
+        response = _check(client.get("/api/models"))
     return [
         {k: v for k, v in m.items() if k != "display_name" and k != "input_modalities"} for m in response.json()
     ], []
+
+
+def _check(response: Any) -> Any:
+    """The response when it succeeded; else the server's own message on stderr and exit 1."""
+    if response.is_success:
+        return response
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"{response.status_code} {response.reason_phrase}"
+    hint = " Pass --api-key or set GENAI_CHATBOT_API_KEY." if response.status_code == 401 else ""
+    typer.echo(f"error: the server answered {response.status_code}: {message}{hint}", err=True)
+    raise typer.Exit(1)
 
 
 def models(
@@ -60,12 +72,20 @@ def models(
         str | None,
         typer.Option(help="Ask a running server (e.g. http://127.0.0.1:8000) instead; with --refresh it re-reads too."),
     ] = None,
-    token: Annotated[str | None, typer.Option(envvar="GENAI_CHATBOT_TOKEN", help="API token for --server.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            "--token",
+            envvar=["GENAI_CHATBOT_API_KEY", "GENAI_CHATBOT_TOKEN"],
+            help="API key for --server (sent as 'Authorization: Bearer'); --token is its old name.",
+        ),
+    ] = None,
 ) -> None:
     """List model ids with provider, streaming, context window and availability."""
     settings = settings_or_exit(config)
     if server:
-        rows, problems = _list_on_server(server, refresh, token)
+        rows, problems = _list_on_server(server, refresh, api_key)
     else:
         rows, problems = asyncio.run(_list_here(settings, refresh))
     if as_json:

@@ -36,8 +36,10 @@ def serve(
 
     from genai_chatbot.api.app import create_app
     from genai_chatbot.api.host_check import is_loopback_address
+    from genai_chatbot.auth.factory import auth_mode
+    from genai_chatbot.config import ConfigError
 
-    exposed = settings.auth == "none" and not is_loopback_address(settings.host)
+    exposed = auth_mode(settings) == "none" and not is_loopback_address(settings.host)
     if exposed and not unsafe_no_auth:
         typer.echo(
             f'error: refusing to listen on {settings.host} with auth = "none": anyone who can reach it could read, '
@@ -69,8 +71,12 @@ def serve(
             'and delete every chat and spend the provider keys. Set auth = "api-keys" or "oidc" to stop this.',
             settings.host,
         )
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"genai-chatbot on http://{settings.host}:{settings.port}  (default model: {settings.default_model})")
-    app = create_app(settings)
     server = GracefulServer(
         uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level=settings.log_level, timeout_graceful_shutdown=5

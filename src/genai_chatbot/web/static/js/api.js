@@ -16,15 +16,20 @@ export function getToken() {
   return localStorage.getItem(TOKEN_KEY);
 }
 
-// Called with the error when the server answers 401 (e.g. an expired sign-in), before the caller sees it.
-let unauthorizedHandler = null;
-export function onUnauthorized(handler) {
-  unauthorizedHandler = handler;
-}
-
 export function setToken(token) {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
+}
+
+export function hasToken() {
+  return Boolean(localStorage.getItem(TOKEN_KEY));
+}
+
+// Called with the server's message on a 401; resolves true when a new token was set (the call is then
+// sent again), false to give up with the error.
+let unauthorized = null;
+export function onUnauthorized(handler) {
+  unauthorized = handler;
 }
 
 function headers(json) {
@@ -49,24 +54,24 @@ async function failure(response) {
 }
 
 async function call(method, path, body, signal) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers: headers(body !== undefined),
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new ApiError("The server cannot be reached; check that genai-chatbot serve is running.", 0);
-  }
-  if (!response.ok) {
+  for (;;) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: headers(body !== undefined),
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError("The server cannot be reached; check that genai-chatbot serve is running.", 0);
+    }
+    if (response.ok) return response;
     const error = await failure(response);
-    if (response.status === 401 && unauthorizedHandler) unauthorizedHandler(error);
+    if (response.status === 401 && unauthorized && (await unauthorized(error.message))) continue;
     throw error;
   }
-  return response;
 }
 
 async function json(method, path, body) {

@@ -1,6 +1,6 @@
 // The page: wires the sidebar, the model picker, the settings panel, compare mode and the composer to
 // the conversation columns. Each concept lives in its own module; this one only connects them.
-import { api, ApiError, setToken } from "./api.js";
+import { api, hasToken, onUnauthorized, setToken } from "./api.js";
 import { takeDraft } from "./auth.js";
 import { chooseModels } from "./compare.js";
 import { Conversation } from "./conversation.js";
@@ -238,11 +238,44 @@ function toast(message) {
   toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 6000);
 }
 
-async function askForToken() {
-  ui.tokenDialog.returnValue = "";
-  ui.tokenDialog.showModal();
-  await new Promise((resolve) => ui.tokenDialog.addEventListener("close", resolve, { once: true }));
-  if (ui.tokenDialog.returnValue === "ok") setToken(ui.tokenDialog.querySelector("input").value.trim());
+// Asks for an API key once however many calls were refused together; true when one was entered.
+// Cancelled, it asks no more until the Sign in button is pressed.
+let tokenPrompt = null;
+let declined = false;
+function askForToken(reason) {
+  if (declined) return Promise.resolve(false);
+  tokenPrompt ??= (async () => {
+    const input = ui.tokenDialog.querySelector("input");
+    ui.tokenDialog.querySelector(".token-error").textContent = hasToken() ? reason : "";
+    input.value = "";
+    ui.tokenDialog.returnValue = "";
+    ui.tokenDialog.showModal();
+    await new Promise((resolve) => ui.tokenDialog.addEventListener("close", resolve, { once: true }));
+    const token = input.value.trim();
+    const entered = ui.tokenDialog.returnValue === "ok" && Boolean(token);
+    if (entered) setToken(token);
+    else declined = true;
+    showAccount();
+    return entered;
+  })().finally(() => {
+    tokenPrompt = null;
+  });
+  return tokenPrompt;
+}
+
+function showAccount() {
+  ui.signOut.hidden = !hasToken() && !declined;
+  ui.signOut.textContent = hasToken() ? "Sign out" : "Sign in";
+}
+
+async function signInOrOut() {
+  if (hasToken()) {
+    setToken(null);
+    location.reload();
+    return;
+  }
+  declined = false;
+  if (await askForToken("")) location.reload();
 }
 
 // Start ------------------------------------------------------------------------------------------
@@ -321,20 +354,18 @@ async function start() {
   setSidebar(!narrow.matches);
   placeholder();
 
-  if (!(await signin.prepare())) return;
-  for (;;) {
-    try {
-      state.models = await api.models();
-      break;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) {
-        if (signin.active) return; // it signs in again or says why it cannot
-        await askForToken();
-      } else {
-        toast(error.message);
-        break;
-      }
-    }
+  if (!(await signin.prepare())) return; // with OIDC: it signs in first, or says why it cannot
+  if (!signin.active) {
+    onUnauthorized(askForToken);
+    showAccount();
+    ui.signOut.addEventListener("click", signInOrOut);
+  }
+  // A plain button, so that Enter in the key field signs in rather than cancels.
+  ui.tokenDialog.querySelector(".token-cancel").addEventListener("click", () => ui.tokenDialog.close("cancel"));
+  try {
+    state.models = await api.models();
+  } catch (error) {
+    toast(error.message);
   }
   fillModelPicker(ui.picker, state.models, defaultModelId(state.models));
   api.openapi().then((doc) => settingsPanel.setLimits(limitsFromOpenApi(doc)), () => {});

@@ -51,10 +51,11 @@ export class SignInFlow {
     const claims = jwtClaims(getToken() || "") || {};
     this.signOutButton.title = `Signed in as ${claims.email || claims.preferred_username || claims.username || claims.sub}`;
     this.signOutButton.hidden = false;
-    onUnauthorized((error) => {
+    onUnauthorized(async (message) => {
       // Refused right after signing in: the settings do not match the provider; redirecting would loop.
-      if (this.auth.justSignedIn) this.ask(`The server refused the sign-in: ${error.message}`);
+      if (this.auth.justSignedIn) this.ask(`The server refused the sign-in: ${message}`);
       else this.signIn();
+      return false; // signing in leaves the page: the refused call is not sent again
     });
     return true;
   }

@@ -1,0 +1,227 @@
+"""`UserStore` on the SQLite history database (`<data_dir>/chat.sqlite3`), shared by the server and the CLI.
+
+It opens its own connection to the same file; WAL lets the CLI add a user or revoke a key while the server
+runs. The tables come from the history store's migrations (`_m004_users_and_api_keys`), so whichever opens
+the file first brings it up to date. Every write is an explicit `BEGIN IMMEDIATE` transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from genai_chatbot.auth.principal import Role
+from genai_chatbot.auth.users import (
+    ApiKeyRecord,
+    DuplicateUserError,
+    UnknownKeyError,
+    UnknownUserError,
+    UserAccount,
+    check_role,
+)
+from genai_chatbot.chat.sqlite_store import migrate
+
+T = TypeVar("T")
+
+_USER_COLUMNS = "name, role, groups_json, disabled, created_at"
+_KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
+# The same, readable when joined with users (which has its own created_at).
+_KEY_SELECT = (
+    "prefix, secret_sha256, user_name, api_keys.created_at AS created_at, expires_at, revoked_at, last_used_at"
+)
+
+
+def _create_private(path: Path) -> None:
+    """Create the data directory (0700) and the database file (0600) when missing: they hold key hashes."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # The connection is in autocommit mode (isolation_level=None), where `with db:` opens no transaction.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _user(row: sqlite3.Row) -> UserAccount:
+    return UserAccount(
+        name=row["name"],
+        role=check_role(row["role"]),
+        groups=tuple(json.loads(row["groups_json"])),
+        disabled=bool(row["disabled"]),
+        created_at=row["created_at"],
+    )
+
+
+def _key(row: sqlite3.Row) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        prefix=row["prefix"],
+        secret_hash=row["secret_sha256"],
+        user=row["user_name"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+def _get_user(db: sqlite3.Connection, name: str) -> UserAccount | None:
+    row = db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+    return _user(row) if row else None
+
+
+class SQLiteUserStore:
+    """`UserStore` on one SQLite file; calls run in a worker thread, one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        _create_private(path)
+        # timeout: wait up to 10 s for the server's or the CLI's write lock instead of failing at once.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.Lock()
+        migrate(self._db)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return work(self._db)
+
+        return await asyncio.to_thread(locked)
+
+    async def add_user(self, user: UserAccount) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            try:
+                with _transaction(db):
+                    db.execute(
+                        f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                        (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
+                    )
+            except sqlite3.IntegrityError:
+                raise DuplicateUserError(user.name) from None
+
+        await self._run(work)
+
+    async def get_user(self, name: str) -> UserAccount | None:
+        return await self._run(lambda db: _get_user(db, name))
+
+    async def list_users(self) -> list[UserAccount]:
+        def work(db: sqlite3.Connection) -> list[UserAccount]:
+            return [_user(row) for row in db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+
+        return await self._run(work)
+
+    async def update_user(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        groups: tuple[str, ...] | None = None,
+        disabled: bool | None = None,
+    ) -> UserAccount:
+        changes: dict[str, object] = {}
+        if role is not None:
+            changes["role"] = role
+        if groups is not None:
+            changes["groups_json"] = json.dumps(list(groups))
+        if disabled is not None:
+            changes["disabled"] = int(disabled)
+
+        def work(db: sqlite3.Connection) -> UserAccount:
+            with _transaction(db):
+                if changes:
+                    assignments = ", ".join(f"{column} = ?" for column in changes)
+                    db.execute(f"UPDATE users SET {assignments} WHERE name = ?", (*changes.values(), name))
+                user = _get_user(db, name)
+            if user is None:
+                raise UnknownUserError(name)
+            return user
+
+        return await self._run(work)
+
+    async def add_key(self, key: ApiKeyRecord) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                if _get_user(db, key.user) is None:
+                    raise UnknownUserError(key.user)
+                db.execute(
+                    f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.prefix,
+                        key.secret_hash,
+                        key.user,
+                        key.created_at,
+                        key.expires_at,
+                        key.revoked_at,
+                        key.last_used_at,
+                    ),
+                )
+
+        await self._run(work)
+
+    async def list_keys(self, user: str) -> list[ApiKeyRecord]:
+        def work(db: sqlite3.Connection) -> list[ApiKeyRecord]:
+            if _get_user(db, user) is None:
+                raise UnknownUserError(user)
+            rows = db.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE user_name = ? ORDER BY created_at, prefix", (user,)
+            )
+            return [_key(row) for row in rows]
+
+        return await self._run(work)
+
+    async def find_key(self, prefix: str) -> tuple[ApiKeyRecord, UserAccount] | None:
+        def work(db: sqlite3.Connection) -> tuple[ApiKeyRecord, UserAccount] | None:
+            row = db.execute(
+                f"SELECT {_KEY_SELECT}, name, role, groups_json, disabled, users.created_at AS user_created_at "
+                "FROM api_keys JOIN users ON users.name = api_keys.user_name WHERE prefix = ?",
+                (prefix,),
+            ).fetchone()
+            if row is None:
+                return None
+            user = UserAccount(
+                name=row["name"],
+                role=check_role(row["role"]),
+                groups=tuple(json.loads(row["groups_json"])),
+                disabled=bool(row["disabled"]),
+                created_at=row["user_created_at"],
+            )
+            return _key(row), user
+
+        return await self._run(work)
+
+    async def revoke_key(self, prefix: str, at: float) -> ApiKeyRecord:
+        def work(db: sqlite3.Connection) -> ApiKeyRecord:
+            with _transaction(db):
+                db.execute("UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL", (at, prefix))
+                row = db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = ?", (prefix,)).fetchone()
+            if row is None:
+                raise UnknownKeyError(prefix)
+            return _key(row)
+
+        return await self._run(work)
+
+    async def touch_key(self, prefix: str, at: float) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute("UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (at, prefix))
+
+        await self._run(work)
+
+    async def close(self) -> None:
+        await self._run(lambda db: db.close())

@@ -1,0 +1,134 @@
+"""Users and API keys as records, and the `UserStore` contract every back end implements.
+
+SQLite (the history database) is the first back end; PostgreSQL and DynamoDB follow the same protocol, so
+it speaks only in these records and in the errors below, never in rows or SQL. A key is stored as its
+public prefix and the SHA-256 of its secret: the clear key exists only in the answer that created it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from genai_chatbot.auth.principal import ROLES, Role
+
+#: User names: what `sessions.user_id` holds for API-key users. Letters, digits and `._@-`, so an e-mail
+#: address works and nothing needs quoting in a shell or a URL.
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+class UserStoreError(Exception):
+    """A user or key operation cannot be done; the message says why and what to do."""
+
+
+class UnknownUserError(UserStoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is no user {name!r}; list users with 'genai-chatbot users list'.")
+
+
+class DuplicateUserError(UserStoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"User {name!r} already exists; pick another name or see 'genai-chatbot users list'.")
+
+
+class UnknownKeyError(UserStoreError):
+    def __init__(self, prefix: str) -> None:
+        super().__init__(f"There is no API key with prefix {prefix!r}; see 'genai-chatbot keys list NAME'.")
+
+
+def check_user_name(name: str) -> str:
+    """`name` when it is a valid user name; `UserStoreError` saying what is allowed otherwise."""
+    if not USER_NAME.match(name):
+        raise UserStoreError(
+            f"Invalid user name {name!r}: use 1-128 letters, digits and '._@-', starting with a letter or digit."
+        )
+    return name
+
+
+def check_role(role: str) -> Role:
+    """`role` as a `Role`; `UserStoreError` naming the valid roles otherwise."""
+    for known in ROLES:
+        if role == known:
+            return known
+    raise UserStoreError(f"Invalid role {role!r}: use one of {', '.join(ROLES)}.")
+
+
+@dataclass(frozen=True, slots=True)
+class UserAccount:
+    """A user of API keys. `name` is the user id that scopes their sessions."""
+
+    name: str
+    role: Role = "user"
+    groups: tuple[str, ...] = ()
+    disabled: bool = False
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """One stored key: its public prefix and the SHA-256 hex digest of its secret, never the secret."""
+
+    prefix: str
+    secret_hash: str = field(repr=False)
+    user: str
+    created_at: float = field(default_factory=time.time)
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+    def problem(self, now: float) -> str | None:
+        """Why this key no longer signs anyone in (revoked, expired), or None while it is valid."""
+        if self.revoked_at is not None:
+            return f"API key {self.prefix} was revoked; ask an admin for a new one ('genai-chatbot keys create')."
+        if self.expires_at is not None and now >= self.expires_at:
+            return f"API key {self.prefix} has expired; ask an admin for a new one ('genai-chatbot keys create')."
+        return None
+
+
+class UserStore(Protocol):
+    """Where users and API keys live. Methods raise the `UserStoreError` subclasses above, with the fix."""
+
+    async def add_user(self, user: UserAccount) -> None:
+        """Store a new user; `DuplicateUserError` when the name is taken."""
+        ...
+
+    async def get_user(self, name: str) -> UserAccount | None: ...
+
+    async def list_users(self) -> list[UserAccount]:
+        """Every user, by name."""
+        ...
+
+    async def update_user(
+        self,
+        name: str,
+        *,
+        role: Role | None = None,
+        groups: tuple[str, ...] | None = None,
+        disabled: bool | None = None,
+    ) -> UserAccount:
+        """Change the given fields (None leaves one as it is); the updated user, or `UnknownUserError`."""
+        ...
+
+    async def add_key(self, key: ApiKeyRecord) -> None:
+        """Store a new key of an existing user; `UnknownUserError` when there is none."""
+        ...
+
+    async def list_keys(self, user: str) -> list[ApiKeyRecord]:
+        """The user's keys, oldest first, revoked and expired ones included; `UnknownUserError`."""
+        ...
+
+    async def find_key(self, prefix: str) -> tuple[ApiKeyRecord, UserAccount] | None:
+        """The key with this prefix and its user, in one read: what verifying a key needs."""
+        ...
+
+    async def revoke_key(self, prefix: str, at: float) -> ApiKeyRecord:
+        """Mark the key revoked at `at` (an already revoked key keeps its first time); `UnknownKeyError`."""
+        ...
+
+    async def touch_key(self, prefix: str, at: float) -> None:
+        """Record that the key was used at `at` (called at most once per cache period, not per request)."""
+        ...
+
+    async def close(self) -> None: ...

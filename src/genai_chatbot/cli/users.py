@@ -1,0 +1,95 @@
+"""`genai-chatbot users`: add, list and disable the users of API keys, in the database the server uses.
+
+It works on `<data_dir>/chat.sqlite3` directly, so it needs no running server and no key; whoever can run
+it can read that file anyway. A running server sees changes within its key cache period (10 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from genai_chatbot.auth.factory import auth_mode, build_user_store
+from genai_chatbot.auth.users import UserAccount, UserStore, UserStoreError, check_role, check_user_name
+from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Users of API keys: add, list, disable.", no_args_is_help=True)
+
+
+def run_on_store(config: Path | None, work: Callable[[UserStore], Awaitable[T]]) -> T:
+    """Run `work` on the user store of these settings; a `UserStoreError` becomes its message and exit 1."""
+    settings = settings_or_exit(config)
+
+    async def main() -> T:
+        store = build_user_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        result = asyncio.run(main())
+    except UserStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if auth_mode(settings) == "none":
+        typer.echo('note: auth is "none", so keys are not checked; set auth = "api-keys" to use them.', err=True)
+    return result
+
+
+def when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
+
+
+@app.command("add")
+def add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin, manager or user.")] = "user",
+    group: Annotated[list[str] | None, typer.Option(help="A group of the user; repeat for several.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add a user (default role: user)."""
+    try:
+        user = UserAccount(name=check_user_name(name), role=check_role(role), groups=tuple(group or ()))
+    except UserStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    run_on_store(config, lambda store: store.add_user(user))
+    typer.echo(
+        f"Added user {name!r} with role {user.role}. Create a key with: genai-chatbot keys create {name}", err=True
+    )
+
+
+@app.command("list")
+def list_users(config: ConfigOption = None) -> None:
+    """Every user, with role, groups and whether they are disabled."""
+    users = run_on_store(config, lambda store: store.list_users())
+    if not users:
+        typer.echo("No users yet; add one with: genai-chatbot users add NAME", err=True)
+        return
+    width = max(len(u.name) for u in users)
+    typer.echo(f"{'name':<{width}}  {'role':<7}  {'status':<8}  {'created':<16}  groups")
+    for u in users:
+        status = "disabled" if u.disabled else "active"
+        typer.echo(f"{u.name:<{width}}  {u.role:<7}  {status:<8}  {when(u.created_at):<16}  {','.join(u.groups)}")
+
+
+@app.command("disable")
+def disable(name: str, config: ConfigOption = None) -> None:
+    """Disable a user: none of their keys signs in any more (their history is kept)."""
+    run_on_store(config, lambda store: store.update_user(name, disabled=True))
+    typer.echo(f"Disabled user {name!r}; a running server refuses their keys within 10 seconds.", err=True)
+
+
+@app.command("enable")
+def enable(name: str, config: ConfigOption = None) -> None:
+    """Enable a disabled user again."""
+    run_on_store(config, lambda store: store.update_user(name, disabled=False))
+    typer.echo(f"Enabled user {name!r}.", err=True)
