@@ -365,6 +365,7 @@ async function start() {
   try {
     state.models = await api.models();
   } catch (error) {
+    if (error.status === 401 && signin.active) return; // it signs in again, or says why it cannot
     toast(error.message);
   }
   fillModelPicker(ui.picker, state.models, defaultModelId(state.models));

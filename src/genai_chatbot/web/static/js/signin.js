@@ -74,9 +74,13 @@ export class SignInFlow {
   }
 
   async signIn(returnTo) {
+    // Several calls refused at once each ask to sign in: the first one leaves the page, once.
+    if (this.leaving) return;
+    this.leaving = true;
     try {
       await this.auth.signIn(returnTo);
     } catch (error) {
+      this.leaving = false;
       this.ask(error.message);
     }
   }
