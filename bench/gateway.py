@@ -7,7 +7,11 @@ count and time. LiteLLM is installed by this script into its own throwaway venv 
 dir, the key sent as an OpenAI client sends it) and prints what authentication costs next to no auth.
 `--rounds N` alternates the two N times and keeps each one's best round, to see through a noisy machine.
 
-Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--rounds 1]
+`--before-src DIR` adds a third genai-chatbot, run from another checkout's `src` (e.g. a `git worktree` of the
+commit before a change), so a change's cost is measured side by side in one run: it joins the alternating
+rounds, and the paired comparisons then set it against the api-keys server.
+
+Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--rounds 1] [--before-src DIR]
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from load import LoadResult, one_stream, run_load
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
-NO_AUTH, API_KEYS = "genai-chatbot", "  with api-keys"
+NO_AUTH, API_KEYS, BEFORE = "genai-chatbot", "  with api-keys", "  before"
 LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
 
 
@@ -171,6 +175,7 @@ def main() -> None:
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
     parser.add_argument("--api-keys", action="store_true", help='also run genai-chatbot with auth = "api-keys"')
     parser.add_argument("--rounds", type=int, default=1, help="alternate no-auth and api-keys runs this often")
+    parser.add_argument("--before-src", type=Path, help="also run genai-chatbot from this src directory (no auth)")
     args = parser.parse_args()
 
     upstream_port, ours_port, litellm_port = free_port(), free_port(), free_port()
@@ -195,6 +200,9 @@ def main() -> None:
         variants: list[tuple[str, dict[str, str], str | None]] = [(NO_AUTH, {}, None)]
         if args.api_keys:
             variants.append((API_KEYS, {"GENAI_CHATBOT_AUTH": "api-keys"}, create_key(config)))
+        before_env = {"PYTHONPATH": str(args.before_src.resolve())} if args.before_src else None
+        if before_env is not None:
+            variants.append((BEFORE, before_env, None))
         results: dict[str, list[tuple[LoadResult, LoadResult, float | None]]] = {name: [] for name, _, _ in variants}
         for _ in range(args.rounds if args.api_keys else 1):
             for name, env, key in variants:
@@ -206,7 +214,7 @@ def main() -> None:
             keys_port = free_port()
             keys_command = [*command[:-1], str(keys_port)]
             with (
-                process(command, f"{ours}/healthz"),
+                process(command, f"{ours}/healthz", before_env),
                 process(keys_command, f"http://127.0.0.1:{keys_port}/healthz", {"GENAI_CHATBOT_AUTH": "api-keys"}),
             ):
                 targets = [
@@ -243,24 +251,27 @@ def main() -> None:
 
     if args.api_keys:
         by_name = {name: (single, loaded, cpu_ms) for name, single, loaded, cpu_ms in rows}
+        # Against the other checkout when one is given: the cost of the whole change, not of api-keys alone.
+        baseline = BEFORE if args.before_src else NO_AUTH
+        base_label = "before" if args.before_src else "without auth"
         (plain_single, plain_loaded, plain_cpu), (keys_single, keys_loaded, keys_cpu) = (
-            by_name[NO_AUTH],
+            by_name[baseline],
             by_name[API_KEYS],
         )
         change = (keys_loaded.per_second / plain_loaded.per_second - 1) * 100 if plain_loaded.per_second else 0.0
         added = keys_single.median_first_token_ms - plain_single.median_first_token_ms
         cpu_change = (keys_cpu / plain_cpu - 1) * 100 if keys_cpu and plain_cpu else 0.0
         print(
-            f"api-keys vs no auth: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
+            f"api-keys vs {base_label}: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
             f"server CPU per request {cpu_change:+.1f} %"
         )
         print(
             f"paired, both servers at once, 400 alternating requests each at c=1: first token "
-            f"{paired[0]:.3f} ms without auth, {paired[1]:.3f} ms with api-keys ({paired[1] - paired[0]:+.3f} ms)"
+            f"{paired[0]:.3f} ms {base_label}, {paired[1]:.3f} ms with api-keys ({paired[1] - paired[0]:+.3f} ms)"
         )
         plain, keyed = paired_load
         print(
-            f"paired, both servers loaded at once at c=64: {plain.per_second:.0f} req/s without auth, "
+            f"paired, both servers loaded at once at c=64: {plain.per_second:.0f} req/s {base_label}, "
             f"{keyed.per_second:.0f} req/s with api-keys ({(keyed.per_second / plain.per_second - 1) * 100:+.1f} %), "
             f"errors {plain.errors + keyed.errors}"
         )
