@@ -17,7 +17,7 @@ from genai_chatbot.models.errors import (
     RateLimitedError,
 )
 from genai_chatbot.models.providers.cohere import CURATED_MODELS, CohereProvider
-from genai_chatbot.models.types import ChatRequest, Message
+from genai_chatbot.models.types import ChatRequest, Diagnosis, Message
 
 KEY = "co-test-key-0123456789"
 MODEL = "command-r-08-2024"
@@ -217,6 +217,10 @@ async def test_a_key_the_api_refuses_lists_the_models_unavailable_naming_the_key
     assert not any(m.available for m in listed)
     reason = listed[0].unavailable_reason or ""
     assert "rejected COHERE_API_KEY (HTTP 401)" in reason and KEY not in reason
+    assert await provider.diagnose() == [
+        Diagnosis("cohere", "error", f"0 of {len(CURATED_MODELS)} models available"),
+        Diagnosis("cohere", "error", reason),  # said once, not once per model
+    ]
     fake_api.on("GET", "/v1/models", lambda _: JSONResponse({"models": []}))
     await provider.list_models()
     assert len([r for r in fake_api.received if r.path == "/v1/models"]) == 1, "kept until refresh"

@@ -34,10 +34,10 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel
+from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
 from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
 from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -172,6 +172,11 @@ class AI21Provider(Provider):
             finish_reason=_finish_reason(choice.finish_reason),
             usage=Usage(response.usage.prompt_tokens, response.usage.completion_tokens),
         )
+
+    async def diagnose(self) -> list[Diagnosis]:
+        """One row for the provider and the key's problem said once (not once per model)."""
+        models = await self.list_models()
+        return key_diagnosis(self.name, models) if models else await super().diagnose()
 
     async def refresh(self) -> None:
         self._checked.clear()

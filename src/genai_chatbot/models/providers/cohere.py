@@ -30,10 +30,10 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel
+from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
 from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
 from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -196,6 +196,11 @@ class CohereProvider(Provider):
             raise _translate(exc, self._timeout, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
         return ChatResult(text=text, finish_reason=_finish_reason(response.finish_reason), usage=_usage(response.usage))
+
+    async def diagnose(self) -> list[Diagnosis]:
+        """One row for the provider and the key's problem said once (not once per model)."""
+        models = await self.list_models()
+        return key_diagnosis(self.name, models) if models else await super().diagnose()
 
     async def refresh(self) -> None:
         self._discovered.clear()
