@@ -1,10 +1,12 @@
 """A local AWS endpoint on 127.0.0.1 that speaks the wire protocols botocore parses, event streams included.
 
-moto implements neither Bedrock Converse, ListFoundationModels, nor any response stream, and botocore's
-Stubber cannot stub event streams. This server answers Bedrock, Bedrock Runtime, SageMaker Runtime and
-STS AssumeRole with canned replies, writing `application/vnd.amazon.eventstream` frames (prelude with
-lengths and CRC32, typed headers, payload, message CRC32, all big-endian) so botocore's real parser and
-our real code paths run. It records every request so tests assert on what boto3 actually sent.
+moto implements neither Bedrock Converse, ListFoundationModels, GetFoundationModelAvailability, nor any
+response stream, nor SageMaker endpoints that are not InService, and botocore's Stubber cannot stub event
+streams. This server answers Bedrock, Bedrock Runtime, SageMaker (JSON protocol, routed by `X-Amz-Target`),
+SageMaker Runtime and STS AssumeRole with canned replies, writing `application/vnd.amazon.eventstream`
+frames (prelude with lengths and CRC32, typed headers, payload, message CRC32, all big-endian) so
+botocore's real parser and our real code paths run. It records every request so tests assert on what
+boto3 actually sent.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class AwsWire:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self.routes: list[tuple[str, re.Pattern[str], Reply | Callable[[Request], Reply]]] = []
+        self.routes: list[tuple[str, re.Pattern[str], str | None, Reply | Callable[[Request], Reply]]] = []
         #: Set when a client hung up in the middle of a stream; `frames_sent` says after how many frames.
         self.hung_up = threading.Event()
         self.frames_sent = 0
@@ -133,8 +135,15 @@ class AwsWire:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def route(self, method: str, path: str, reply: Reply | Callable[[Request], Reply]) -> None:
-        self.routes.insert(0, (method, re.compile(path), reply))  # later routes override earlier ones
+    def route(
+        self, method: str, path: str, reply: Reply | Callable[[Request], Reply], target: str | None = None
+    ) -> None:
+        """Answer `method` on paths matching `path`; JSON-protocol services also match `target` (X-Amz-Target)."""
+        self.routes.insert(0, (method, re.compile(path), target, reply))  # later routes override earlier ones
+
+    def requests_for(self, target: str) -> list[Request]:
+        """The JSON-protocol requests for one operation, e.g. `SageMaker.DescribeEndpoint`."""
+        return [r for r in self.requests if r.headers.get("x-amz-target") == target]
 
     def requests_to(self, path_pattern: str) -> list[Request]:
         return [r for r in self.requests if re.search(path_pattern, r.path)]
@@ -149,7 +158,9 @@ class AwsWire:
         self._thread.join(10)
 
     def _reply_for(self, request: Request) -> Reply:
-        for method, pattern, reply in self.routes:
+        for method, pattern, target, reply in self.routes:
+            if target is not None and request.headers.get("x-amz-target") != target:
+                continue
             if method == request.method and pattern.fullmatch(request.path):
                 return reply(request) if callable(reply) else reply
         return Error("UnknownOperationException", f"aws_wire has no route for {request.method} {request.path}", 404)
@@ -223,6 +234,30 @@ def assume_role_reply(access_key_id: str, expiration: str = "2099-01-01T00:00:00
     )
 
 
+def model_availability(
+    request: Request,
+    *,
+    authorization: str = "AUTHORIZED",
+    entitlement: str = "AVAILABLE",
+    agreement: str = "AVAILABLE",
+    region: str = "AVAILABLE",
+    agreement_error: str | None = None,
+) -> Json:
+    """Bedrock GetFoundationModelAvailability's answer for the model named in `request`'s path."""
+    agreement_body: dict[str, str] = {"status": agreement}
+    if agreement_error is not None:
+        agreement_body["errorMessage"] = agreement_error
+    return Json(
+        {
+            "modelId": request.path.rpartition("/")[2],
+            "agreementAvailability": agreement_body,
+            "authorizationStatus": authorization,
+            "entitlementAvailability": entitlement,
+            "regionAvailability": region,
+        }
+    )
+
+
 def endless(frames: Iterable[bytes], then: Callable[[int], bytes], limit: int = 200_000) -> Iterator[bytes]:
     """`frames`, then `then(i)` up to `limit` times: more than a consumer that stops early would ever read."""
     yield from frames
@@ -246,6 +281,7 @@ def wire_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Aws
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL_BEDROCK": server.url,
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": server.url,
+        "AWS_ENDPOINT_URL_SAGEMAKER": server.url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
         "AWS_ENDPOINT_URL_STS": server.url,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,5 +148,39 @@ async def test_models_appear_when_the_key_is_added_and_disappear_when_removed(
     assert await provider.list_models() == []
     with pytest.raises(ProviderUnavailableError, match="AI21_API_KEY"):
         await provider.complete(request())
-    keys_file.write(AI21_API_KEY=KEY)
+    keys_file.write(AI21_API_KEY=KEY, AI21_BASE_URL=f"{fake_api.url}/studio/v1")
     assert len(await provider.list_models()) == 2
+
+
+async def test_a_key_the_api_refuses_lists_the_models_unavailable_naming_the_key(
+    keys_file: KeysFile, provider: AI21Provider, fake_api: FakeAPI
+) -> None:
+    fake_api.on("GET", "/studio/v1/library/files", lambda _: error(401, f"invalid api key {KEY}"))
+    listed = await provider.list_models()
+    assert {m.name for m in listed} == {"jamba-large", "jamba-mini"}, "the names stay listed"
+    assert not any(m.available for m in listed)
+    reason = listed[0].unavailable_reason or ""
+    assert "rejected AI21_API_KEY (HTTP 401)" in reason and KEY not in reason
+    [check] = fake_api.received
+    assert check.headers["authorization"] == f"Bearer {KEY}"
+    await provider.list_models()
+    assert len(fake_api.received) == 1, "the answer is kept until refresh"
+    fake_api.on("GET", "/studio/v1/library/files", lambda _: JSONResponse([]))
+    await provider.refresh()
+    assert all(m.available for m in await provider.list_models())
+
+
+async def test_an_unreachable_api_lists_the_models_unavailable_as_unreachable(keys_file: KeysFile) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    keys_file.write(AI21_API_KEY=KEY, AI21_BASE_URL=f"http://127.0.0.1:{port}/studio/v1")
+    provider = AI21Provider(keys_file.keys, timeout_seconds=5)
+    try:
+        listed = await provider.list_models()
+    finally:
+        await provider.aclose()
+    assert len(listed) == 2 and not any(m.available for m in listed)
+    reason = listed[0].unavailable_reason or ""
+    assert f"Cannot reach AI21 at http://127.0.0.1:{port}/studio/v1" in reason
+    assert "check AI21_BASE_URL or the network" in reason

@@ -17,6 +17,7 @@ from aws_wire import (  # noqa: F401  (wire_fixture provides the `wire` fixture)
     endless,
     event,
     exception,
+    model_availability,
     wire_fixture,
 )
 from genai_chatbot.config import Settings
@@ -78,6 +79,7 @@ PROFILES = [
 async def bedrock(wire: AwsWire) -> AsyncIterator[BedrockProvider]:
     wire.route("GET", "/foundation-models", Json({"modelSummaries": SUMMARIES}))
     wire.route("GET", "/inference-profiles", Json({"inferenceProfileSummaries": PROFILES}))
+    wire.route("GET", "/foundation-model-availability/.+", model_availability)
     provider = BedrockProvider(Settings(bedrock_region=REGION, request_timeout_seconds=20))
     yield provider
     await provider.aclose()
@@ -150,9 +152,11 @@ async def test_access_denied_when_invoking_marks_the_model_unavailable_with_acce
     )
     with pytest.raises(ProviderUnavailableError, match="request model access in the Bedrock console for region"):
         await collect(bedrock, ask(HAIKU))
-    haiku = next(m for m in await bedrock.list_models() if m.name == HAIKU)
-    assert not haiku.available
-    assert haiku.unavailable_reason is not None and "several minutes to appear" in haiku.unavailable_reason
+    for _ in range(2):  # stays unavailable, without asking Bedrock again, until the next refresh
+        haiku = next(m for m in await bedrock.list_models() if m.name == HAIKU)
+        assert not haiku.available
+        assert haiku.unavailable_reason is not None and "several minutes to appear" in haiku.unavailable_reason
+    assert len(wire.requests_to("converse-stream")) == 1
     await bedrock.refresh()
     assert next(m for m in await bedrock.list_models() if m.name == HAIKU).available
 

@@ -17,7 +17,7 @@ from genai_chatbot.models.errors import (
     RateLimitedError,
 )
 from genai_chatbot.models.providers.cohere import CURATED_MODELS, CohereProvider
-from genai_chatbot.models.types import ChatRequest, Message
+from genai_chatbot.models.types import ChatRequest, Diagnosis, Message
 
 KEY = "co-test-key-0123456789"
 MODEL = "command-r-08-2024"
@@ -206,3 +206,39 @@ async def test_unreachable_host_is_reported_unavailable(keys_file: KeysFile) -> 
             await provider.complete(request())
     finally:
         await provider.aclose()
+
+
+async def test_a_key_the_api_refuses_lists_the_models_unavailable_naming_the_key(
+    provider: CohereProvider, fake_api: FakeAPI
+) -> None:
+    fake_api.on("GET", "/v1/models", lambda _: error(401, f"invalid api token {KEY}"))
+    listed = await provider.list_models()
+    assert [m.name for m in listed] == [m.name for m in CURATED_MODELS], "the names stay listed"
+    assert not any(m.available for m in listed)
+    reason = listed[0].unavailable_reason or ""
+    assert "rejected COHERE_API_KEY (HTTP 401)" in reason and KEY not in reason
+    assert await provider.diagnose() == [
+        Diagnosis("cohere", "error", f"0 of {len(CURATED_MODELS)} models available"),
+        Diagnosis("cohere", "error", reason),  # said once, not once per model
+    ]
+    fake_api.on("GET", "/v1/models", lambda _: JSONResponse({"models": []}))
+    await provider.list_models()
+    assert len([r for r in fake_api.received if r.path == "/v1/models"]) == 1, "kept until refresh"
+    await provider.refresh()
+    assert all(m.available for m in await provider.list_models())
+
+
+async def test_an_unreachable_api_lists_the_models_unavailable_as_unreachable(keys_file: KeysFile) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = CohereProvider(keys_file.keys, timeout_seconds=5, base_url=f"http://127.0.0.1:{port}")
+    try:
+        listed = await provider.list_models()
+    finally:
+        await provider.aclose()
+    assert [m.name for m in listed] == [m.name for m in CURATED_MODELS]
+    assert not any(m.available for m in listed)
+    reason = listed[0].unavailable_reason or ""
+    assert f"Cannot reach Cohere at http://127.0.0.1:{port}" in reason
+    assert "check COHERE_BASE_URL or the network" in reason

@@ -80,5 +80,5 @@ async def test_sagemaker_endpoints_are_checked_for_in_service(tmp_path: Path) ->
     rows = await run_checks(Settings(data_dir=tmp_path, sagemaker=SageMakerSettings(endpoints=endpoints)))
     status = {r.component: (r.status, r.detail, r.fix) for r in rows}
     assert status["sagemaker/doctor-llm"] == ("ok", "InService", None)
-    assert status["sagemaker/never-deployed"][:2] == ("error", "endpoint not found")
+    assert status["sagemaker/never-deployed"][:2] == ("error", "does not exist in eu-west-1")
     assert "fix the name and region" in (status["sagemaker/never-deployed"][2] or "")

@@ -187,7 +187,12 @@ async def test_registry_serves_cohere_ai21_and_langchain_models_from_settings_an
     from genai_chatbot.config import LocalModelSettings, Settings
     from genai_chatbot.models.registry import build_registry
 
-    vendors = {"COHERE_API_KEY": "c" * 12, "COHERE_BASE_URL": fake_api.url, "AI21_API_KEY": "a" * 12}
+    vendors = {
+        "COHERE_API_KEY": "c" * 12,
+        "COHERE_BASE_URL": fake_api.url,
+        "AI21_API_KEY": "a" * 12,
+        "AI21_BASE_URL": f"{fake_api.url}/studio/v1",
+    }
     keys = KeysFile(tmp_path / "registry-keys.json", **vendors)
     model = entry(fake_api.url, keys={"api_key": "VENDOR_API_KEY"})
     registry = build_registry(Settings(local=LocalModelSettings(enabled=False), langchain=[model]), keys.keys)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from aws_wire import AwsWire, Error, Json, Stream, endless, exception, payload_part, wire_fixture  # noqa: F401
+from aws_wire import (  # noqa: F401  (wire_fixture provides the `wire` fixture)
+    AwsWire,
+    Error,
+    Json,
+    Request,
+    Stream,
+    endless,
+    exception,
+    payload_part,
+    wire_fixture,
+)
 from genai_chatbot.config import SageMakerEndpoint, SageMakerSettings, Settings
 from genai_chatbot.models.errors import ProviderError, ProviderUnavailableError
 from genai_chatbot.models.providers.sagemaker import SageMakerProvider
@@ -23,8 +33,32 @@ ENDPOINTS = [
 ]
 
 
+DESCRIBE = "SageMaker.DescribeEndpoint"
+
+
+def endpoint_status(status: str, failure: str | None = None) -> Callable[[Request], Json]:
+    """DescribeEndpoint's answer (SageMaker's JSON protocol) for the endpoint named in the request."""
+
+    def answer(request: Request) -> Json:
+        name = request.json()["EndpointName"]
+        body = {
+            "EndpointName": name,
+            "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
+            "EndpointConfigName": f"{name}-config",
+            "EndpointStatus": status,
+            "CreationTime": 1_700_000_000,
+            "LastModifiedTime": 1_700_000_000,
+        }
+        if failure is not None:
+            body["FailureReason"] = failure
+        return Json(body)
+
+    return answer
+
+
 @pytest.fixture
 async def sagemaker(wire: AwsWire) -> AsyncIterator[SageMakerProvider]:
+    wire.route("POST", "/", endpoint_status("InService"), target=DESCRIBE)
     provider = SageMakerProvider(SageMakerSettings(region="us-east-1", endpoints=ENDPOINTS), timeout_seconds=20)
     yield provider
     await provider.aclose()

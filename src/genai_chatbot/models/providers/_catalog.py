@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genai_chatbot.models.types import ModelInfo
+from genai_chatbot.models.types import Diagnosis, ModelInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +26,18 @@ class CatalogModel:
             available=unavailable_reason is None,
             unavailable_reason=unavailable_reason,
         )
+
+
+def key_diagnosis(provider: str, models: list[ModelInfo]) -> list[Diagnosis]:
+    """`doctor`'s rows for a provider whose models share one key: one row, and the key's problem said once.
+
+    A refused key or an unreachable API makes every model unavailable for the same reason; repeating it per
+    model would bury it.
+    """
+    if not models:
+        return []
+    usable = sum(1 for m in models if m.available)
+    rows = [Diagnosis(provider, "ok" if usable else "error", f"{usable} of {len(models)} models available")]
+    reasons = dict.fromkeys(m.unavailable_reason or "unavailable" for m in models if not m.available)
+    rows.extend(Diagnosis(provider, "error", reason) for reason in reasons)
+    return rows

@@ -22,7 +22,7 @@ def error_for_status(
     """Our error for an HTTP error answer from provider `label`, whose key is named `key_name`."""
     if status == 429:
         return RateLimitedError(f"{label} is rate limiting this key: {detail or 'too many requests'}.", retry_after)
-    if status in (401, 403, 498):  # 498: Cohere's "invalid token"
+    if key_refused(status):
         return ProviderUnavailableError(
             f"{label} rejected {key_name} (HTTP {status}); put a valid key in the keys secret."
         )
@@ -33,8 +33,13 @@ def error_for_status(
     return ProviderError(f"{label} failed (HTTP {status}): {detail or 'no details'}; try again later.")
 
 
-def error_for_transport(label: str, exc: Exception, timeout_seconds: float, base_url_key: str) -> ModelError | None:
-    """Our error for an httpx timeout or transport failure; None for any other exception."""
+def error_for_transport(
+    label: str, exc: Exception, timeout_seconds: float, base_url_key: str, url: str | None = None
+) -> ModelError | None:
+    """Our error for an httpx timeout or transport failure; None for any other exception.
+
+    `url` (the base URL in use) is named when given, so a wrong `base_url_key` is seen at once.
+    """
     import httpx
 
     if isinstance(exc, httpx.TimeoutException):
@@ -42,7 +47,13 @@ def error_for_transport(label: str, exc: Exception, timeout_seconds: float, base
             f"{label} did not answer within {timeout_seconds:g} s; try again or raise request_timeout_seconds."
         )
     if isinstance(exc, httpx.TransportError):
+        where = f" at {url}" if url else ""
         return ProviderUnavailableError(
-            f"Cannot reach {label} ({type(exc).__name__}); check the network or {base_url_key}."
+            f"Cannot reach {label}{where} ({type(exc).__name__}); check {base_url_key} or the network."
         )
     return None
+
+
+def key_refused(status: int | None) -> bool:
+    """Whether an HTTP status says the key itself was refused (so every model of the key is unusable)."""
+    return status in (401, 403, 498)  # 498: Cohere's "invalid token"

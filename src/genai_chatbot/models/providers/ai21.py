@@ -4,6 +4,12 @@ The provider is enabled while `AI21_API_KEY` is in the keys secret; the key is r
 time, so adding or removing it makes the models appear or disappear without a restart. `AI21_BASE_URL`
 in the secret (or the constructor's `base_url`) replaces `https://api.ai21.com/studio/v1`.
 
+AI21's API lists no models, so the list is the documented Jamba names. Whether the key works is asked once
+per key (until refresh) with the cheapest authenticated read the SDK has, listing one library file: a key
+refused with 401/403 lists the models unavailable naming the key, an unreachable API lists them
+unavailable as unreachable (asked again after half a minute), and any other answer means the key was
+accepted.
+
 Two SDK behaviours are worked around here, both with the SDK's own request path left intact:
 - its error types drop the response headers, so a response hook on the httpx client we hand it notes
   Retry-After (and reads error bodies, which its async client tries to read synchronously and cannot);
@@ -13,9 +19,11 @@ Two SDK behaviours are worked around here, both with the SDK's own request path 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
@@ -26,17 +34,20 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel
-from genai_chatbot.models.providers._clients import ClientsByKey
-from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
+from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
+from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
 
 API_KEY = "AI21_API_KEY"
 BASE_URL_KEY = "AI21_BASE_URL"
+DEFAULT_BASE_URL = "https://api.ai21.com/studio/v1"
 INSTALL_HINT = "install the ai21 extra: pip install 'genai-chatbot[ai21]'"
+_CHECK_TIMEOUT_SECONDS = 10.0  # listing must stay quick even when AI21 is slow
+_UNREACHABLE_TTL = 30.0  # an unreachable API is asked again after this long; a refused key only on refresh
 
 # Retry-After of the last error response seen by this task's request; a context variable because the hook
 # runs inside the request's own task, and concurrent requests must not see each other's value.
@@ -62,23 +73,57 @@ class AI21Provider(Provider):
         self._timeout = timeout_seconds
         self._base_url = base_url
         self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
+        self._checked: dict[str, tuple[str | None, float | None]] = {}  # key digest: (reason, unreachable since)
 
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
-        if snapshot.get(API_KEY) is None:
+        api_key = snapshot.get(API_KEY)
+        if api_key is None:
             return []  # not configured: the key is what turns AI21 on
-        reason: str | None = None
         if importlib.util.find_spec("ai21") is None:
-            reason = f"the ai21 SDK is not installed; {INSTALL_HINT}"
+            reason: str | None = f"the ai21 SDK is not installed; {INSTALL_HINT}"
+        else:
+            reason = await self._key_problem(api_key, self._base_url or snapshot.get(BASE_URL_KEY))
         return [model.info(self.name, reason) for model in MODELS]
 
-    async def _client(self) -> Any:
-        """The SDK client for the current key and URL, built once per pair on a worker thread."""
+    async def _key_problem(self, api_key: str, base_url: str | None) -> str | None:
+        """Why the key cannot be used (refused, or the API unreachable), None when it can; cached per key."""
+        digest = fingerprint(api_key, base_url)
+        known = self._checked.get(digest)
+        if known is None or (known[1] is not None and time.monotonic() - known[1] >= _UNREACHABLE_TTL):
+            known = self._checked[digest] = await self._check_key(api_key, base_url)
+        return known[0]
+
+    async def _check_key(self, api_key: str, base_url: str | None) -> tuple[str | None, float | None]:
+        try:
+            client = await self._clients.get(api_key, base_url)
+            await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
+        except ModelError as exc:
+            return exc.message, None
+        except TimeoutError:
+            return (
+                f"AI21 did not answer at {base_url or DEFAULT_BASE_URL} within {_CHECK_TIMEOUT_SECONDS:g} s; "
+                f"check {BASE_URL_KEY} or the network.",
+                time.monotonic(),
+            )
+        except Exception as exc:
+            if key_refused(getattr(exc, "status_code", None)):
+                return _translate(exc, self._timeout, base_url).message, None
+            url = base_url or DEFAULT_BASE_URL
+            transport = error_for_transport("AI21", exc, _CHECK_TIMEOUT_SECONDS, BASE_URL_KEY, url)
+            if transport is not None:
+                return transport.message, time.monotonic()
+            logger.debug("AI21 key check answered %s; the key was not refused", type(exc).__name__)
+        return None, None
+
+    async def _client(self) -> tuple[Any, str | None]:
+        """The SDK client for the current key and URL (built once per pair on a worker thread), and that URL."""
         snapshot = await self._keys.current()
         api_key = snapshot.get(API_KEY)
         if api_key is None:
             raise ProviderUnavailableError(f"AI21 is unavailable: {API_KEY} is not in the keys secret; add it.")
-        return await self._clients.get(api_key, self._base_url or snapshot.get(BASE_URL_KEY))
+        base_url = self._base_url or snapshot.get(BASE_URL_KEY)
+        return await self._clients.get(api_key, base_url), base_url
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -92,7 +137,7 @@ class AI21Provider(Provider):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        client = await self._client()  # imports the SDK (on a worker thread) before the line below needs it
+        client, base_url = await self._client()  # imports the SDK (on a worker thread) before the line below needs it
         from ai21.models.chat import ChatCompletionChunk
 
         finish: FinishReason = "stop"
@@ -111,22 +156,30 @@ class AI21Provider(Provider):
                     if chunk.usage is not None:
                         usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
         except Exception as exc:
-            raise _translate(exc, self._timeout) from exc
+            raise _translate(exc, self._timeout, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        client = await self._client()
+        client, base_url = await self._client()
         _retry_after.set(None)
         try:
             response = await client.chat.completions.create(**_chat_arguments(request))
         except Exception as exc:
-            raise _translate(exc, self._timeout) from exc
+            raise _translate(exc, self._timeout, base_url) from exc
         choice = response.choices[0]
         return ChatResult(
             text=choice.message.content or "",
             finish_reason=_finish_reason(choice.finish_reason),
             usage=Usage(response.usage.prompt_tokens, response.usage.completion_tokens),
         )
+
+    async def diagnose(self) -> list[Diagnosis]:
+        """One row for the provider and the key's problem said once (not once per model)."""
+        models = await self.list_models()
+        return key_diagnosis(self.name, models) if models else await super().diagnose()
+
+    async def refresh(self) -> None:
+        self._checked.clear()
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -203,13 +256,13 @@ def _detail(details: str | None) -> str:
     return details[:300]
 
 
-def _translate(exc: Exception, timeout: float) -> ModelError:
+def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
     """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
     if isinstance(exc, ModelError):
         return exc
     from ai21.errors import AI21APIError, AI21Error
 
-    transport = error_for_transport("AI21", exc, timeout, BASE_URL_KEY)
+    transport = error_for_transport("AI21", exc, timeout, BASE_URL_KEY, base_url or DEFAULT_BASE_URL)
     if transport is not None:
         return transport
     if isinstance(exc, AI21Error):

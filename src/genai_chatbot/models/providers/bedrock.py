@@ -9,8 +9,9 @@ Per-family quirks (see `bedrock_models`) are handled so callers never see them: 
 refuses is folded into the first user turn; models without response streaming are served by Converse and
 yielded as one chunk; Claude 4 models get temperature only when both temperature and top_p are set.
 
-Access to each base model must be requested once per region in the Bedrock console. A model Bedrock
-refuses is listed unavailable for a few minutes with that instruction, then tried again.
+Whether the account may invoke each model is asked of Bedrock with the list (see `bedrock_access`): a model
+without access stays listed, unavailable, with the reason and the fix. A model Bedrock refuses on invoke
+(AccessDenied) is listed unavailable with that reason until the next refresh.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from genai_chatbot.models.providers._aws import (
     pump,
     retry_after,
 )
+from genai_chatbot.models.providers.bedrock_access import ModelAccess, check_access
 from genai_chatbot.models.providers.bedrock_models import (
     NO_STREAMING,
     BedrockModel,
@@ -52,16 +54,15 @@ from genai_chatbot.models.providers.bedrock_models import (
     finish_reason,
     usage_from,
 )
-from genai_chatbot.models.types import ChatChunk, ChatRequest, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
 
 logger = logging.getLogger(__name__)
 
 ACCESS_HINT = (
-    "request model access in the Bedrock console for region {region}; "
-    "approval is instant but access can take several minutes to appear"
+    "request model access in the Bedrock console for region {region} (Model access); "
+    "approval is instant but access can take several minutes to appear; then refresh the model list"
 )
 _LIST_FAILURE_TTL = 30.0  # a failed listing is retried after this long, not on every request
-_DENIAL_TTL = 180.0  # access "can take several minutes to appear": look again after this long
 _CREDENTIALS_MARGIN = 300.0  # assume the role again this long before its credentials expire
 
 
@@ -85,7 +86,8 @@ class BedrockProvider(Provider):
         self._list_lock = asyncio.Lock()
         self._catalog: dict[str, BedrockModel] | None = None
         self._list_failure: tuple[ModelError, float] | None = None
-        self._denied: dict[str, tuple[str, float]] = {}
+        self._access = ModelAccess()
+        self._denied: dict[str, str] = {}  # model name: why Bedrock refused to invoke it (until refresh)
 
     # Clients and credentials ---------------------------------------------------------------------------
 
@@ -152,13 +154,22 @@ class BedrockProvider(Provider):
                 raise self._list_failure[0]
             loop = asyncio.get_running_loop()
             try:
-                self._catalog = await loop.run_in_executor(self._executor, self._fetch_catalog)
+                catalog = await loop.run_in_executor(self._executor, self._fetch_catalog)
+                client = await loop.run_in_executor(self._executor, self._client, "bedrock")
             except Exception as exc:
                 error = self._translate(exc, None)
                 self._list_failure = (error, time.monotonic())
                 raise error from None
+            self._access = await check_access(
+                client,
+                self._executor,
+                (model.base_id for model in catalog.values()),
+                self.region,
+                lambda exc: self._translate(exc, None).message,
+            )
             self._list_failure = None
-            return self._catalog
+            self._catalog = catalog
+            return catalog
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -174,11 +185,9 @@ class BedrockProvider(Provider):
                     unavailable_reason=exc.message,
                 )
             ]
-        now = time.monotonic()
         infos = []
         for model in catalog.values():
-            denied = self._denied.get(model.name)
-            reason = denied[0] if denied and now - denied[1] < _DENIAL_TTL else None
+            reason = self._denied.get(model.name) or self._access.reasons.get(model.base_id)
             infos.append(
                 ModelInfo(
                     id=f"{self.name}/{model.name}",
@@ -284,7 +293,7 @@ class BedrockProvider(Provider):
                 if model is None:
                     reason += "; the identity also needs bedrock:ListFoundationModels and bedrock:ListInferenceProfiles"
                 else:
-                    self._denied[model] = (reason, time.monotonic())
+                    self._denied[model] = reason + "."
                 return ProviderUnavailableError(reason + ".")
             if code == "ResourceNotFoundException":
                 return ProviderUnavailableError(
@@ -316,10 +325,22 @@ class BedrockProvider(Provider):
 
     # Lifecycle ----------------------------------------------------------------------------------------
 
+    async def diagnose(self) -> list[Diagnosis]:
+        """The model list's rows, and a warning when model access could not be checked (so all look available)."""
+        rows = await super().diagnose()
+        try:
+            await self._models()
+        except ModelError:
+            return rows  # the list's own failure is already the row above
+        if self._access.problem is not None:
+            rows.append(Diagnosis(f"{self.name} model access", "warning", self._access.problem))
+        return rows
+
     async def refresh(self) -> None:
         async with self._list_lock:
             self._catalog = None
             self._list_failure = None
+            self._access = ModelAccess()
             self._denied.clear()
 
     async def aclose(self) -> None:

@@ -4,6 +4,11 @@ The provider is enabled while `COHERE_API_KEY` is in the keys secret; the key is
 time, so adding or removing it makes the models appear or disappear without a restart. `COHERE_BASE_URL`
 in the secret (or the constructor's `base_url`) points the SDK at another host, e.g. a proxy.
 
+Listing asks the API for the key's chat models, which is also the check that the key works: a key the API
+refuses (401/403) lists the models unavailable with what to fix, and an API that cannot be reached lists
+them unavailable as unreachable (asked again after half a minute). The curated list is only the names shown
+while the API cannot say.
+
 The SDK is imported, and its client built, on a worker thread the first time a key is seen: both take
 long enough (module import, TLS context) to stall the event loop. One client is kept per key and base URL.
 SDK retries are off: a 429 goes straight back to the caller with its Retry-After, and the request timeout
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -24,19 +30,21 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel
+from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
 from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
-from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
 
 API_KEY = "COHERE_API_KEY"
 BASE_URL_KEY = "COHERE_BASE_URL"
+DEFAULT_BASE_URL = "https://api.cohere.com"
 INSTALL_HINT = "install the cohere extra: pip install 'genai-chatbot[cohere]'"
 # Listing must stay quick even when Cohere is slow; chat calls get the full request timeout.
 _DISCOVERY_TIMEOUT_SECONDS = 10.0
+_UNREACHABLE_TTL = 30.0  # an unreachable API is asked again after this long; a refused key only on refresh
 
 
 #: Current chat models (docs.cohere.com/docs/models); dated names, since aliases move under users' feet.
@@ -77,7 +85,8 @@ class CohereProvider(Provider):
         self._base_url = base_url
         self._discover = discover_models
         self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
-        self._discovered: dict[str, tuple[CatalogModel, ...]] = {}
+        # per key digest: the models, why they are unusable (None: usable), and when an unreachable API was seen
+        self._discovered: dict[str, tuple[tuple[CatalogModel, ...], str | None, float | None]] = {}
 
     async def _credentials(self) -> tuple[str | None, str | None]:
         snapshot = await self._keys.current()
@@ -106,45 +115,61 @@ class CohereProvider(Provider):
             return [
                 model.info(self.name, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS
             ]
-        models = await self._models_for(api_key, base_url)
-        return [model.info(self.name) for model in models]
+        models, reason = await self._models_for(api_key, base_url)
+        return [model.info(self.name, reason) for model in models]
 
-    async def _models_for(self, api_key: str, base_url: str | None) -> tuple[CatalogModel, ...]:
-        """The key's chat models as the API lists them, asked once per key; the curated list when it can't say."""
+    async def _models_for(self, api_key: str, base_url: str | None) -> tuple[tuple[CatalogModel, ...], str | None]:
+        """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
         if not self._discover:
-            return CURATED_MODELS
+            return CURATED_MODELS, None
         digest = fingerprint(api_key, base_url)
-        if digest not in self._discovered:
-            self._discovered[digest] = await self._discover_models(api_key, base_url)
-        return self._discovered[digest]
+        known = self._discovered.get(digest)
+        if known is None or (known[2] is not None and time.monotonic() - known[2] >= _UNREACHABLE_TTL):
+            known = self._discovered[digest] = await self._discover_models(api_key, base_url)
+        return known[0], known[1]
 
-    async def _discover_models(self, api_key: str, base_url: str | None) -> tuple[CatalogModel, ...]:
+    async def _discover_models(
+        self, api_key: str, base_url: str | None
+    ) -> tuple[tuple[CatalogModel, ...], str | None, float | None]:
+        """Ask the API; a refused key or an unreachable API makes the curated names unavailable with the reason.
+
+        Any other failure (an old proxy without `/v1/models`, a 5xx) leaves the curated list usable: the key
+        was not refused, and a chat will say what is wrong.
+        """
         try:
             client = await self._clients.get(api_key, base_url)
             response = await client.models.list(
                 endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
             )
-        except ModelError:
-            return CURATED_MODELS
+        except ModelError as exc:
+            return CURATED_MODELS, exc.message, None
         except Exception as exc:
+            if key_refused(getattr(exc, "status_code", None)):
+                return CURATED_MODELS, _translate(exc, self._timeout, base_url).message, None
+            transport = error_for_transport(
+                "Cohere", exc, _DISCOVERY_TIMEOUT_SECONDS, BASE_URL_KEY, base_url or DEFAULT_BASE_URL
+            )
+            if transport is not None:
+                return CURATED_MODELS, transport.message, time.monotonic()
             logger.info("Listing Cohere's chat models failed (%s); offering the curated list", _describe(exc))
-            return CURATED_MODELS
+            return CURATED_MODELS, None, None
         curated = {model.name: model for model in CURATED_MODELS}
         found = [
             curated.get(item.name) or CatalogModel(item.name, item.name, int(item.context_length or 4096))
             for item in response.models or ()
             if item.name and not item.is_deprecated
         ]
-        return tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS
+        return tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS, None, None
 
-    async def _ready_client(self) -> Any:
+    async def _ready_client(self) -> tuple[Any, str | None]:
+        """The SDK client of the current key, and the base URL it uses (None: Cohere's own)."""
         api_key, base_url = await self._credentials()
         if api_key is None:
             raise ProviderUnavailableError(f"Cohere is unavailable: {API_KEY} is not in the keys secret; add it.")
-        return await self._clients.get(api_key, base_url)
+        return await self._clients.get(api_key, base_url), base_url
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        client = await self._ready_client()
+        client, base_url = await self._ready_client()
         finish: FinishReason = "stop"
         usage: Usage | None = None
         try:
@@ -160,17 +185,22 @@ class CohereProvider(Provider):
                         finish = _finish_reason(event.delta.finish_reason)
                         usage = _usage(event.delta.usage)
         except Exception as exc:
-            raise _translate(exc, self._timeout) from exc
+            raise _translate(exc, self._timeout, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        client = await self._ready_client()
+        client, base_url = await self._ready_client()
         try:
             response = await client.chat(**_chat_arguments(request))
         except Exception as exc:
-            raise _translate(exc, self._timeout) from exc
+            raise _translate(exc, self._timeout, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
         return ChatResult(text=text, finish_reason=_finish_reason(response.finish_reason), usage=_usage(response.usage))
+
+    async def diagnose(self) -> list[Diagnosis]:
+        """One row for the provider and the key's problem said once (not once per model)."""
+        models = await self.list_models()
+        return key_diagnosis(self.name, models) if models else await super().diagnose()
 
     async def refresh(self) -> None:
         self._discovered.clear()
@@ -247,13 +277,13 @@ def _retry_after(headers: dict[str, str] | None) -> float | None:
         return None  # an HTTP date: rare enough from Cohere that callers may fall back to their own backoff
 
 
-def _translate(exc: Exception, timeout: float) -> ModelError:
+def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
     """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
     if isinstance(exc, ModelError):
         return exc
     from cohere.core.api_error import ApiError
 
-    transport = error_for_transport("Cohere", exc, timeout, BASE_URL_KEY)
+    transport = error_for_transport("Cohere", exc, timeout, BASE_URL_KEY, base_url or DEFAULT_BASE_URL)
     if transport is not None:
         return transport
     if not isinstance(exc, ApiError) or exc.status_code is None:

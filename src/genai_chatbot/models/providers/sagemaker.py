@@ -3,8 +3,10 @@
 Each `[[sagemaker.endpoints]]` entry names an endpoint and the payload format its container speaks
 (see `sagemaker_formats`). Streaming endpoints are read with InvokeEndpointWithResponseStream on a worker
 thread; the others with InvokeEndpoint, yielded as one chunk. The endpoints are deployed elsewhere (the
-Hugging Face token of gated models is needed then, not here), so listing asks AWS nothing; an endpoint
-that turns out not to exist is listed unavailable for a minute with what to do.
+Hugging Face token of gated models is needed then, not here); listing asks DescribeEndpoint for each, a
+few at a time, and keeps the answers until refresh (see `sagemaker_status`: an endpoint still Creating is
+asked again after a minute). An endpoint that turns out not to exist when invoked is listed unavailable
+until the next refresh.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -41,17 +42,20 @@ from genai_chatbot.models.providers._aws import (
     retry_after,
 )
 from genai_chatbot.models.providers.sagemaker_formats import Payload, StreamDecoder, build_payload, parse_whole
+from genai_chatbot.models.providers.sagemaker_status import (
+    CAPACITY,
+    NOT_FOUND,
+    QUOTA_HINT,
+    TRANSIENT,
+    EndpointState,
+    describe,
+)
 from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
 
 logger = logging.getLogger(__name__)
 
-QUOTA_HINT = (
-    "ask for a service-quota increase for the instance type (e.g. ml.g5) in the SageMaker console "
-    "(Service Quotas > Amazon SageMaker > '<instance type> for endpoint usage')"
-)
-_NOT_FOUND = re.compile(r"endpoint .*not found|could not find endpoint", re.IGNORECASE)
-_CAPACITY = re.compile(r"capacity|quota|ResourceLimitExceeded", re.IGNORECASE)
-_MISSING_TTL = 60.0  # an endpoint found missing is listed unavailable this long, then tried again
+_DESCRIBE_CONCURRENCY = 8  # DescribeEndpoint calls in flight at once
+_TRANSIENT_TTL = 60.0  # an endpoint still Creating (or whose state was unknown) is asked again after this long
 
 
 class SageMakerProvider(Provider):
@@ -65,29 +69,67 @@ class SageMakerProvider(Provider):
         self._timeout = timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sagemaker")
         self._client_lock = threading.Lock()
-        self._clients: dict[str | None, Any] = {}
-        self._missing: dict[str, tuple[str, float]] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._states: dict[str, tuple[EndpointState, float]] = {}  # endpoint name: (state, when asked)
+        self._states_lock = asyncio.Lock()
+        self._missing: dict[str, str] = {}  # endpoint name: why invoking it failed as missing (until refresh)
 
     def _region(self, endpoint: SageMakerEndpoint) -> str | None:
         return endpoint.region or self._default_region
 
-    def _client(self, region: str | None) -> Any:
-        """The sagemaker-runtime client of `region` (None: boto3's own region resolution), shared by threads."""
+    def _client(self, region: str | None, service: str = "sagemaker-runtime") -> Any:
+        """The `service` client of `region` (None: boto3's own region resolution), shared by threads."""
         with self._client_lock:
-            if region not in self._clients:
+            if (service, region) not in self._clients:
                 import boto3
 
-                self._clients[region] = boto3.client(
-                    "sagemaker-runtime", region_name=region, config=client_config(self._timeout)
-                )
-            return self._clients[region]
+                make: Any = boto3.client  # typed per literal service name; ours is one of two
+                self._clients[service, region] = make(service, region_name=region, config=client_config(self._timeout))
+            return self._clients[service, region]
+
+    def _describe(self, endpoint: SageMakerEndpoint) -> EndpointState:
+        """DescribeEndpoint for `endpoint` (blocking); no region at all is a state too, with its fix."""
+        from botocore.exceptions import NoRegionError
+
+        region = self._region(endpoint)
+        try:
+            client = self._client(region, "sagemaker")
+        except NoRegionError:
+            return EndpointState(
+                "Unknown", True, "has no AWS region", "set sagemaker.region, its region, or AWS_REGION"
+            )
+        return describe(client, endpoint.name, client.meta.region_name or "the default region")
+
+    async def _endpoint_states(self) -> dict[str, EndpointState]:
+        """Each endpoint's state, asked with the model list and kept until refresh (transient ones a minute)."""
+        async with self._states_lock:
+            now = time.monotonic()
+            stale = [
+                e
+                for e in self._endpoints.values()
+                if e.name not in self._states
+                or (self._states[e.name][0].status in TRANSIENT and now - self._states[e.name][1] >= _TRANSIENT_TTL)
+            ]
+            if stale:
+                loop = asyncio.get_running_loop()
+                gate = asyncio.Semaphore(_DESCRIBE_CONCURRENCY)
+
+                async def ask(endpoint: SageMakerEndpoint) -> EndpointState:
+                    async with gate:
+                        return await loop.run_in_executor(self._executor, self._describe, endpoint)
+
+                for endpoint, state in zip(stale, await asyncio.gather(*(ask(e) for e in stale)), strict=True):
+                    self._states[endpoint.name] = (state, time.monotonic())
+            return {name: state for name, (state, _) in self._states.items()}
+
+    def _what(self, endpoint: SageMakerEndpoint) -> str:
+        return f"SageMaker endpoint {endpoint.name!r} ({self._region(endpoint) or 'the default region'})"
 
     async def list_models(self) -> list[ModelInfo]:
-        now = time.monotonic()
+        states = await self._endpoint_states()
         infos = []
         for endpoint in self._endpoints.values():
-            missing = self._missing.get(endpoint.name)
-            reason = missing[0] if missing and now - missing[1] < _MISSING_TTL else None
+            reason = self._missing.get(endpoint.name) or states[endpoint.name].reason(self._what(endpoint))
             infos.append(
                 ModelInfo(
                     id=f"{self.name}/{endpoint.name}",
@@ -170,8 +212,7 @@ class SageMakerProvider(Provider):
         """A SageMaker/botocore exception as our error, saying what to do; remembers missing endpoints."""
         from botocore.exceptions import ClientError, NoRegionError
 
-        region = self._region(endpoint) or "the default region"
-        what = f"SageMaker endpoint {endpoint.name!r} ({region})"
+        what = self._what(endpoint)
         if isinstance(exc, ClientError):
             code, message = error_code(exc), error_message(exc)
             if code == "ModelError":  # the container itself failed; its own message is the useful part
@@ -181,14 +222,14 @@ class SageMakerProvider(Provider):
                 return ProviderError(f"The container of {what} failed while streaming: {message}")
             if code == "ThrottlingException":
                 return RateLimitedError(f"SageMaker throttled {what}: {message}. Retry shortly.", retry_after(exc))
-            if _CAPACITY.search(f"{code} {message}"):
+            if CAPACITY.search(f"{code} {message}"):
                 return ProviderUnavailableError(f"{what} lacks capacity: {message}. To add instances, {QUOTA_HINT}.")
-            if code == "ValidationError" and _NOT_FOUND.search(message):
+            if code == "ValidationError" and NOT_FOUND.search(message):
                 reason = (
                     f"{what} does not exist: {message}. Deploy it, or fix its name/region in [[sagemaker.endpoints]]; "
                     f"if its deployment failed for lack of instances, {QUOTA_HINT}"
                 )
-                self._missing[endpoint.name] = (reason, time.monotonic())
+                self._missing[endpoint.name] = reason + "."
                 return ProviderUnavailableError(reason + ".")
             if code == "ValidationError":
                 return InvalidRequestError(f"{what} rejected the request: {message}")
@@ -215,38 +256,16 @@ class SageMakerProvider(Provider):
 
     async def diagnose(self) -> list[Diagnosis]:
         """Each endpoint's status from the SageMaker control plane: InService, or what to do about it."""
-        return list(await asyncio.gather(*(asyncio.to_thread(self._describe, e) for e in self._endpoints.values())))
-
-    def _describe(self, endpoint: SageMakerEndpoint) -> Diagnosis:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        component = f"{self.name}/{endpoint.name}"
-        try:
-            client = boto3.client("sagemaker", region_name=self._region(endpoint), config=client_config(self._timeout))
-            described = client.describe_endpoint(EndpointName=endpoint.name)
-        except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", exc))
-            if "Could not find" in message or _NOT_FOUND.search(message):
-                return Diagnosis(
-                    component, "error", "endpoint not found", "deploy it, or fix the name and region in the settings"
-                )
-            return Diagnosis(component, "error", f"cannot describe the endpoint: {message}")
-        except BotoCoreError as exc:
-            return Diagnosis(
-                component, "error", f"cannot reach SageMaker: {type(exc).__name__}: {exc}", CREDENTIALS_HINT
-            )
-        status = described.get("EndpointStatus", "Unknown")
-        if status == "InService":
-            return Diagnosis(component, "ok", "InService")
-        reason = described.get("FailureReason") or ""
-        if status == "Failed":
-            fix = QUOTA_HINT if _CAPACITY.search(reason) else "see the endpoint's events in the SageMaker console"
-            return Diagnosis(component, "error", f"Failed: {reason}".strip(), fix)
-        return Diagnosis(component, "warning", f"{status}: not serving yet", "wait until it is InService")
+        states = await self._endpoint_states()
+        return [
+            Diagnosis(f"{self.name}/{name}", state.doctor_status, state.detail, state.fix)
+            for name, state in states.items()
+        ]
 
     async def refresh(self) -> None:
-        self._missing.clear()
+        async with self._states_lock:
+            self._states.clear()
+            self._missing.clear()
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
