@@ -2,18 +2,14 @@
 
 It opens its own connection to the same file; WAL lets the CLI add a user or revoke a key while the server
 runs. The tables come from the history store's migrations (`_m004_users_and_api_keys`), so whichever opens
-the file first brings it up to date. Every write is an explicit `BEGIN IMMEDIATE` transaction.
+the file first brings it up to date. Every write is a real transaction (`chat.sqlite_tx.transaction`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,7 +22,9 @@ from genai_chatbot.auth.users import (
     UserAccount,
     check_role,
 )
+from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_store import migrate
+from genai_chatbot.chat.sqlite_tx import transaction
 
 T = TypeVar("T")
 
@@ -36,25 +34,6 @@ _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoke
 _KEY_SELECT = (
     "prefix, secret_sha256, user_name, api_keys.created_at AS created_at, expires_at, revoked_at, last_used_at"
 )
-
-
-def _create_private(path: Path) -> None:
-    """Create the data directory (0700) and the database file (0600) when missing: they hold key hashes."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    # The connection is in autocommit mode (isolation_level=None), where `with db:` opens no transaction.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _user(row: sqlite3.Row) -> UserAccount:
@@ -88,26 +67,16 @@ class SQLiteUserStore:
     """`UserStore` on one SQLite file; calls run in a worker thread, one at a time."""
 
     def __init__(self, path: Path) -> None:
-        _create_private(path)
-        # timeout: wait up to 10 s for the server's or the CLI's write lock instead of failing at once.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._lock = threading.Lock()
-        migrate(self._db)
+        self._database = SQLiteDatabase(path)
+        migrate(self._database.connection)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._lock:
-                return work(self._db)
-
-        return await asyncio.to_thread(locked)
+        return await self._database.run(work)
 
     async def add_user(self, user: UserAccount) -> None:
         def work(db: sqlite3.Connection) -> None:
             try:
-                with _transaction(db):
+                with transaction(db):
                     db.execute(
                         f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                         (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
@@ -143,7 +112,7 @@ class SQLiteUserStore:
             changes["disabled"] = int(disabled)
 
         def work(db: sqlite3.Connection) -> UserAccount:
-            with _transaction(db):
+            with transaction(db):
                 if changes:
                     assignments = ", ".join(f"{column} = ?" for column in changes)
                     db.execute(f"UPDATE users SET {assignments} WHERE name = ?", (*changes.values(), name))
@@ -156,7 +125,7 @@ class SQLiteUserStore:
 
     async def add_key(self, key: ApiKeyRecord) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with _transaction(db):
+            with transaction(db):
                 if _get_user(db, key.user) is None:
                     raise UnknownUserError(key.user)
                 db.execute(
@@ -207,7 +176,7 @@ class SQLiteUserStore:
 
     async def revoke_key(self, prefix: str, at: float) -> ApiKeyRecord:
         def work(db: sqlite3.Connection) -> ApiKeyRecord:
-            with _transaction(db):
+            with transaction(db):
                 db.execute("UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL", (at, prefix))
                 row = db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = ?", (prefix,)).fetchone()
             if row is None:
@@ -218,7 +187,7 @@ class SQLiteUserStore:
 
     async def touch_key(self, prefix: str, at: float) -> None:
         def work(db: sqlite3.Connection) -> None:
-            with _transaction(db):
+            with transaction(db):
                 db.execute("UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (at, prefix))
 
         await self._run(work)

@@ -11,15 +11,14 @@ recovery at open) lives in `sqlite_turns.py`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_owners import TurnOwner, live_owners
 from genai_chatbot.chat.sqlite_turns import (
     MESSAGE_COLUMNS,
@@ -30,7 +29,6 @@ from genai_chatbot.chat.sqlite_turns import (
 )
 from genai_chatbot.chat.sqlite_tx import run_script, transaction
 from genai_chatbot.chat.store import MessageGoneError, TurnStart
-from genai_chatbot.files import private_file
 
 __all__ = ["MIGRATIONS", "SQLiteHistoryStore", "migrate", "run_script", "transaction"]
 
@@ -164,23 +162,14 @@ class SQLiteHistoryStore:
     """`HistoryStore` on one SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        private_file(path)  # chats are private: 0600 in a 0700 data directory when created here
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._lock = threading.Lock()
+        self._database = SQLiteDatabase(path)
+        self._db = self._database.connection
         migrate(self._db)
         self._owner = TurnOwner(path)
         interrupt_leftover_turns(self._db, live_owners(path))
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._lock:
-                return work(self._db)
-
-        return await asyncio.to_thread(locked)
+        return await self._database.run(work)
 
     async def create_session(self, session: Session) -> None:
         def work(db: sqlite3.Connection) -> None:

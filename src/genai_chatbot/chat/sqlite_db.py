@@ -1,0 +1,43 @@
+"""One SQLite connection for a store, opened the same way by every store on the history database.
+
+The history store and the user store share `chat.sqlite3` (server and CLI, each with its own connection),
+so they open it alike: created private (0600 in a 0700 directory), WAL so readers never wait, foreign
+keys on, and a 10 s busy timeout so a CLI write waits for the server's instead of failing at once.
+sqlite3 calls are quick but blocking: each runs in a worker thread, one at a time behind a lock, which
+SQLite would impose on writers anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from genai_chatbot.files import private_file
+
+T = TypeVar("T")
+
+
+class SQLiteDatabase:
+    """A store's connection to one SQLite file; `run(work)` calls `work(connection)` off the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        private_file(path)  # chats and key hashes are private: created 0600 in a 0700 data directory
+        self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+        self.connection.row_factory = sqlite3.Row
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA foreign_keys=ON")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """The result of `work(connection)`, run in a worker thread while no other call of this store runs."""
+
+        def locked() -> T:
+            with self._lock:
+                return work(self.connection)
+
+        return await asyncio.to_thread(locked)
