@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -19,47 +18,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from browser import TOKEN_KEY
 from conftest import LiveServer, make_service
 from fake_idp import CLIENT_ID, FakeIdP
 from genai_chatbot.api.app import create_app
 from genai_chatbot.config import OIDCSettings, Settings
 from scripted import ScriptedProvider
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
-TOKEN_KEY = "genai-chatbot.token"
-expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run `make browser` (apt-get install chromium).")
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; fails the test if any request left 127.0.0.1 or the CSP blocked anything."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    opened = context.new_page()
-    requested: list[str] = []
-    blocked: list[str] = []
-    opened.on("request", lambda request: requested.append(request.url))
-    opened.on(
-        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
-    )
-    yield opened
-    context.close()
-    foreign = [url for url in requested if not re.match(r"^http://127\.0\.0\.1:\d+/", url)]
-    assert requested and not foreign, f"requests left 127.0.0.1: {foreign}"
-    assert not blocked, f"the CSP blocked: {blocked}"
 
 
 @pytest.fixture

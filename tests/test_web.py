@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from conftest import LOCAL_MODEL, LiveServer, make_service
 from genai_chatbot.api.app import create_app
@@ -32,16 +32,6 @@ from genai_chatbot.models.types import ModelInfo
 from scripted import ScriptedProvider
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-expect.set_options(timeout=20_000)
 SCRIPTED = "scripted/echo"
 HOSTILE = 'Safe text. <script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> **bold** end.'
 
@@ -62,31 +52,6 @@ class Unavailable(ScriptedProvider):
                 unavailable_reason="no API key: set VENDOR_API_KEY",
             )
         ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run `make browser` (apt-get install chromium).")
-    playwright: Playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page (own storage); fails the test if any request went anywhere but 127.0.0.1."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(20_000)
-    opened = context.new_page()
-    requested: list[str] = []
-    opened.on("request", lambda request: requested.append(request.url))
-    yield opened
-    context.close()
-    foreign = [url for url in requested if not re.match(r"^http://127\.0\.0\.1:\d+/", url)]
-    assert requested and not foreign, f"requests left 127.0.0.1: {foreign}"
 
 
 @contextmanager
@@ -229,6 +194,7 @@ def test_feedback_is_stored_with_the_answer(page: Page, settings: Settings) -> N
         assert stored["rating"] == "down"
 
 
+@pytest.mark.csp_blocks_expected  # the hostile HTML is refused by the policy too
 def test_html_in_answers_and_messages_never_runs(page: Page, settings: Settings) -> None:
     with serve(settings, ScriptedProvider([HOSTILE[:20], HOSTILE[20:]])) as live:
         open_page(page, live.url)
