@@ -31,13 +31,17 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from genai_chatbot.config import Settings
 from genai_chatbot.files import private_dir
+from genai_chatbot.wording import clause
 
 logger = logging.getLogger(__name__)
 
 HF_TOKEN = "HF_TOKEN"
 EMPTY_SECRET_HINT = "store {} when no keys are needed"
-# Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token.
-_ENV_KEY_PATTERN = re.compile(r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN)$")
+# Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token,
+# and the base URLs the official OpenAI, Cohere and AI21 SDKs read (the keys secret wins over them).
+_ENV_KEY_PATTERN = re.compile(
+    r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN|(?:OPENAI|COHERE|AI21)_BASE_URL)$"
+)
 # The only values of the keys secret that are not secret: names and protocol settings people must be able
 # to read in messages ("Model 'azure_openai/Model1' ...", often also the deployment's name). Every other
 # value is masked.
@@ -91,7 +95,7 @@ def parse_keys(text: str, origin: str) -> dict[str, str]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SecretError(
-            f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            f"{origin} is not valid JSON: {clause(exc.msg)} at line {exc.lineno}, column {exc.colno} "
             '(a trailing comma is a common cause); it must be an object like {"OPENAI_API_KEY": "sk-..."}.'
         ) from None
     if not isinstance(value, dict):
@@ -125,7 +129,11 @@ class KeySource(Protocol):
 
 
 class EnvironmentKeySource:
-    """Keys from process environment variables named like keys (`*_API_KEY`, `AZURE_OPENAI_*`, `HF_TOKEN`)."""
+    """Keys from process environment variables named like keys (`*_API_KEY`, `AZURE_OPENAI_*`, `HF_TOKEN`).
+
+    `OPENAI_BASE_URL`, `COHERE_BASE_URL` and `AI21_BASE_URL` count too: people set them for the SDKs, and
+    providers read them from the keys, so every provider and `doctor` honour them like a secret's values.
+    """
 
     description = "environment variables"
 
@@ -190,8 +198,16 @@ class SecretsManagerSource:
     also come from an ARN.
     """
 
-    def __init__(self, secret_id: str, region: str | None = None, plain_text_name: str | None = None) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        region: str | None = None,
+        plain_text_name: str | None = None,
+        setting: str = "GENAI_CHATBOT_KEYS_SECRET_ID",
+    ) -> None:
+        """`setting` names where the secret id was set, for the fix of a secret that is not found."""
         self.secret_id = secret_id
+        self.setting = setting
         self.plain_text_name = plain_text_name
         self.region = region or _region_from_arn(secret_id)
         kind = f"{plain_text_name} secret" if plain_text_name else "keys secret"
@@ -214,7 +230,7 @@ class SecretsManagerSource:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Error")
             raise SecretError(
-                f"Cannot read the {self.description}: {code}. {_SECRETS_MANAGER_FIXES.get(code, '')}".strip()
+                f"Cannot read the {self.description}: {code}. {_secrets_manager_fix(code, self.setting)}".strip()
             ) from None
         except BotoCoreError as exc:
             raise SecretError(
@@ -230,8 +246,14 @@ class SecretsManagerSource:
         return parse_keys(text, f"The {self.description}")
 
 
+def _secrets_manager_fix(code: str, setting: str) -> str:
+    """What to do about a Secrets Manager error `code` for the secret named by the setting `setting`."""
+    if code == "ResourceNotFoundException":
+        return f"Check the name or ARN and the region ({setting}, AWS_REGION)."
+    return _SECRETS_MANAGER_FIXES.get(code, "")
+
+
 _SECRETS_MANAGER_FIXES = {
-    "ResourceNotFoundException": "Check the name or ARN and the region (GENAI_CHATBOT_KEYS_SECRET_ID, AWS_REGION).",
     "AccessDeniedException": "Allow secretsmanager:GetSecretValue on it for this identity.",
     "UnrecognizedClientException": "The AWS credentials are not valid for this region.",
     "DecryptionFailure": "Allow kms:Decrypt on the secret's KMS key for this identity.",
@@ -297,9 +319,12 @@ class ProviderKeys:
         sources: list[KeySource],
         ttl_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        log_errors: bool = True,
     ) -> None:
+        """`log_errors=False` is for commands that print the errors themselves (once, not also as a log line)."""
         # Lowest precedence first: later sources override earlier ones.
         self._sources = sources
+        self._log_errors = log_errors
         self._ttl = ttl_seconds
         self._clock = clock
         self._snapshot: KeysSnapshot | None = None
@@ -338,7 +363,7 @@ class ProviderKeys:
             previous = self._snapshot
             self._snapshot = KeysSnapshot(values, tuple(statuses))
             self._read_at = self._clock()
-            if previous is None or previous.errors != self._snapshot.errors:
+            if self._log_errors and (previous is None or previous.errors != self._snapshot.errors):
                 for error in self._snapshot.errors:
                     logger.warning("%s", error)
             return self._snapshot
@@ -380,16 +405,23 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def build_provider_keys(settings: Settings) -> ProviderKeys:
-    """The keys sources these settings name, lowest precedence first: environment, files, Secrets Manager."""
+def build_provider_keys(settings: Settings, log_errors: bool = True) -> ProviderKeys:
+    """The keys sources these settings name, lowest precedence first: environment, files, Secrets Manager.
+
+    A server logs a broken source (once per change); a command that prints it itself passes `log_errors=False`.
+    """
     sources: list[KeySource] = [EnvironmentKeySource(), FileKeySource(settings.keys_path)]
     if settings.hf_token_file is not None:
         sources.append(PlainTextFileSource(settings.hf_token_file))
     if settings.keys_secret_id:
         sources.append(SecretsManagerSource(settings.keys_secret_id))
     if settings.hf_token_secret_id:
-        sources.append(SecretsManagerSource(settings.hf_token_secret_id, plain_text_name=HF_TOKEN))
-    return ProviderKeys(sources, ttl_seconds=settings.keys_ttl_seconds)
+        sources.append(
+            SecretsManagerSource(
+                settings.hf_token_secret_id, plain_text_name=HF_TOKEN, setting="GENAI_CHATBOT_HF_TOKEN_SECRET_ID"
+            )
+        )
+    return ProviderKeys(sources, ttl_seconds=settings.keys_ttl_seconds, log_errors=log_errors)
 
 
 def install_log_redaction(keys: ProviderKeys, loggers: tuple[str, ...] = ("", "uvicorn", "uvicorn.access")) -> None:

@@ -54,6 +54,13 @@ class ModelRegistry:
         """What keeps models from being listed: unreadable or malformed key sources."""
         return [self.keys.redact(error) for error in (await self.keys.current()).errors]
 
+    async def problems_with(self, models: list[ModelInfo], default_model: str) -> list[str]:
+        """`problems()`, and a default model missing from `models`: what a model list shows beside the models."""
+        problems = list(dict.fromkeys(await self.problems()))
+        if not any(m.id == default_model for m in models):
+            problems.append(missing_default_problem(default_model, keys_broken=bool(problems)))
+        return problems
+
     async def refresh(self) -> None:
         """Re-read the keys now and make every provider list its models afresh."""
         await self.keys.refresh()
@@ -71,6 +78,15 @@ class ModelRegistry:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(p.aclose() for p in self._providers.values()))
+
+
+def missing_default_problem(model_id: str, keys_broken: bool) -> str:
+    """Why a chat that names no model will fail: the default model is not among the models."""
+    cause = "probably because of the keys problem above" if keys_broken else "its provider lists no such model"
+    return (
+        f"The default model {model_id!r} is not among the models ({cause}); a chat that names no model fails "
+        "until it is. Set default_model to a listed model, or fix its provider (see genai-chatbot doctor)."
+    )
 
 
 def build_registry(settings: Settings, keys: ProviderKeys | None = None) -> ModelRegistry:
