@@ -77,7 +77,7 @@ def test_a_default_model_nobody_lists_is_a_problem(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, default_model="gone/model")
     with LiveServer(scripted_app(settings)) as live:
         [problem] = httpx.get(f"{live.url}/api/models").json()["problems"]
-    assert problem.startswith("The default model 'gone/model' is not among the models")
+    assert problem.startswith("The default model 'gone/model' is not among the models (no provider named 'gone'")
     assert "Set default_model to a listed model" in problem
 
 

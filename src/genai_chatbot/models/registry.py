@@ -58,8 +58,23 @@ class ModelRegistry:
         """`problems()`, and a default model missing from `models`: what a model list shows beside the models."""
         problems = list(dict.fromkeys(await self.problems()))
         if not any(m.id == default_model for m in models):
-            problems.append(missing_default_problem(default_model, keys_broken=bool(problems)))
+            problems.append(self._missing_default(default_model, keys_broken=bool(problems)))
         return problems
+
+    def _missing_default(self, model_id: str, keys_broken: bool) -> str:
+        """Why a chat that names no model will fail: the default model is not among the models, and the likely cause."""
+        provider_name = model_id.partition("/")[0]
+        provider = self._providers.get(provider_name)
+        if provider is None:
+            cause = f"no provider named {provider_name!r} is enabled"
+        elif keys_broken and provider.enabling_keys:
+            cause = f"{provider_name}'s key may be in the keys source above that cannot be read"
+        else:
+            cause = f"{provider_name} lists no such model"
+        return (
+            f"The default model {model_id!r} is not among the models ({cause}); a chat that names no model fails "
+            "until it is. Set default_model to a listed model, or fix its provider (see genai-chatbot doctor)."
+        )
 
     async def refresh(self) -> None:
         """Re-read the keys now and make every provider list its models afresh."""
@@ -78,15 +93,6 @@ class ModelRegistry:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(p.aclose() for p in self._providers.values()))
-
-
-def missing_default_problem(model_id: str, keys_broken: bool) -> str:
-    """Why a chat that names no model will fail: the default model is not among the models."""
-    cause = "probably because of the keys problem above" if keys_broken else "its provider lists no such model"
-    return (
-        f"The default model {model_id!r} is not among the models ({cause}); a chat that names no model fails "
-        "until it is. Set default_model to a listed model, or fix its provider (see genai-chatbot doctor)."
-    )
 
 
 def build_registry(settings: Settings, keys: ProviderKeys | None = None) -> ModelRegistry:
