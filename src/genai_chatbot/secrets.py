@@ -27,10 +27,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from genai_chatbot.config import Settings
 from genai_chatbot.files import private_dir
+
+# Masking lives in `redaction`; these names stay importable from here, where callers have always found them.
+from genai_chatbot.redaction import MASK as MASK
+from genai_chatbot.redaction import MIN_SECRET_CHARS as MIN_SECRET_CHARS
+from genai_chatbot.redaction import RedactingFilter as RedactingFilter
+from genai_chatbot.redaction import install_log_redaction as install_log_redaction
+from genai_chatbot.redaction import mask_url_credentials as mask_url_credentials
+from genai_chatbot.redaction import secret_fragments
 from genai_chatbot.wording import clause
 
 logger = logging.getLogger(__name__)
@@ -42,44 +49,6 @@ EMPTY_SECRET_HINT = "store {} when no keys are needed"
 _ENV_KEY_PATTERN = re.compile(
     r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN|(?:OPENAI|COHERE|AI21)_BASE_URL)$"
 )
-# The only values of the keys secret that are not secret: names and protocol settings people must be able
-# to read in messages ("Model 'azure_openai/Model1' ...", often also the deployment's name). Every other
-# value is masked.
-_PUBLIC_KEY_NAMES = re.compile(r"^(?:AZURE_OPENAI_MODELS|AZURE_OPENAI_API_(?:TYPE|VERSION|DEPLOYMENT_NAME)(?:__.+)?)$")
-# Values shorter than this are not masked in free text: replacing every "azure" or "1" would garble
-# messages, and no real key or password is that short.
-MIN_SECRET_CHARS = 6
-# `scheme://user:password@host`: the user-info part of any URL, whatever it came from.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"<>]+@")
-MASK = "***"
-
-
-def mask_url_credentials(text: str) -> str:
-    """`text` with the user-info of every URL in it (`https://user:pass@host` -> `https://***@host`) masked."""
-    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text) if "@" in text else text
-
-
-def secret_fragments(name: str, value: str) -> set[str]:
-    """The strings to mask wherever they appear, for one entry of the keys secret.
-
-    A URL (a base URL, say) is masked where it holds credentials, its user-info and query values, so that
-    messages can still say which host did not answer; any other value is masked whole.
-    """
-    if _PUBLIC_KEY_NAMES.match(name):
-        return set()
-    value = value.strip()
-    if "://" not in value:
-        return {value}
-    parts = urlsplit(value)
-    fragments: set[str] = set()
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rpartition("@")[0]
-        _user, _, password = userinfo.partition(":")
-        fragments.update({userinfo, unquote(userinfo), password, unquote(password)})
-    if parts.query:
-        fragments.update({parts.query, unquote(parts.query)})
-        fragments.update(item for _, item in parse_qsl(parts.query))
-    return fragments
 
 
 class SecretError(Exception):
@@ -387,24 +356,6 @@ class ProviderKeys:
         return self._snapshot.redact(text)
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks key values in every record, formatted arguments included."""
-
-    def __init__(self, keys: ProviderKeys) -> None:
-        super().__init__()
-        self._keys = keys
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self._keys.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_info[1] is not None:
-            text = self._keys.redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info, record.exc_text = None, text
-        return True
-
-
 def build_provider_keys(settings: Settings, log_errors: bool = True) -> ProviderKeys:
     """The keys sources these settings name, lowest precedence first: environment, files, Secrets Manager.
 
@@ -422,15 +373,3 @@ def build_provider_keys(settings: Settings, log_errors: bool = True) -> Provider
             )
         )
     return ProviderKeys(sources, ttl_seconds=settings.keys_ttl_seconds, log_errors=log_errors)
-
-
-def install_log_redaction(keys: ProviderKeys, loggers: tuple[str, ...] = ("", "uvicorn", "uvicorn.access")) -> None:
-    """Mask key values in everything the handlers of these loggers write (the root logger's included).
-
-    A filter on a handler sees records from every child logger, which a filter on a logger would not.
-    """
-    redacting = RedactingFilter(keys)
-    for name in loggers:
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-                handler.addFilter(redacting)
