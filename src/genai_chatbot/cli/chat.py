@@ -168,5 +168,8 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
                 runner.run(terminal.send(line))
         except KeyboardInterrupt:
             terminal.say("\n[stopped]")
-        except (ModelError, SessionNotFoundError, TurnInProgressError) as exc:
+        except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
+            terminal.session_id = None
+            terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
+        except (ModelError, TurnInProgressError) as exc:
             terminal.say(f"error: {exc.message}")
