@@ -97,3 +97,11 @@ def test_models_server_prints_the_servers_problems(tmp_path: Path) -> None:
     assert '"scripted/echo"' in result.stdout
     assert result.stderr.count(EMPTY_SECRET_PROBLEM) == 1, result.stderr
     assert f"warning: Keys file {settings.keys_path}" in result.stderr
+
+
+def test_models_server_marks_the_servers_default_model(tmp_path: Path) -> None:
+    settings = broken_keys_settings(tmp_path / "server")
+    with LiveServer(scripted_app(settings)) as live:
+        result = run_models("--server", live.url, data_dir=tmp_path / "client")  # whose default is local/…
+    assert result.returncode == 0, result.stderr
+    assert "scripted/echo (default)" in result.stdout

@@ -67,15 +67,14 @@ async def _model_list(service: ChatService, admin: bool) -> ModelList:
     """The models and the problems; a non-admin learns that a keys source is broken, not which or why."""
     infos = await service.list_models()
     models = [ModelOut.of(m, service.default_model) for m in infos]
-    problems = await service.registry.problems_with(infos, service.default_model)
-    if not admin:
-        keys_broken = bool(await service.registry.problems())
-        problems = [HIDDEN_KEYS_PROBLEM] if keys_broken else []
-        if not any(m.id == service.default_model for m in models):
-            problems.append(
-                f"The default model {service.default_model!r} is not available; pick another model, "
-                "or ask an admin to fix it."
-            )
+    if admin:
+        return ModelList(models=models, problems=await service.registry.problems_with(infos, service.default_model))
+    problems = [HIDDEN_KEYS_PROBLEM] if await service.registry.problems() else []
+    if not any(m.id == service.default_model for m in models):
+        problems.append(
+            f"The default model {service.default_model!r} is not available; pick another model, "
+            "or ask an admin to fix it."
+        )
     return ModelList(models=models, problems=problems)
 
 

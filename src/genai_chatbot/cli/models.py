@@ -105,7 +105,8 @@ def _print_table(rows: list[dict[str, Any]], default_model: str) -> None:
 
     table = Table("model id", "provider", "streaming", "context", "available")
     for m in rows:
-        default = " (default)" if m["id"] == default_model else ""
+        # A server's rows say which is its default; here it is the one of these settings.
+        default = " (default)" if m.get("default", m["id"] == default_model) else ""
         status = "yes" if m["available"] else f"no: {m['unavailable_reason']}"
         # Text, not markup: ids and reasons are user values (":secret:" would become an emoji).
         table.add_row(
