@@ -246,8 +246,8 @@ def test_another_users_session_and_message_answer_404_exactly_like_missing_ones(
 
 def test_model_reasons_that_name_keys_are_shown_to_admins_only(world: World) -> None:
     with world.client("bob") as bob, world.client("root") as root:
-        [theirs] = [m for m in bob.get("/api/models").json() if m["id"] == "vendor/big"]
-        [admins] = [m for m in root.get("/api/models").json() if m["id"] == "vendor/big"]
+        [theirs] = [m for m in bob.get("/api/models").json()["models"] if m["id"] == "vendor/big"]
+        [admins] = [m for m in root.get("/api/models").json()["models"] if m["id"] == "vendor/big"]
     assert theirs["available"] is False and theirs["unavailable_reason"] == "unavailable"
     assert "VENDOR_API_KEY" in admins["unavailable_reason"]
 

@@ -352,3 +352,24 @@ def test_the_page_is_usable_with_the_keyboard_alone(page: Page, settings: Settin
         expect(last_answer(page)).to_have_attribute("data-status", "complete")
         expect(last_answer(page)).to_contain_text("Typed answer.")
         expect(page.locator(".msg.user").last).to_contain_text("first line")
+
+
+def test_a_broken_keys_source_shows_a_banner_with_the_fix(page: Page, tmp_path: Path) -> None:
+    from genai_chatbot.models.registry import ModelRegistry
+    from genai_chatbot.secrets import FileKeySource, ProviderKeys
+
+    settings = Settings(data_dir=tmp_path, default_model=SCRIPTED)
+    settings.keys_path.write_text("''")
+    chat = make_service(settings, ScriptedProvider(["Still here."]))
+    chat.registry = ModelRegistry(chat.registry.providers.values(), ProviderKeys([FileKeySource(settings.keys_path)]))
+    with LiveServer(create_app(settings, service=chat)) as live:
+        open_page(page, live.url)
+        banner = page.get_by_role("alert").filter(has_text="Some models may be missing")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text(f"Keys file {settings.keys_path} is an empty string; store {{}}")
+        expect(page.get_by_label("Model", exact=True)).to_have_value(SCRIPTED)  # the rest still works
+        settings.keys_path.write_text("{}")
+        httpx.post(f"{live.url}/api/models/refresh").raise_for_status()
+        page.reload()
+        expect(page.locator("#app")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#model-problems")).to_be_hidden()

@@ -233,12 +233,15 @@ class Settings(BaseSettings):
 
 def resolve_config_file(explicit: Path | None = None) -> Path | None:
     """The TOML file to read: `explicit`, else `GENAI_CHATBOT_CONFIG`, else `./genai-chatbot.toml` if present."""
-    named = explicit or (Path(os.environ["GENAI_CHATBOT_CONFIG"]) if os.environ.get("GENAI_CHATBOT_CONFIG") else None)
-    if named is not None:
-        if not named.is_file():
-            raise ConfigError(f"Config file {str(named)!r} does not exist; create it or unset GENAI_CHATBOT_CONFIG.")
-        return named
-    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    if explicit is not None:
+        named, fix = explicit, "or pass the path of an existing file to --config"
+    elif os.environ.get("GENAI_CHATBOT_CONFIG"):
+        named, fix = Path(os.environ["GENAI_CHATBOT_CONFIG"]), "or unset GENAI_CHATBOT_CONFIG"
+    else:
+        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    if not named.is_file():
+        raise ConfigError(f"Config file {str(named)!r} does not exist; create it {fix}.")
+    return named
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

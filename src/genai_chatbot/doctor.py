@@ -76,7 +76,7 @@ async def hf_token_check(snapshot: KeysSnapshot, timeout_seconds: float = 10.0) 
 
 async def run_checks(settings: Settings) -> list[Diagnosis]:
     """Every check, in the order a person fixes things: keys, then providers, then the HF token."""
-    keys = build_provider_keys(settings)
+    keys = build_provider_keys(settings, log_errors=False)  # the table shows every source error once
     registry = build_registry(settings, keys)
     try:
         snapshot = await keys.refresh()

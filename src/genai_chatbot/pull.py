@@ -56,33 +56,67 @@ def pull(
     url = f"{endpoint}/{request.repo}/resolve/{request.revision}/{request.filename}"
     target = target_path(models_dir, request)
     partial = target.with_name(target.name + ".part")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_dirs(target.parent)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with (
-            httpx.Client(follow_redirects=True, timeout=timeout_seconds) as client,
-            client.stream("GET", url, headers=headers) as response,
-        ):
-            _check(response, request, token is not None)
-            total = int(response.headers["content-length"]) if "content-length" in response.headers else None
-            done = 0
-            with partial.open("wb") as file:
-                for piece in response.iter_bytes(CHUNK_BYTES):
-                    file.write(piece)
-                    done += len(piece)
-                    progress(done, total)
+        total, done = _download(url, headers, partial, request, token is not None, progress, timeout_seconds)
+        if total is not None and done != total:
+            raise PullError(f"The download stopped at {done} of {total} bytes; try again.")
     except httpx.HTTPError as exc:
-        partial.unlink(missing_ok=True)
+        _clean_up(partial, created)
         detail = mask_url_credentials(f"{endpoint} failed: {type(exc).__name__}: {exc}")
         raise PullError(f"Downloading from {detail}; try again.") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _clean_up(partial, created)
         raise
-    if total is not None and done != total:
-        partial.unlink(missing_ok=True)
-        raise PullError(f"The download stopped at {done} of {total} bytes; try again.")
     partial.replace(target)
     return target
+
+
+def _download(
+    url: str,
+    headers: dict[str, str],
+    partial: Path,
+    request: PullRequest,
+    has_token: bool,
+    progress: Callable[[int, int | None], None],
+    timeout_seconds: float,
+) -> tuple[int | None, int]:
+    """Stream `url` into `partial`; the expected size (when the server said) and the bytes written."""
+    with (
+        httpx.Client(follow_redirects=True, timeout=timeout_seconds) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        _check(response, request, has_token)
+        total = int(response.headers["content-length"]) if "content-length" in response.headers else None
+        done = 0
+        with partial.open("wb") as file:
+            for piece in response.iter_bytes(CHUNK_BYTES):
+                file.write(piece)
+                done += len(piece)
+                progress(done, total)
+    return total, done
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """Create `path` and its missing parents; the ones created, deepest first (to remove them on failure)."""
+    created: list[Path] = []
+    for directory in (path, *path.parents):
+        if directory.exists():
+            break
+        created.append(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _clean_up(partial: Path, created: list[Path]) -> None:
+    """Remove the partial file and the folders this pull created, so a failed pull leaves nothing behind."""
+    partial.unlink(missing_ok=True)
+    for directory in created:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty: something else was put there meanwhile
+            break
 
 
 def _check(response: httpx.Response, request: PullRequest, has_token: bool) -> None:

@@ -27,55 +27,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from genai_chatbot.config import Settings
 from genai_chatbot.files import private_dir
+
+# Masking lives in `redaction`; these names stay importable from here, where callers have always found them.
+from genai_chatbot.redaction import MASK as MASK
+from genai_chatbot.redaction import MIN_SECRET_CHARS as MIN_SECRET_CHARS
+from genai_chatbot.redaction import RedactingFilter as RedactingFilter
+from genai_chatbot.redaction import install_log_redaction as install_log_redaction
+from genai_chatbot.redaction import mask_url_credentials as mask_url_credentials
+from genai_chatbot.redaction import secret_fragments
+from genai_chatbot.wording import clause
 
 logger = logging.getLogger(__name__)
 
 HF_TOKEN = "HF_TOKEN"
 EMPTY_SECRET_HINT = "store {} when no keys are needed"
-# Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token.
-_ENV_KEY_PATTERN = re.compile(r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN)$")
-# The only values of the keys secret that are not secret: names and protocol settings people must be able
-# to read in messages ("Model 'azure_openai/Model1' ...", often also the deployment's name). Every other
-# value is masked.
-_PUBLIC_KEY_NAMES = re.compile(r"^(?:AZURE_OPENAI_MODELS|AZURE_OPENAI_API_(?:TYPE|VERSION|DEPLOYMENT_NAME)(?:__.+)?)$")
-# Values shorter than this are not masked in free text: replacing every "azure" or "1" would garble
-# messages, and no real key or password is that short.
-MIN_SECRET_CHARS = 6
-# `scheme://user:password@host`: the user-info part of any URL, whatever it came from.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"<>]+@")
-MASK = "***"
-
-
-def mask_url_credentials(text: str) -> str:
-    """`text` with the user-info of every URL in it (`https://user:pass@host` -> `https://***@host`) masked."""
-    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text) if "@" in text else text
-
-
-def secret_fragments(name: str, value: str) -> set[str]:
-    """The strings to mask wherever they appear, for one entry of the keys secret.
-
-    A URL (a base URL, say) is masked where it holds credentials, its user-info and query values, so that
-    messages can still say which host did not answer; any other value is masked whole.
-    """
-    if _PUBLIC_KEY_NAMES.match(name):
-        return set()
-    value = value.strip()
-    if "://" not in value:
-        return {value}
-    parts = urlsplit(value)
-    fragments: set[str] = set()
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rpartition("@")[0]
-        _user, _, password = userinfo.partition(":")
-        fragments.update({userinfo, unquote(userinfo), password, unquote(password)})
-    if parts.query:
-        fragments.update({parts.query, unquote(parts.query)})
-        fragments.update(item for _, item in parse_qsl(parts.query))
-    return fragments
+# Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token,
+# and the base URLs the official OpenAI, Cohere and AI21 SDKs read (the keys secret wins over them).
+_ENV_KEY_PATTERN = re.compile(
+    r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN|(?:OPENAI|COHERE|AI21)_BASE_URL)$"
+)
 
 
 class SecretError(Exception):
@@ -91,7 +64,7 @@ def parse_keys(text: str, origin: str) -> dict[str, str]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SecretError(
-            f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            f"{origin} is not valid JSON: {clause(exc.msg)} at line {exc.lineno}, column {exc.colno} "
             '(a trailing comma is a common cause); it must be an object like {"OPENAI_API_KEY": "sk-..."}.'
         ) from None
     if not isinstance(value, dict):
@@ -125,7 +98,11 @@ class KeySource(Protocol):
 
 
 class EnvironmentKeySource:
-    """Keys from process environment variables named like keys (`*_API_KEY`, `AZURE_OPENAI_*`, `HF_TOKEN`)."""
+    """Keys from process environment variables named like keys (`*_API_KEY`, `AZURE_OPENAI_*`, `HF_TOKEN`).
+
+    `OPENAI_BASE_URL`, `COHERE_BASE_URL` and `AI21_BASE_URL` count too: people set them for the SDKs, and
+    providers read them from the keys, so every provider and `doctor` honour them like a secret's values.
+    """
 
     description = "environment variables"
 
@@ -190,8 +167,16 @@ class SecretsManagerSource:
     also come from an ARN.
     """
 
-    def __init__(self, secret_id: str, region: str | None = None, plain_text_name: str | None = None) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        region: str | None = None,
+        plain_text_name: str | None = None,
+        setting: str = "GENAI_CHATBOT_KEYS_SECRET_ID",
+    ) -> None:
+        """`setting` names where the secret id was set, for the fix of a secret that is not found."""
         self.secret_id = secret_id
+        self.setting = setting
         self.plain_text_name = plain_text_name
         self.region = region or _region_from_arn(secret_id)
         kind = f"{plain_text_name} secret" if plain_text_name else "keys secret"
@@ -214,7 +199,7 @@ class SecretsManagerSource:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Error")
             raise SecretError(
-                f"Cannot read the {self.description}: {code}. {_SECRETS_MANAGER_FIXES.get(code, '')}".strip()
+                f"Cannot read the {self.description}: {code}. {_secrets_manager_fix(code, self.setting)}".strip()
             ) from None
         except BotoCoreError as exc:
             raise SecretError(
@@ -230,8 +215,14 @@ class SecretsManagerSource:
         return parse_keys(text, f"The {self.description}")
 
 
+def _secrets_manager_fix(code: str, setting: str) -> str:
+    """What to do about a Secrets Manager error `code` for the secret named by the setting `setting`."""
+    if code == "ResourceNotFoundException":
+        return f"Check the name or ARN and the region ({setting}, AWS_REGION)."
+    return _SECRETS_MANAGER_FIXES.get(code, "")
+
+
 _SECRETS_MANAGER_FIXES = {
-    "ResourceNotFoundException": "Check the name or ARN and the region (GENAI_CHATBOT_KEYS_SECRET_ID, AWS_REGION).",
     "AccessDeniedException": "Allow secretsmanager:GetSecretValue on it for this identity.",
     "UnrecognizedClientException": "The AWS credentials are not valid for this region.",
     "DecryptionFailure": "Allow kms:Decrypt on the secret's KMS key for this identity.",
@@ -297,9 +288,12 @@ class ProviderKeys:
         sources: list[KeySource],
         ttl_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        log_errors: bool = True,
     ) -> None:
+        """`log_errors=False` is for commands that print the errors themselves (once, not also as a log line)."""
         # Lowest precedence first: later sources override earlier ones.
         self._sources = sources
+        self._log_errors = log_errors
         self._ttl = ttl_seconds
         self._clock = clock
         self._snapshot: KeysSnapshot | None = None
@@ -338,7 +332,7 @@ class ProviderKeys:
             previous = self._snapshot
             self._snapshot = KeysSnapshot(values, tuple(statuses))
             self._read_at = self._clock()
-            if previous is None or previous.errors != self._snapshot.errors:
+            if self._log_errors and (previous is None or previous.errors != self._snapshot.errors):
                 for error in self._snapshot.errors:
                     logger.warning("%s", error)
             return self._snapshot
@@ -362,43 +356,20 @@ class ProviderKeys:
         return self._snapshot.redact(text)
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks key values in every record, formatted arguments included."""
+def build_provider_keys(settings: Settings, log_errors: bool = True) -> ProviderKeys:
+    """The keys sources these settings name, lowest precedence first: environment, files, Secrets Manager.
 
-    def __init__(self, keys: ProviderKeys) -> None:
-        super().__init__()
-        self._keys = keys
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self._keys.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_info[1] is not None:
-            text = self._keys.redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info, record.exc_text = None, text
-        return True
-
-
-def build_provider_keys(settings: Settings) -> ProviderKeys:
-    """The keys sources these settings name, lowest precedence first: environment, files, Secrets Manager."""
+    A server logs a broken source (once per change); a command that prints it itself passes `log_errors=False`.
+    """
     sources: list[KeySource] = [EnvironmentKeySource(), FileKeySource(settings.keys_path)]
     if settings.hf_token_file is not None:
         sources.append(PlainTextFileSource(settings.hf_token_file))
     if settings.keys_secret_id:
         sources.append(SecretsManagerSource(settings.keys_secret_id))
     if settings.hf_token_secret_id:
-        sources.append(SecretsManagerSource(settings.hf_token_secret_id, plain_text_name=HF_TOKEN))
-    return ProviderKeys(sources, ttl_seconds=settings.keys_ttl_seconds)
-
-
-def install_log_redaction(keys: ProviderKeys, loggers: tuple[str, ...] = ("", "uvicorn", "uvicorn.access")) -> None:
-    """Mask key values in everything the handlers of these loggers write (the root logger's included).
-
-    A filter on a handler sees records from every child logger, which a filter on a logger would not.
-    """
-    redacting = RedactingFilter(keys)
-    for name in loggers:
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-                handler.addFilter(redacting)
+        sources.append(
+            SecretsManagerSource(
+                settings.hf_token_secret_id, plain_text_name=HF_TOKEN, setting="GENAI_CHATBOT_HF_TOKEN_SECRET_ID"
+            )
+        )
+    return ProviderKeys(sources, ttl_seconds=settings.keys_ttl_seconds, log_errors=log_errors)

@@ -16,6 +16,7 @@ from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnav
 from genai_chatbot.auth.users import DuplicateUserError, UnknownKeyError, UnknownUserError, UserStoreError
 from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
+from genai_chatbot.wording import clause
 
 
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         position = first["loc"][-1] if len(first["loc"]) > 1 else "?"
         message = f"The request body is not valid JSON ({detail} at character {position}); send a JSON object."
         return JSONResponse(error_body(message, "invalid_request_error", None, "invalid_json"), status_code=400)
-    problems = "; ".join(f"{_field_name(tuple(e['loc']))}: {e['msg']}" for e in errors)
+    problems = "; ".join(f"{_field_name(tuple(e['loc']))}: {clause(e['msg'])}" for e in errors)
     return JSONResponse(
         error_body(f"Invalid request: {problems}.", "invalid_request_error", _field_name(tuple(first["loc"]))),
         status_code=422,

@@ -115,6 +115,16 @@ class ModelOut(BaseModel):
         )
 
 
+class ModelList(BaseModel):
+    """`GET /api/models`: the models, and what keeps others from being listed (an unreadable keys source)."""
+
+    models: list[ModelOut]
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Why models may be missing, with the fix; for non-admins (with auth on) without details.",
+    )
+
+
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -19,6 +19,7 @@ from genai_chatbot.api.limits import LimitParam, Limits, enforce
 from genai_chatbot.api.schemas import (
     MessageCreate,
     MessageOut,
+    ModelList,
     ModelOut,
     SessionCreate,
     SessionOut,
@@ -27,28 +28,54 @@ from genai_chatbot.api.schemas import (
     TurnOut,
 )
 from genai_chatbot.api.sse import SSE_HEADERS, TextEventTemplate, event
-from genai_chatbot.chat.service import Turn, TurnEnded, TurnEvent, TurnStarted
+from genai_chatbot.chat.service import ChatService, Turn, TurnEnded, TurnEvent, TurnStarted
 
 router = APIRouter(prefix="/api", tags=["Chat"])
 
 
-@router.get("/models", response_model=list[ModelOut])
-async def list_models(service: Service, caller: Caller) -> list[ModelOut]:
-    """Every configured model, unavailable ones included; the reason is shown to admins, "unavailable" to others.
+#: What a non-admin sees of a broken keys source: that models may be missing, and who can fix it.
+HIDDEN_KEYS_PROBLEM = (
+    "A keys source cannot be read, so some models may be missing; an admin can see why with 'genai-chatbot doctor'."
+)
 
-    Reasons name keys and where keys come from, which only admins need to know.
+
+@router.get("/models", response_model=ModelList)
+async def list_models(service: Service, caller: Caller) -> ModelList:
+    """Every configured model, unavailable ones included, and the problems that hide others.
+
+    A problem is an unreadable or malformed keys source (its providers' models are then missing), or a
+    default model that is not listed. Reasons and problems name keys and where keys come from, which only
+    admins need to know: others see "unavailable", and that a keys source is broken without which or why.
     """
-    models = [ModelOut.of(m, service.default_model) for m in await service.list_models()]
+    listing = await _model_list(service, admin=caller.is_admin)
     if caller.is_admin:
-        return models
-    return [m if m.available else m.model_copy(update={"unavailable_reason": "unavailable"}) for m in models]
+        return listing
+    listing.models = [
+        m if m.available else m.model_copy(update={"unavailable_reason": "unavailable"}) for m in listing.models
+    ]
+    return listing
 
 
-@router.post("/models/refresh", response_model=list[ModelOut])
-async def refresh_models(service: Service, _: Admin) -> list[ModelOut]:
+@router.post("/models/refresh", response_model=ModelList)
+async def refresh_models(service: Service, _: Admin) -> ModelList:
     """Admins: re-read the keys secret and every provider's model list now, instead of waiting for the TTL."""
     await service.registry.refresh()
-    return [ModelOut.of(m, service.default_model) for m in await service.list_models()]
+    return await _model_list(service, admin=True)
+
+
+async def _model_list(service: ChatService, admin: bool) -> ModelList:
+    """The models and the problems; a non-admin learns that a keys source is broken, not which or why."""
+    infos = await service.list_models()
+    models = [ModelOut.of(m, service.default_model) for m in infos]
+    if admin:
+        return ModelList(models=models, problems=await service.registry.problems_with(infos, service.default_model))
+    problems = [HIDDEN_KEYS_PROBLEM] if await service.registry.problems() else []
+    if not any(m.id == service.default_model for m in models):
+        problems.append(
+            f"The default model {service.default_model!r} is not available; pick another model, "
+            "or ask an admin to fix it."
+        )
+    return ModelList(models=models, problems=problems)
 
 
 @router.get("/sessions", response_model=list[SessionOut])

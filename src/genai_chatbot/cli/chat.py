@@ -25,11 +25,13 @@ from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import ChatChunk
 
 CLI_USER = "default"
+#: How many of the most recent sessions `/open` searches for an id prefix.
+OPEN_SEARCH_LIMIT = 10_000
 HELP = """Commands:
   /model ID     switch model (see /models)      /models     list models
   /new          start a new session             /sessions   list your sessions
-  /open ID      continue a session              /help       this text
-  /exit         leave (or Ctrl-D)"""
+  /open ID      continue a session (the first characters of its id will do)
+  /help         this text                       /exit       leave (or Ctrl-D)"""
 
 
 class TerminalChat:
@@ -74,14 +76,36 @@ class TerminalChat:
                 when = datetime.fromtimestamp(s.updated_at).strftime("%Y-%m-%d %H:%M")
                 self.say(f"  {s.id}  {when}  {s.model_id}  {s.title or '(untitled)'}")
         elif name == "/open":
-            session, messages = await self.service.session_messages(CLI_USER, argument)
-            self.session_id, self.model_id = session.id, session.model_id
-            for message in messages[-6:]:
-                self.say(f"{message.role}> {message.content}")
-            self.say(f"Continuing session {session.id} with {session.model_id}.")
+            session_id = await self.find_session(argument)
+            if session_id is not None:
+                session, messages = await self.service.session_messages(CLI_USER, session_id)
+                self.session_id, self.model_id = session.id, session.model_id
+                for message in messages[-6:]:
+                    self.say(f"{message.role}> {message.content}")
+                self.say(f"Continuing session {session.id} with {session.model_id}.")
         else:
             self.say(HELP)
         return True
+
+    async def find_session(self, prefix: str) -> str | None:
+        """The id of the one session whose id is or starts with `prefix`; None (having said why) otherwise.
+
+        Ids are long; `/sessions` shows them whole, and the first few characters are enough to open one.
+        """
+        if not prefix:
+            self.say("Usage: /open ID, the whole id or its first characters; /sessions lists your sessions.")
+            return None
+        sessions = await self.service.list_sessions(CLI_USER, limit=OPEN_SEARCH_LIMIT)
+        matches = [s for s in sessions if s.id == prefix] or [s for s in sessions if s.id.startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0].id
+        if not matches:
+            self.say(f"No session of yours has an id starting with {prefix!r}; /sessions lists them.")
+            return None
+        self.say(f"{len(matches)} sessions have an id starting with {prefix!r}; type more of it:")
+        for s in matches:
+            self.say(f"  {s.id}  {s.model_id}  {s.title or '(untitled)'}")
+        return None
 
     async def send(self, content: str) -> None:
         """Send one message and stream the answer to the terminal."""
@@ -144,5 +168,8 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
                 runner.run(terminal.send(line))
         except KeyboardInterrupt:
             terminal.say("\n[stopped]")
-        except (ModelError, SessionNotFoundError, TurnInProgressError) as exc:
+        except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
+            terminal.session_id = None
+            terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
+        except (ModelError, TurnInProgressError) as exc:
             terminal.say(f"error: {exc.message}")

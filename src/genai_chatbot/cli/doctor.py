@@ -16,16 +16,20 @@ def doctor(config: ConfigOption = None) -> None:
     settings = settings_or_exit(config)
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from genai_chatbot.doctor import run_checks
 
     rows = asyncio.run(run_checks(settings))
     table = Table("check", "status", "detail", "what to do")
     for row in rows:
-        table.add_row(row.component, f"[{_STYLE[row.status]}]{row.status}[/]", row.detail, row.fix or "")
-    console = Console()
+        # Text, not markup: details hold user values, where ":secret:" in an ARN would become an emoji and
+        # "[[sagemaker.endpoints]]" a style tag.
+        status = Text(row.status, style=_STYLE[row.status])
+        table.add_row(Text(row.component), status, Text(row.detail), Text(row.fix or ""))
+    console = Console(emoji=False)
     if not console.is_terminal:
-        console = Console(width=max(console.width, 200))
+        console = Console(width=max(console.width, 200), emoji=False)
     console.print(table)
     if any(row.status == "error" for row in rows):
         raise typer.Exit(1)

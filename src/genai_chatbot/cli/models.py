@@ -11,15 +11,17 @@ import typer
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.config import Settings
 from genai_chatbot.models.registry import build_registry
+from genai_chatbot.secrets import build_provider_keys
 
 
 async def _list_here(settings: Settings, refresh: bool) -> tuple[list[dict[str, Any]], list[str]]:
-    registry = build_registry(settings)
+    # The command prints key-source problems itself, once: no log line repeating them.
+    registry = build_registry(settings, build_provider_keys(settings, log_errors=False))
     try:
         if refresh:
             await registry.refresh()
         models = await registry.list_models()
-        problems = await registry.problems()
+        problems = await registry.problems_with(models, settings.default_model)
     finally:
         await registry.aclose()
     rows = [
@@ -43,10 +45,10 @@ def _list_on_server(url: str, refresh: bool, token: str | None) -> tuple[list[di
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
         if refresh:
             _check(client.post("/api/models/refresh"))
-        response = _check(client.get("/api/models"))
-    return [
-        {k: v for k, v in m.items() if k != "display_name" and k != "input_modalities"} for m in response.json()
-    ], []
+        listing = _check(client.get("/api/models")).json()
+    hidden = ("display_name", "input_modalities")
+    rows = [{k: v for k, v in m.items() if k not in hidden} for m in listing["models"]]
+    return rows, list(listing.get("problems", []))
 
 
 def _check(response: Any) -> Any:
@@ -92,22 +94,29 @@ def models(
         typer.echo(json.dumps(rows, indent=2))
     else:
         _print_table(rows, settings.default_model)
-    for problem in problems:
+    for problem in dict.fromkeys(problems):  # once each, whatever the sources
         typer.echo(f"warning: {problem}", err=True)
 
 
 def _print_table(rows: list[dict[str, Any]], default_model: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("model id", "provider", "streaming", "context", "available")
     for m in rows:
-        default = " (default)" if m["id"] == default_model else ""
+        # A server's rows say which is its default; here it is the one of these settings.
+        default = " (default)" if m.get("default", m["id"] == default_model) else ""
         status = "yes" if m["available"] else f"no: {m['unavailable_reason']}"
+        # Text, not markup: ids and reasons are user values (":secret:" would become an emoji).
         table.add_row(
-            m["id"] + default, m["provider"], "yes" if m["streaming"] else "no", str(m["context_window"]), status
+            Text(m["id"] + default),
+            Text(m["provider"]),
+            "yes" if m["streaming"] else "no",
+            str(m["context_window"]),
+            Text(status),
         )
-    console = Console()
+    console = Console(emoji=False)
     if not console.is_terminal:  # piped into grep or a file: never wrap ids across lines
-        console = Console(width=max(console.width, 200))
+        console = Console(width=max(console.width, 200), emoji=False)
     console.print(table)

@@ -18,6 +18,8 @@ def pull(
 ) -> None:
     """Download a GGUF file into <data dir>/models, using the Hugging Face token for gated models."""
     settings = settings_or_exit(config)
+    from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from genai_chatbot.files import private_dir
@@ -28,8 +30,9 @@ def pull(
     token = asyncio.run(build_provider_keys(settings).refresh()).get(HF_TOKEN)
     try:
         request = PullRequest(repo, filename, revision)
-        with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()) as bar:
-            task = bar.add_task(filename, total=None)
+        columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, console=Console(emoji=False)) as bar:
+            task = bar.add_task(escape(filename), total=None)
             path = download(
                 request,
                 private_dir(settings.data_dir) / "models",

@@ -54,6 +54,28 @@ class ModelRegistry:
         """What keeps models from being listed: unreadable or malformed key sources."""
         return [self.keys.redact(error) for error in (await self.keys.current()).errors]
 
+    async def problems_with(self, models: list[ModelInfo], default_model: str) -> list[str]:
+        """`problems()`, and a default model missing from `models`: what a model list shows beside the models."""
+        problems = list(dict.fromkeys(await self.problems()))
+        if not any(m.id == default_model for m in models):
+            problems.append(self._missing_default(default_model, keys_broken=bool(problems)))
+        return problems
+
+    def _missing_default(self, model_id: str, keys_broken: bool) -> str:
+        """Why a chat that names no model will fail: the default model is not among the models, and the likely cause."""
+        provider_name = model_id.partition("/")[0]
+        provider = self._providers.get(provider_name)
+        if provider is None:
+            cause = f"no provider named {provider_name!r} is enabled"
+        elif keys_broken and provider.enabling_keys:
+            cause = f"{provider_name}'s key may be in the keys source above that cannot be read"
+        else:
+            cause = f"{provider_name} lists no such model"
+        return (
+            f"The default model {model_id!r} is not among the models ({cause}); a chat that names no model fails "
+            "until it is. Set default_model to a listed model, or fix its provider (see genai-chatbot doctor)."
+        )
+
     async def refresh(self) -> None:
         """Re-read the keys now and make every provider list its models afresh."""
         await self.keys.refresh()

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from genai_chatbot.wording import clause
+
 if TYPE_CHECKING:
     from botocore.config import Config
 
@@ -92,7 +94,8 @@ def error_code(exc: Any) -> str:
 def error_message(exc: Any) -> str:
     """The AWS error message of a `ClientError` (never contains credentials, only ARNs and reasons)."""
     error = exc.response.get("Error", {})
-    return str(error.get("Message") or error.get("message") or "no message").strip()
+    # Without its full stop: every caller embeds it in a sentence of its own ("...: {message}. Retry ...").
+    return clause(str(error.get("Message") or error.get("message") or "no message"))
 
 
 def retry_after(exc: Any) -> float | None:

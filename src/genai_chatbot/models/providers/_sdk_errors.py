@@ -14,12 +14,14 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from genai_chatbot.wording import clause
 
 
 def error_for_status(
     label: str, key_name: str, status: int, detail: str | None, retry_after: float | None = None
 ) -> ModelError:
     """Our error for an HTTP error answer from provider `label`, whose key is named `key_name`."""
+    detail = clause(detail) if detail else detail
     if status == 429:
         return RateLimitedError(f"{label} is rate limiting this key: {detail or 'too many requests'}.", retry_after)
     if key_refused(status):

@@ -80,6 +80,7 @@ async function json(method, path, body) {
 }
 
 export const api = {
+  /** `{models, problems}`: every model, and what hides others (a broken keys source), with the fix. */
   models: () => json("GET", "/api/models"),
   openapi: () => json("GET", "/openapi.json"),
   sessions: () => json("GET", "/api/sessions"),

@@ -136,7 +136,7 @@ export class Auth {
     sessionStorage.removeItem(FLOW_KEY); // one use, whatever happens
     if (params.get("error")) {
       const reason = params.get("error_description") || params.get("error");
-      throw new SignInError(`The identity provider refused the sign-in: ${reason}.`);
+      throw new SignInError(`The identity provider refused the sign-in: ${reason.replace(/\.$/, "")}.`);
     }
     if (!flow || !params.get("state") || params.get("state") !== flow.state) {
       throw new SignInError("This sign-in answer does not belong to a sign-in started here (state mismatch); sign in again.");
@@ -162,7 +162,7 @@ export class Auth {
     const tokens = await response.json().catch(() => ({}));
     if (!response.ok) {
       const reason = tokens.error_description || tokens.error || `HTTP ${response.status}`;
-      throw new SignInError(`The identity provider did not issue a token: ${reason}.`);
+      throw new SignInError(`The identity provider did not issue a token: ${reason.replace(/\.$/, "")}.`);
     }
     if (tokens.id_token && jwtClaims(tokens.id_token)?.nonce !== flow.nonce) {
       throw new SignInError("The ID token does not carry this sign-in's nonce; sign in again.");

@@ -5,7 +5,7 @@ import { takeDraft } from "./auth.js";
 import { chooseModels } from "./compare.js";
 import { Conversation } from "./conversation.js";
 import { icon } from "./icons.js";
-import { defaultModelId, fillModelPicker, optionLabel, selectModel } from "./models.js";
+import { defaultModelId, fillModelPicker, optionLabel, selectModel, showProblems } from "./models.js";
 import { DEFAULT_SETTINGS, limitsFromOpenApi, loadSettings, requestFields, saveSettings, SettingsPanel } from "./settings.js";
 import { Sidebar } from "./sidebar.js";
 import { SignInFlow } from "./signin.js";
@@ -20,6 +20,7 @@ const ui = {
   scrim: $("scrim"),
   newChat: $("new-chat"),
   picker: $("model-picker"),
+  modelProblems: $("model-problems"),
   pickerWrap: $("model-picker-wrap"),
   compareSummary: $("compare-summary"),
   compareToggle: $("compare-toggle"),
@@ -363,7 +364,9 @@ async function start() {
   // A plain button, so that Enter in the key field signs in rather than cancels.
   ui.tokenDialog.querySelector(".token-cancel").addEventListener("click", () => ui.tokenDialog.close("cancel"));
   try {
-    state.models = await api.models();
+    const listing = await api.models();
+    state.models = listing.models;
+    showProblems(ui.modelProblems, listing.problems);
   } catch (error) {
     if (error.status === 401 && signin.active) return; // it signs in again, or says why it cannot
     toast(error.message);

@@ -1,5 +1,16 @@
 // The model picker: models grouped by provider; unavailable ones shown disabled, with their reason.
 
+/** Show the model list's problems (a keys source that cannot be read…) in `banner`, or hide it when none. */
+export function showProblems(banner, problems) {
+  const items = (problems || []).map((problem) => {
+    const item = document.createElement("li");
+    item.textContent = problem;
+    return item;
+  });
+  banner.querySelector("ul").replaceChildren(...items);
+  banner.hidden = items.length === 0;
+}
+
 /** `models` grouped by provider, in the order the server listed them. */
 export function byProvider(models) {
   const groups = new Map();
