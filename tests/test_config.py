@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_chatbot.config import ConfigError, load_settings
+from genai_chatbot.config import ConfigError, Settings, load_settings
 
 
 def test_defaults_serve_the_embedded_model_from_data() -> None:
@@ -43,3 +43,9 @@ def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
     broken.write_text("port = \n")
     with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_settings(broken)
+
+
+def test_the_deprecated_users_tokens_never_show_in_a_repr_of_the_settings() -> None:
+    settings = Settings(users={"tok-secret-0123456789": "alice"})
+    assert "tok-secret-0123456789" not in repr(settings)
+    assert "tok-secret-0123456789" not in str(settings)

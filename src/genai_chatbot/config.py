@@ -181,7 +181,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     #: Deprecated: bearer tokens mapped to user ids. Still accepted (as keys of role `user`) when `auth` is
     #: `api-keys`; move them to `genai-chatbot keys create`.
-    users: dict[str, str] = Field(default_factory=dict)
+    users: dict[str, str] = Field(default_factory=dict, repr=False)  # its keys are tokens: never in a repr
     local: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
     # Provider keys ---------------------------------------------------------------------------------
