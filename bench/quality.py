@@ -13,7 +13,8 @@ France question is then asked on --france-seeds further seeds: "Paris" on 9 of 1
 Every loop is bounded: (questions x seeds + France tries) x settings requests, each capped at
 --max-tokens and a timeout.
 
-Usage: python bench/quality.py [--seeds 3] [--max-tokens 48] [--settings all|default] [--show-wrong]
+Usage: python bench/quality.py [--seeds 3] [--max-tokens 48] [--settings all|default] [--model-path GGUF]
+                               [--show-wrong]
        python bench/quality.py --smoke    (2 questions, 1 seed, the server's own defaults: seconds)
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +36,6 @@ from pathlib import Path
 
 import httpx
 
-MODEL = "local/smollm2-135m-instruct"
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 
@@ -106,7 +107,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(sampling: dict[str, float | None], threads: int, workdir: Path) -> Iterator[httpx.Client]:
+def server(
+    sampling: dict[str, float | None], threads: int, workdir: Path, model_path: Path | None = None
+) -> Iterator[httpx.Client]:
     """A `genai-chatbot serve` on 127.0.0.1 whose local model defaults to `sampling`; stopped on exit.
 
     It runs in `workdir` with no GENAI_CHATBOT_* variable of ours, so no developer setting leaks in.
@@ -115,6 +118,8 @@ def server(sampling: dict[str, float | None], threads: int, workdir: Path) -> It
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENAI_CHATBOT_")}
     env |= {"GENAI_CHATBOT_DATA_DIR": str(workdir / "data"), "GENAI_CHATBOT_LOCAL__THREADS": str(threads)}
     env |= {f"GENAI_CHATBOT_LOCAL__SAMPLING__{k.upper()}": str(v) for k, v in sampling.items() if v is not None}
+    if model_path is not None:
+        env["GENAI_CHATBOT_LOCAL__MODEL_PATH"] = str(model_path.resolve())
     process = subprocess.Popen(
         [sys.executable, "-m", "genai_chatbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=workdir,
@@ -147,12 +152,14 @@ def server(sampling: dict[str, float | None], threads: int, workdir: Path) -> It
             process.wait()
 
 
-def reported_defaults(client: httpx.Client) -> dict[str, float | None]:
-    """The model's defaults as GET /api/models reports them: proof the setting reached the server."""
+def local_model(client: httpx.Client) -> tuple[str, dict[str, float | None]]:
+    """The local model's id and its defaults as GET /api/models reports them: proof the setting arrived."""
     body = client.get("/api/models").raise_for_status().json()
     models = body["models"] if isinstance(body, dict) else body
-    model = next(m for m in models if m["id"] == MODEL)
-    return dict(model.get("defaults") or {})
+    model = next(m for m in models if m["provider"] == "local")
+    if not model["available"]:
+        raise RuntimeError(f"{model['id']} is unavailable: {model['unavailable_reason']}")
+    return str(model["id"]), dict(model.get("defaults") or {})
 
 
 def describe(defaults: dict[str, float | None]) -> str:
@@ -160,10 +167,10 @@ def describe(defaults: dict[str, float | None]) -> str:
     return " ".join(f"{short} {defaults[k]}" for k, short in shown.items() if defaults.get(k) is not None) or "-"
 
 
-def ask(client: httpx.Client, question: Question, seed: int, max_tokens: int) -> str:
+def ask(client: httpx.Client, model: str, question: Question, seed: int, max_tokens: int) -> str:
     """The reply to `question` with the server's default sampling: only the seed and the budget are sent."""
     body = {
-        "model": MODEL,
+        "model": model,
         "messages": [{"role": "user", "content": question.text}],
         "seed": seed,
         "max_tokens": max_tokens,
@@ -195,19 +202,19 @@ def run_setting(name: str, questions: list[Question], seeds: int, paris_seeds: i
     right = paris = 0
     with (
         tempfile.TemporaryDirectory(prefix="genai-quality-") as tmp,
-        server(SETTINGS[name], args.threads, Path(tmp)) as client,
+        server(SETTINGS[name], args.threads, Path(tmp), args.model_path) as client,
     ):
-        defaults = reported_defaults(client)
+        model, defaults = local_model(client)
         greedy = defaults.get("temperature") == 0
         run_seeds = [1] if greedy else list(range(1, seeds + 1))
         for seed in run_seeds:
             for question in questions:
-                reply = ask(client, question, seed, args.max_tokens)
+                reply = ask(client, model, question, seed, args.max_tokens)
                 right += question.is_right(reply)
                 if args.show_wrong and not question.is_right(reply):
                     print(f"  wrong [{name}, seed {seed}] {question.text} -> {reply.strip()[:120]!r}", file=sys.stderr)
         for seed in range(1, paris_seeds + 1):
-            paris += QUESTIONS[0].is_right(ask(client, QUESTIONS[0], 100 + seed, args.max_tokens))
+            paris += QUESTIONS[0].is_right(ask(client, model, QUESTIONS[0], 100 + seed, args.max_tokens))
     return Score(
         setting=name,
         defaults=describe(defaults),
@@ -239,21 +246,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="Seeds per question when sampling (default 3).")
     parser.add_argument("--france-seeds", type=int, default=10, help="Fresh tries of the France question (10).")
     parser.add_argument("--max-tokens", type=int, default=48, help="Reply budget per question (default 48).")
-    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads of the server (default 2).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="llama.cpp threads of the server (default 1: steadiest on a busy machine).",
+    )
     parser.add_argument(
         "--settings", choices=["all", "default"], default="all", help="Every setting, or the server's defaults."
     )
+    parser.add_argument("--model-path", type=Path, help="Measure this GGUF instead of the embedded model.")
     parser.add_argument("--show-wrong", action="store_true", help="Print each wrong answer on stderr.")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so that each server is stopped too
     questions, seeds, paris_seeds = QUESTIONS, args.seeds, args.france_seeds
     names = [n for n in SETTINGS if n != DEFAULT_SETTING] if args.settings == "all" else [DEFAULT_SETTING]
     if args.smoke:
         questions, seeds, paris_seeds, names = QUESTIONS[:2], 1, 1, [DEFAULT_SETTING]
-    print(f"{len(questions)} questions, max_tokens {args.max_tokens}, model {MODEL}", flush=True)
+    model = args.model_path.name if args.model_path else "the embedded SmolLM2-135M-Instruct"
+    print(f"{len(questions)} questions, max_tokens {args.max_tokens}, model {model}", flush=True)
     scores = []
     for name in names:
         scores.append(run_setting(name, questions, seeds, paris_seeds, args))
-        print(f"  done: {name} ({scores[-1].seconds:.0f} s)", file=sys.stderr, flush=True)
+        print(table(scores[-1:]).splitlines()[-1], file=sys.stderr, flush=True)  # progress: the row so far
     print(table(scores))
     return 0
 
