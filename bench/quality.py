@@ -8,7 +8,9 @@ defaults would. An answer counts as right when its text matches the question's p
 Markdown table: the score per setting, and how often "What is the capital of France?" got "Paris".
 
 Greedy settings are run once (their answers do not depend on the seed); sampled ones once per seed. The
-France question is then asked on --france-seeds further seeds: "Paris" on 9 of 10 is the bar.
+France question is then asked on --france-seeds further seeds: "Paris" on 9 of 10 is the bar. Last, four
+open requests get 128 tokens each (per seed), and "looping" counts the replies that repeat a run of three
+words three times or more: the failure a repeat penalty is for.
 
 Every loop is bounded: (questions x seeds + France tries) x settings requests, each capped at
 --max-tokens and a timeout.
@@ -76,6 +78,23 @@ QUESTIONS = [
     Question("What color is the sky on a clear day?", r"\bblue\b"),
     Question("At what temperature in degrees Celsius does water freeze?", r"(?<![\d.])0(?![\d.])|\bzero\b"),
 ]
+
+# Open requests whose longer replies show whether a setting makes the model loop ("Deutschland, Deutschland, …").
+OPEN_PROMPTS = [
+    "Describe Paris in a few sentences.",
+    "Tell me about dogs.",
+    "Explain why the sky is blue.",
+    "Write a short story about a cat.",
+]
+OPEN_MAX_TOKENS = 128
+
+
+def loops(reply: str) -> bool:
+    """Whether the reply repeats itself: some run of three words occurs three times or more."""
+    words = re.findall(r"\w+", reply.lower())
+    runs = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    return any(runs.count(run) >= 3 for run in set(runs))
+
 
 # Each setting is the model's default sampling in the server under test (None: the server's own default).
 SETTINGS: dict[str, dict[str, float | None]] = {
@@ -189,10 +208,14 @@ class Score:
     seeds: str
     paris: int
     paris_tries: int
+    looping: int
+    open_asked: int
     seconds: float
 
 
-def run_setting(name: str, questions: list[Question], seeds: int, paris_seeds: int, args: argparse.Namespace) -> Score:
+def run_setting(
+    name: str, questions: list[Question], prompts: list[str], seeds: int, paris_seeds: int, args: argparse.Namespace
+) -> Score:
     """Score one setting: every question once per seed (once in all when greedy), then France per seed.
 
     Greedy decoding (temperature 0) does not draw from the seed, so more seeds would repeat the same
@@ -215,6 +238,8 @@ def run_setting(name: str, questions: list[Question], seeds: int, paris_seeds: i
                     print(f"  wrong [{name}, seed {seed}] {question.text} -> {reply.strip()[:120]!r}", file=sys.stderr)
         for seed in range(1, paris_seeds + 1):
             paris += QUESTIONS[0].is_right(ask(client, model, QUESTIONS[0], 100 + seed, args.max_tokens))
+        open_replies = [ask(client, model, Question(p, ""), s, OPEN_MAX_TOKENS) for s in run_seeds for p in prompts]
+        looping = sum(loops(reply) for reply in open_replies)
     return Score(
         setting=name,
         defaults=describe(defaults),
@@ -223,19 +248,22 @@ def run_setting(name: str, questions: list[Question], seeds: int, paris_seeds: i
         seeds="1 (greedy)" if greedy else str(len(run_seeds)),
         paris=paris,
         paris_tries=paris_seeds,
+        looping=looping,
+        open_asked=len(open_replies),
         seconds=time.perf_counter() - started,
     )
 
 
 def table(scores: list[Score]) -> str:
     lines = [
-        "| setting (model default) | reported by /api/models | seeds | right | score | France → Paris | time |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| setting (model default) | reported by /api/models | seeds | right | score | France → Paris | looping "
+        "| time |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in scores:
         lines.append(
             f"| {s.setting} | {s.defaults} | {s.seeds} | {s.right}/{s.asked} | {100 * s.right / s.asked:.0f}% "
-            f"| {s.paris}/{s.paris_tries} | {s.seconds:.0f} s |"
+            f"| {s.paris}/{s.paris_tries} | {s.looping}/{s.open_asked} | {s.seconds:.0f} s |"
         )
     return "\n".join(lines)
 
@@ -259,15 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-wrong", action="store_true", help="Print each wrong answer on stderr.")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so that each server is stopped too
-    questions, seeds, paris_seeds = QUESTIONS, args.seeds, args.france_seeds
+    questions, prompts, seeds, paris_seeds = QUESTIONS, OPEN_PROMPTS, args.seeds, args.france_seeds
     names = [n for n in SETTINGS if n != DEFAULT_SETTING] if args.settings == "all" else [DEFAULT_SETTING]
     if args.smoke:
-        questions, seeds, paris_seeds, names = QUESTIONS[:2], 1, 1, [DEFAULT_SETTING]
+        questions, prompts, seeds, paris_seeds, names = QUESTIONS[:2], [], 1, 1, [DEFAULT_SETTING]
     model = args.model_path.name if args.model_path else "the embedded SmolLM2-135M-Instruct"
     print(f"{len(questions)} questions, max_tokens {args.max_tokens}, model {model}", flush=True)
     scores = []
     for name in names:
-        scores.append(run_setting(name, questions, seeds, paris_seeds, args))
+        scores.append(run_setting(name, questions, prompts, seeds, paris_seeds, args))
         print(table(scores[-1:]).splitlines()[-1], file=sys.stderr, flush=True)  # progress: the row so far
     print(table(scores))
     return 0
