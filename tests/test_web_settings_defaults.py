@@ -20,7 +20,9 @@ def test_settings_show_the_chosen_models_defaults(page: Page, settings: Settings
         expect(page.locator("#temperature-hint")).to_have_text(
             "≥ 0, ≤ 2; empty for the model's default, 0 (greedy, repeat penalty 1.1)."
         )
-        expect(page.locator("#top_p-hint")).to_contain_text("empty for the provider's own default.")
+        expect(page.locator("#top_p-hint")).to_contain_text(
+            "empty for the provider's own default (unused while temperature is 0)."
+        )
 
         page.get_by_label("Model", exact=True).select_option("scripted/echo")
         expect(temperature).to_have_attribute("placeholder", "default")

@@ -83,7 +83,8 @@ export function defaultText(name, model) {
   const value = defaults?.[name];
   if (value === null || value === undefined) {
     const whose = defaults ? "the provider's own default" : "the model's default";
-    return { short: "default", long: whose };
+    const unused = name !== "temperature" && defaults?.temperature === 0 ? " (unused while temperature is 0)" : "";
+    return { short: "default", long: whose + unused };
   }
   if (name !== "temperature") return { short: `default ${value}`, long: `the model's default, ${value}` };
   const penalty = defaults.repeat_penalty != null && defaults.repeat_penalty !== 1 ? defaults.repeat_penalty : null;
