@@ -6,6 +6,7 @@ matters most asks the README's first question the way a new user does and expect
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from genai_chatbot.models.types import ChatRequest, GenerationDefaults, Message,
 from scripted import ScriptedProvider
 
 FRANCE = "What is the capital of France?"
+NAME = LOCAL_MODEL.split("/", 1)[1]
 
 
 def listed(body: Any) -> list[dict[str, Any]]:
@@ -33,8 +35,7 @@ class TunedProvider(ScriptedProvider):
         self.defaults = defaults
 
     async def list_models(self) -> list[ModelInfo]:
-        [model] = await super().list_models()
-        return [ModelInfo(**{**{f: getattr(model, f) for f in model.__slots__}, "defaults": self.defaults})]
+        return [replace(model, defaults=self.defaults) for model in await super().list_models()]
 
 
 async def test_embedded_model_declares_greedy_with_repeat_penalty() -> None:
@@ -80,7 +81,7 @@ async def test_provider_called_directly_uses_its_defaults(local_provider: LocalP
     """Greedy decoding ignores the seed: two seeds give one answer only if the defaults were applied."""
     question = (Message("user", "Write one sentence about the sea."),)
     answers = {
-        (await local_provider.complete(ChatRequest(model="x", messages=question, max_tokens=16, seed=s))).text
+        (await local_provider.complete(ChatRequest(model=NAME, messages=question, max_tokens=16, seed=s))).text
         for s in (1, 2)
     }
     assert len(answers) == 1
