@@ -30,6 +30,21 @@ class ConfigError(Exception):
     """The settings cannot be loaded; the message names the file or variable and what to change."""
 
 
+class LocalSampling(BaseModel):
+    """The local model's default sampling, used when a request sets none; unset = the measured default.
+
+    The measured defaults suit the embedded SmolLM2 (bench/quality.py chose them); a GGUF of your own may
+    want its model card's values instead, e.g. `[local.sampling] temperature = 0.6`.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    repeat_penalty: float | None = Field(default=None, gt=0)
+
+
 class LocalModelSettings(BaseModel):
     """The embedded llama.cpp provider."""
 
@@ -44,6 +59,8 @@ class LocalModelSettings(BaseModel):
     threads: int | None = Field(default=None, ge=1)
     #: Context window in tokens: the prompt and the reply together must fit.
     context_size: int = Field(default=2048, ge=256)
+    #: Default sampling; each unset value is the one bench/quality.py measured best for SmolLM2.
+    sampling: LocalSampling = Field(default_factory=LocalSampling)
 
 
 class OpenAICompatibleEndpoint(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,6 +88,15 @@ class OpenAIModelList(BaseModel):
 # Sessions ----------------------------------------------------------------------------------------------
 
 
+class GenerationDefaultsOut(BaseModel):
+    """The sampling a model uses for each parameter a request leaves unset; null = the provider API's own."""
+
+    temperature: float | None = Field(description="0 is greedy decoding.")
+    top_p: float | None
+    top_k: int | None
+    repeat_penalty: float | None = Field(description="llama.cpp's penalty on repeated tokens; 1 is none.")
+
+
 class ModelOut(BaseModel):
     """One model as the chat page and `genai-chatbot models` show it."""
 
@@ -99,6 +109,7 @@ class ModelOut(BaseModel):
     available: bool
     unavailable_reason: str | None
     default: bool = Field(default=False, description="The server's default model, used when none is named.")
+    defaults: GenerationDefaultsOut = Field(description="Sampling used when a request sets none.")
 
     @classmethod
     def of(cls, info: ModelInfo, default_model: str | None = None) -> ModelOut:
@@ -112,6 +123,7 @@ class ModelOut(BaseModel):
             input_modalities=list(info.input_modalities),
             available=info.available,
             unavailable_reason=info.unavailable_reason,
+            defaults=GenerationDefaultsOut(**asdict(info.defaults)),
         )
 
 

@@ -75,7 +75,7 @@ SHUTTING_DOWN = "The server is shutting down; send the message again once it is 
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
-    """Sampling parameters a caller may set; `None` means the provider's default."""
+    """Sampling parameters a caller may set; `None` means the model's default (`ModelInfo.defaults`)."""
 
     temperature: float | None = None
     top_p: float | None = None
@@ -137,7 +137,7 @@ class ChatService:
         system: str | None = None,
         options: GenerationOptions = GenerationOptions(),
     ) -> PreparedChat:
-        """Resolve the model, apply the default system prompt and reply budget, trim the history to fit.
+        """Resolve the model, apply the defaults (system prompt, reply budget, the model's sampling), trim.
 
         Raises `ModelError` subclasses for anything that makes the request unservable, before any work.
         """
@@ -159,15 +159,18 @@ class ChatService:
         budget = info.context_window - max_tokens - counts[0]
         first = first_kept_index(counts[1:], budget)
         first = trim_start_to_user_turn(first, [m.role for m in messages])
+        defaults = info.defaults  # the model's own sampling, for every parameter the request leaves unset
         request = ChatRequest(
             model=info.name,
             messages=tuple(messages[first:]),
             system=system,
-            temperature=options.temperature,
-            top_p=options.top_p,
+            temperature=defaults.temperature if options.temperature is None else options.temperature,
+            top_p=defaults.top_p if options.top_p is None else options.top_p,
             max_tokens=max_tokens,
             stop=options.stop,
             seed=options.seed,
+            top_k=defaults.top_k,
+            repeat_penalty=defaults.repeat_penalty,
         )
         return PreparedChat(provider=provider, model=info, request=request)
 

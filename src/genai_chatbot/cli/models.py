@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
@@ -32,6 +33,7 @@ async def _list_here(settings: Settings, refresh: bool) -> tuple[list[dict[str, 
             "context_window": m.context_window,
             "available": m.available,
             "unavailable_reason": m.unavailable_reason,
+            "defaults": asdict(m.defaults),
         }
         for m in models
     ]

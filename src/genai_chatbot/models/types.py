@@ -38,6 +38,26 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: Sampling knobs the public APIs do not take; they come from the model's `GenerationDefaults`, and
+    #: providers whose API has no such parameter ignore them.
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationDefaults:
+    """The sampling a model uses when a request sets none; `None` leaves a parameter to the provider's API.
+
+    A model's defaults are part of what it is: the same temperature that suits a 70B model makes a 135M one
+    answer "12 + 7 = 9". So each provider declares them per model, and the chat service fills every
+    parameter a request leaves unset from them. `temperature` 0 is greedy decoding (then `top_p` and
+    `top_k` have no effect); `repeat_penalty` (llama.cpp) > 1 discourages repeating recent tokens.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +111,7 @@ class ModelInfo:
     available: bool = True
     unavailable_reason: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    defaults: GenerationDefaults = GenerationDefaults()
 
 
 @dataclass(frozen=True, slots=True)

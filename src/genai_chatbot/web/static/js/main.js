@@ -216,6 +216,7 @@ function closeSidebarOnPhone() {
 }
 
 function setSettings(open) {
+  if (open) settingsPanel.showDefaults(state.models.find((m) => m.id === ui.picker.value));
   ui.settings.hidden = !open;
   ui.settingsToggle.setAttribute("aria-expanded", String(open));
   if (open) ui.settingsForm.elements.system_prompt.focus();
@@ -328,6 +329,7 @@ async function start() {
     if (event.key === "Escape") setSettings(false);
   });
   ui.picker.addEventListener("change", () => {
+    settingsPanel.showDefaults(state.models.find((m) => m.id === ui.picker.value));
     if (state.mode === "single") state.columns[0].conversation.model = ui.picker.value;
   });
   ui.composer.addEventListener("submit", (event) => {

@@ -73,12 +73,36 @@ export function requestFields(settings) {
   return fields;
 }
 
+/**
+ * What field `name` falls back to when left empty, for `model` (an entry of GET /api/models):
+ * `short` for the field's placeholder, `long` for its hint. null defaults are the provider API's own.
+ */
+export function defaultText(name, model) {
+  if (name === "max_tokens") return { short: "default", long: "the server's default" };
+  const defaults = model?.defaults;
+  const value = defaults?.[name];
+  if (value === null || value === undefined) {
+    const whose = defaults ? "the provider's own default" : "the model's default";
+    const unused = name !== "temperature" && defaults?.temperature === 0 ? " (unused while temperature is 0)" : "";
+    return { short: "default", long: whose + unused };
+  }
+  if (name !== "temperature") return { short: `default ${value}`, long: `the model's default, ${value}` };
+  const penalty = defaults.repeat_penalty != null && defaults.repeat_penalty !== 1 ? defaults.repeat_penalty : null;
+  const greedy = value === 0 ? "greedy" : null;
+  const notes = [greedy, penalty !== null ? `repeat penalty ${penalty}` : null].filter(Boolean).join(", ");
+  return {
+    short: `default ${value}${greedy ? " (greedy)" : ""}`,
+    long: `the model's default, ${value}${notes ? ` (${notes})` : ""}`,
+  };
+}
+
 /** The settings form: shows a chat's settings and calls `onApply(settings)` only with valid values. */
 export class SettingsPanel {
   constructor(form, { onApply }) {
     this.form = form;
     this.onApply = onApply;
     this.limits = FALLBACK_LIMITS;
+    this.model = null;
     for (const name of Object.keys(FALLBACK_LIMITS)) {
       form.elements[name].addEventListener("input", () => this.check(name));
     }
@@ -97,8 +121,22 @@ export class SettingsPanel {
       const high = limit.maximum ?? limit.exclusiveMaximum;
       if (low !== undefined) input.min = String(low);
       if (high !== undefined) input.max = String(high);
+    }
+    this.showHints();
+  }
+
+  /** Show what each empty field means for `model` (an entry of GET /api/models): its default sampling. */
+  showDefaults(model) {
+    this.model = model || null;
+    this.showHints();
+  }
+
+  showHints() {
+    for (const name of Object.keys(FALLBACK_LIMITS)) {
+      const fallback = defaultText(name, this.model);
+      this.form.elements[name].placeholder = fallback.short;
       const hint = this.form.querySelector(`#${name}-hint`);
-      if (hint) hint.textContent = rangeText(limit, INTEGER.has(name));
+      if (hint) hint.textContent = rangeText(this.limits[name] || {}, INTEGER.has(name), fallback.long);
     }
   }
 
@@ -144,11 +182,11 @@ export class SettingsPanel {
   }
 }
 
-function rangeText(limit, integer) {
+function rangeText(limit, integer, fallback) {
   const parts = [];
   if (limit.minimum !== undefined) parts.push(`≥ ${limit.minimum}`);
   if (limit.exclusiveMinimum !== undefined) parts.push(`> ${limit.exclusiveMinimum}`);
   if (limit.maximum !== undefined) parts.push(`≤ ${limit.maximum}`);
   if (limit.exclusiveMaximum !== undefined) parts.push(`< ${limit.exclusiveMaximum}`);
-  return `${integer ? "Whole number, " : ""}${parts.join(", ")}; empty for the model's default.`;
+  return `${integer ? "Whole number, " : ""}${parts.join(", ")}; empty for ${fallback}.`;
 }
