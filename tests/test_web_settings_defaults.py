@@ -7,10 +7,10 @@ from playwright.sync_api import Page, expect
 from genai_chatbot.config import LocalModelSettings, Settings
 from genai_chatbot.models.providers.local import LocalProvider
 from scripted import ScriptedProvider
-from test_web import browser, open_page, page, serve  # noqa: F401  (browser and page are fixtures)
+from test_web import open_page, serve
 
 
-def test_settings_show_the_chosen_models_defaults(page: Page, settings: Settings) -> None:  # noqa: F811
+def test_settings_show_the_chosen_models_defaults(page: Page, settings: Settings) -> None:
     # Listing the embedded model does not load it: this test never runs llama.cpp.
     with serve(settings, LocalProvider(LocalModelSettings()), ScriptedProvider(["ok"])) as live:
         open_page(page, live.url)
