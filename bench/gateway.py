@@ -24,59 +24,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from load import LoadResult, one_stream, run_load
+from serving import free_port
+from serving import running as process
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
 NO_AUTH, API_KEYS, BEFORE = "genai-chatbot", "  with api-keys", "  before"
 LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def process(command: list[str], ready_url: str, env: dict[str, str] | None = None, wait: float = 60) -> Iterator[int]:
-    """Run `command` until the block ends; wait until `ready_url` answers (bounded). Yields its pid."""
-    with tempfile.TemporaryFile() as log:
-        yield from _supervise(command, ready_url, env, wait, log)
-
-
-def _supervise(command: list[str], ready_url: str, env: dict[str, str] | None, wait: float, log: Any) -> Iterator[int]:
-    proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                if httpx.get(ready_url, timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"{command[0]} did not start:\n{log.read().decode()[-3000:]}")
-            time.sleep(0.05)
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def cpu_seconds(pid: int) -> float:

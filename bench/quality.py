@@ -26,8 +26,6 @@ import argparse
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from serving import free_port, running
 
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
@@ -119,12 +119,6 @@ SETTINGS: dict[str, dict[str, float | None]] = {
 DEFAULT_SETTING = "server defaults (no override)"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def server(
     sampling: dict[str, float | None], threads: int, workdir: Path, model_path: Path | None = None
@@ -139,36 +133,13 @@ def server(
     env |= {f"GENAI_CHATBOT_LOCAL__SAMPLING__{k.upper()}": str(v) for k, v in sampling.items() if v is not None}
     if model_path is not None:
         env["GENAI_CHATBOT_LOCAL__MODEL_PATH"] = str(model_path.resolve())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genai_chatbot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=REQUEST_TIMEOUT) as client:
-            deadline = time.monotonic() + START_TIMEOUT
-            while True:
-                if process.poll() is not None:
-                    error = process.stderr.read().decode() if process.stderr else ""
-                    raise RuntimeError(f"genai-chatbot serve exited with {process.returncode}: {error[-2000:]}")
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"genai-chatbot serve did not answer /healthz within {START_TIMEOUT:.0f} s")
-                time.sleep(0.05)
-            yield client
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "genai_chatbot", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with (
+        running(command, f"{url}/healthz", base_env=env, cwd=workdir, wait=START_TIMEOUT),
+        httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as client,
+    ):
+        yield client
 
 
 def local_model(client: httpx.Client) -> tuple[str, dict[str, float | None]]:

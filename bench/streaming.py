@@ -19,15 +19,15 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+
+from serving import free_port, running
 
 THREADS = 2
 CONTEXT = 2048
@@ -75,12 +75,6 @@ def raw_llama(runs: int, max_tokens: int) -> tuple[list[float], list[float]]:
     return rates, firsts
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -92,56 +86,40 @@ def through_server(runs: int, max_tokens: int, data_dir: Path) -> dict[str, obje
     port = free_port()
     env = {**os.environ, "GENAI_CHATBOT_DATA_DIR": str(data_dir), "GENAI_CHATBOT_LOCAL__THREADS": str(THREADS)}
     env["GENAI_CHATBOT_LOCAL__CONTEXT_SIZE"] = str(CONTEXT)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genai_chatbot", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=120) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start")
-                time.sleep(0.005)
-            start_to_health = time.perf_counter() - started
-            idle_rss = rss_mb(process.pid)
-            body = {"model": MODEL, "messages": [{"role": "user", "content": "warm up"}], "max_tokens": 4}
-            client.post("/v1/chat/completions", json=body).raise_for_status()
-            rates, firsts = [], []
-            for run in range(runs):
-                body = {
-                    "model": MODEL,
-                    "messages": [{"role": "user", "content": fresh_prompt(run)}],
-                    "temperature": 0,
-                    "max_tokens": max_tokens,
-                    "stream": True,
-                }
-                sent = time.perf_counter()
-                first = None
-                tokens = 0
-                with client.stream("POST", "/v1/chat/completions", json=body) as response:
-                    for line in response.iter_lines():
-                        if not line.startswith("data: {"):
-                            continue
-                        chunk = json.loads(line[6:])
-                        if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                            tokens += 1
-                            first = first or time.perf_counter() - sent
-                rates.append(tokens / (time.perf_counter() - sent))
-                firsts.append(first or 0.0)
-            loaded_rss = rss_mb(process.pid)
-    finally:
-        process.terminate()
-        process.wait(20)
+    command = [sys.executable, "-m", "genai_chatbot", "serve", "--port", str(port)]
+    started = time.perf_counter()
+    with (
+        running(command, f"{url}/healthz", base_env=env, wait=30, poll=0.005) as pid,
+        httpx.Client(base_url=url, timeout=120) as client,
+    ):
+        start_to_health = time.perf_counter() - started
+        idle_rss = rss_mb(pid)
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "warm up"}], "max_tokens": 4}
+        client.post("/v1/chat/completions", json=body).raise_for_status()
+        rates, firsts = [], []
+        for run in range(runs):
+            body = {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": fresh_prompt(run)}],
+                "temperature": 0,
+                "max_tokens": max_tokens,
+                "stream": True,
+            }
+            sent = time.perf_counter()
+            first = None
+            tokens = 0
+            with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                for line in response.iter_lines():
+                    if not line.startswith("data: {"):
+                        continue
+                    chunk = json.loads(line[6:])
+                    if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                        tokens += 1
+                        first = first or time.perf_counter() - sent
+            rates.append(tokens / (time.perf_counter() - sent))
+            firsts.append(first or 0.0)
+        loaded_rss = rss_mb(pid)
     return {
         "rates": rates,
         "firsts": firsts,
