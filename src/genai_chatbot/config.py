@@ -105,6 +105,11 @@ class SageMakerSettings(BaseModel):
 
     region: str | None = None
     endpoints: list[SageMakerEndpoint] = Field(default_factory=list)
+    #: The role SageMaker assumes to pull the container and run the model (`genai-chatbot sagemaker deploy`).
+    execution_role_arn: str | None = None
+    #: Stop endpoints deployed by `genai-chatbot sagemaker deploy` after this long without an invocation
+    #: (`genai-chatbot sagemaker stop-idle`); off when unset.
+    stop_idle_after_minutes: int | None = Field(default=None, ge=5)
 
 
 class LangChainModel(BaseModel):

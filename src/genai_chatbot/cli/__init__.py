@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from genai_chatbot.cli import chat, doctor, keys, models, pull, serve, users
+from genai_chatbot.cli import chat, doctor, keys, models, pull, sagemaker, serve, users
 
 app = typer.Typer(
     name="genai-chatbot",
@@ -22,6 +22,7 @@ app.command("doctor")(doctor.doctor)
 app.command("pull")(pull.pull)
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(sagemaker.app, name="sagemaker")
 
 
 def main() -> None:
