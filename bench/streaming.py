@@ -133,6 +133,7 @@ async def our_cpu_per_chunk(chunks: int) -> float:
     """Process CPU seconds per chunk spent in our layers: route SSE encoding and the service, no model."""
     from genai_chatbot.api.openai_routes import _stream
     from genai_chatbot.chat.service import PreparedChat
+    from genai_chatbot.chat.stopping import StoppableStream
     from genai_chatbot.models.provider import Provider
     from genai_chatbot.models.types import ChatChunk, ChatRequest, Message, ModelInfo
 
@@ -150,8 +151,9 @@ async def our_cpu_per_chunk(chunks: int) -> float:
 
     info = ModelInfo(id="instant/x", provider="instant", name="x", display_name="x")
     prepared = PreparedChat(Instant(), info, ChatRequest(model="x", messages=(Message("user", "hi"),)))
+    stream = StoppableStream(prepared.provider.stream(prepared.request))  # as ChatService.stream hands it out
     begin = time.process_time()
-    async for _ in _stream(prepared, "chatcmpl-bench", 0, "instant/x", include_usage=True):
+    async for _ in _stream(stream, "chatcmpl-bench", 0, "instant/x", include_usage=True):
         pass
     return (time.process_time() - begin) / chunks
 

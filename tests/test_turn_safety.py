@@ -151,6 +151,18 @@ async def open_turns(api: httpx.AsyncClient, stack: AsyncExitStack, count: int) 
     return await asyncio.gather(*(one(n) for n in range(count)))
 
 
+async def open_completion(api: httpx.AsyncClient, stack: AsyncExitStack) -> AsyncIterator[str]:
+    """A streamed /v1 chat completion that has delivered its first piece of text and is still open."""
+    body = {"model": "upstream/gpt-4o", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    response = await stack.enter_async_context(api.stream("POST", "/v1/chat/completions", json=body))
+    assert response.status_code == 200
+    lines = response.aiter_lines()
+    async for line in lines:
+        if line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+            return lines
+    raise AssertionError("the completion ended before its first piece of text")
+
+
 def stored_rows(database: Path) -> list[tuple[str, str, str, str, str | None]]:
     db = sqlite3.connect(database)
     try:
@@ -212,7 +224,12 @@ async def test_sigterm_stores_turns_in_flight_as_cancelled_with_their_text_and_l
     try:
         async with AsyncExitStack() as stack, httpx.AsyncClient(base_url=server.url, timeout=30) as api:
             turns = await open_turns(api, stack, TURNS)
+            completions = [await open_completion(api, stack) for _ in range(4)]
             server.process.send_signal(signal.SIGTERM)
+            for lines in completions:  # the stateless API's streams end as finished streams too
+                rest = [line async for line in lines if line.startswith("data: ")]
+                assert rest[-1] == "data: [DONE]"
+                assert json.loads(rest[-2][6:])["choices"][0]["finish_reason"] == "stop"
             for turn in turns:
                 rest = [item async for item in turn.events]
                 assert rest[0] == ("delta", {"text": "answer"})

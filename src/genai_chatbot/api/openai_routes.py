@@ -19,7 +19,7 @@ from genai_chatbot.api.errors import model_error_body
 from genai_chatbot.api.limits import Limits, enforce
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
-from genai_chatbot.chat.service import PreparedChat
+from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import Message, Role, Usage
 
@@ -65,7 +65,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, _: Use
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return sse_response(_stream(prepared, completion_id, created, body.model, include_usage))
+        return sse_response(_stream(service.stream(prepared), completion_id, created, body.model, include_usage))
     result = await prepared.provider.complete(prepared.request)
     return JSONResponse(
         {
@@ -91,7 +91,7 @@ def _as_role(role: str) -> Role:
 
 
 async def _stream(
-    prepared: PreparedChat, completion_id: str, created: int, model: str, include_usage: bool
+    chunks: StoppableStream, completion_id: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
     base: dict[str, Any] = {
         "id": completion_id,
@@ -111,7 +111,7 @@ async def _stream(
     usage: Usage | None = None
     finish = "stop"
     try:
-        async for piece in prepared.provider.stream(prepared.request):
+        async for piece in chunks:  # ends early, as finished, when the server stops (SIGTERM)
             if piece.text:
                 yield text_event.render(piece.text)
             if piece.finish_reason is not None:
@@ -123,6 +123,8 @@ async def _stream(
         yield b"data: " + dumps(model_error_body(exc)).encode() + b"\n\n"
         yield DONE
         return
+    finally:
+        await chunks.aclose()
     yield chunk({}, finish)
     if include_usage:
         yield b"data: " + dumps({**base, "choices": [], "usage": _usage(usage)}).encode() + b"\n\n"

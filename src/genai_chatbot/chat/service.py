@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
+from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.store import HistoryStore, TurnStart
 from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
@@ -115,16 +117,31 @@ class ChatService:
         self.default_system_prompt = default_system_prompt
         self.default_max_tokens = default_max_tokens
         self._turns: set[Turn] = set()
+        self._streams: weakref.WeakSet[StoppableStream] = weakref.WeakSet()
         self._stopping = False
 
     def stop_turns(self) -> None:
-        """The server is stopping: end every turn in flight (stored `cancelled`) and refuse new ones.
+        """The server is stopping: end every turn (stored `cancelled`) and stateless stream in flight, and
+        refuse new turns.
 
-        Safe to call from a signal handler: each turn is stopped on its own event loop.
+        Safe to call from a signal handler: each turn and stream is stopped on its own event loop.
         """
         self._stopping = True
         for turn in list(self._turns):
             turn.stop()
+        for stream in list(self._streams):
+            stream.stop()
+
+    def stream(self, prepared: PreparedChat) -> StoppableStream:
+        """The chunks of a stateless request (the OpenAI-compatible API), ended cleanly if the server stops.
+
+        The caller iterates it and closes it (`aclose()`) however the response ends.
+        """
+        stream = StoppableStream(prepared.provider.stream(prepared.request))
+        self._streams.add(stream)
+        if self._stopping:
+            stream.stop()
+        return stream
 
     async def list_models(self) -> list[ModelInfo]:
         return await self.registry.list_models()
