@@ -95,8 +95,11 @@ def stop_idle(
             if endpoint.status != "Stopped":
                 decisions.append(IdleDecision(endpoint.name, "kept", f"it is {endpoint.status}, not InService"))
             continue
-        if endpoint.created is not None and end - endpoint.created < window:
-            age = (end - endpoint.created).total_seconds() / 60
+        created = endpoint.created
+        if created is not None and created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)  # SageMaker's times are UTC
+        if created is not None and end - created < window:
+            age = (end - created).total_seconds() / 60
             why = f"created {age:.0f} minutes ago, less than {after_minutes}"
             decisions.append(IdleDecision(endpoint.name, "kept", why))
             continue
