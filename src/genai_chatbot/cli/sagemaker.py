@@ -145,6 +145,8 @@ def stop_idle(
     except LifecycleError as exc:
         _fail(exc)
     for d in decisions:
-        typer.echo(f"{d.action}: {d.name} ({d.why})")
+        typer.echo(f"{d.action}: {d.name} ({d.why})", err=d.action == "failed to stop")
     if not any(d.action != "kept" for d in decisions):
         typer.echo(f"Nothing to stop: no tagged InService endpoint has been idle for {minutes} minutes.")
+    if any(d.action == "failed to stop" for d in decisions):
+        raise typer.Exit(1)

@@ -72,7 +72,7 @@ class IdleDecision:
     """What `stop-idle` did, or would do, with one tagged endpoint, and why."""
 
     name: str
-    action: Literal["stopped", "would stop", "kept"]
+    action: Literal["stopped", "would stop", "kept", "failed to stop"]
     why: str
 
 
@@ -114,6 +114,10 @@ def stop_idle(
             continue
         why = f"no invocations in the last {after_minutes} minutes"
         if not dry_run:
-            stop(sm, endpoint.name)
+            try:
+                stop(sm, endpoint.name)
+            except LifecycleError as exc:  # the others still get their turn; the command then exits 1
+                decisions.append(IdleDecision(endpoint.name, "failed to stop", f"{why}: {exc}"))
+                continue
         decisions.append(IdleDecision(endpoint.name, "would stop" if dry_run else "stopped", why))
     return decisions

@@ -86,7 +86,9 @@ def _managed_endpoints(client: Any) -> list[ManagedEndpoint]:
             tags = tags_of(client, summary["EndpointArn"])
             if not is_managed(tags):
                 continue
-            described = client.describe_endpoint(EndpointName=summary["EndpointName"])
+            described = _described(client, summary["EndpointName"])
+            if described is None:  # stopped or deleted since ListEndpoints, e.g. by another replica's stop-idle
+                continue
             config = client.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
             found.append(
                 ManagedEndpoint(
