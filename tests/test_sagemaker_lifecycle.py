@@ -263,3 +263,14 @@ def test_start_shows_why_the_endpoint_failed(wire: AwsWire, tmp_path: Path) -> N
 
     assert result.returncode == 1
     assert "endpoint 'flaky' failed to start: Image pull failed: no such image" in result.stderr
+
+
+def test_without_a_region_the_commands_say_where_to_set_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+
+    result = run(tmp_path, "list")
+
+    assert result.returncode == 1
+    assert "No AWS region: pass --region, set sagemaker.region, or set AWS_REGION." in result.stderr

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from genai_chatbot.hosting.lifecycle import LifecycleError, ManagedEndpoint, Variant, stop, translated
+from genai_chatbot.hosting.lifecycle import LifecycleError, ManagedEndpoint, Variant, client, stop, translated
 
 NAMESPACE = "AWS/SageMaker"
 METRIC = "Invocations"
@@ -25,9 +25,7 @@ PERMISSION = "cloudwatch:GetMetricStatistics"
 
 
 def cloudwatch_client(region: str | None) -> Any:
-    import boto3
-
-    return boto3.client("cloudwatch", region_name=region)
+    return client("cloudwatch", region)
 
 
 def _sums(

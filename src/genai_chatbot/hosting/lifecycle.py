@@ -55,10 +55,20 @@ class ManagedEndpoint:
     model_id: str | None
 
 
-def sagemaker_client(region: str | None) -> Any:
+def client(service: str, region: str | None) -> Any:
+    """A boto3 client of `service` in `region` (None: the standard AWS settings), or the fix for no region."""
     import boto3
+    from botocore.exceptions import NoRegionError
 
-    return boto3.client("sagemaker", region_name=region)
+    make: Any = boto3.client  # typed per literal service name
+    try:
+        return make(service, region_name=region)
+    except NoRegionError:
+        raise LifecycleError("No AWS region: pass --region, set sagemaker.region, or set AWS_REGION.") from None
+
+
+def sagemaker_client(region: str | None) -> Any:
+    return client("sagemaker", region)
 
 
 def variants_of(config: dict[str, Any]) -> tuple[Variant, ...]:
