@@ -137,6 +137,8 @@ async def test_stop_keeps_model_and_config_the_model_list_says_stopped_and_start
     assert stopped.returncode == 0, stopped.stderr
     assert "cycle-llm" not in endpoint_names(region)
     assert config_and_model_exist(region, "cycle-llm")
+    again = run(tmp_path, "stop", "cycle-llm", "--region", region)
+    assert again.returncode == 1 and "is already stopped; start it with" in again.stderr
     listing = run(tmp_path, "list", "--region", region)
     assert listing.stdout.splitlines()[1].split()[:2] == ["cycle-llm", "Stopped"]
 

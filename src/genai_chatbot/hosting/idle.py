@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from genai_chatbot.hosting.lifecycle import LifecycleError, ManagedEndpoint, Variant, client, stop, translated
+from genai_chatbot.hosting.lifecycle import (
+    AlreadyStoppedError,
+    LifecycleError,
+    ManagedEndpoint,
+    Variant,
+    client,
+    stop,
+    translated,
+)
 
 NAMESPACE = "AWS/SageMaker"
 METRIC = "Invocations"
@@ -62,7 +70,7 @@ def last_invoked(cw: Any, endpoint: ManagedEndpoint, days: int, now: datetime | 
     except Exception as exc:
         raise translated(exc, f"read the Invocations metric of {endpoint.name!r}", PERMISSION) from exc
     used = [timestamp for timestamp, total in points if total > 0]
-    return max(used) if used else None
+    return max(used).astimezone(UTC) if used else None  # botocore may hand back local-time datetimes
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,9 @@ def stop_idle(
         if not dry_run:
             try:
                 stop(sm, endpoint.name)
+            except AlreadyStoppedError:  # by another replica's run since the listing: nothing left to do
+                decisions.append(IdleDecision(endpoint.name, "kept", "already stopped by another run"))
+                continue
             except LifecycleError as exc:  # the others still get their turn; the command then exits 1
                 decisions.append(IdleDecision(endpoint.name, "failed to stop", f"{why}: {exc}"))
                 continue

@@ -36,6 +36,10 @@ class LifecycleError(Exception):
     """A command could not do what was asked; the message says why and what to do."""
 
 
+class AlreadyStoppedError(LifecycleError):
+    """`stop` found the endpoint gone and its config kept: someone (or another stop-idle run) stopped it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
     name: str
@@ -110,23 +114,19 @@ def _managed_endpoints(client: Any) -> list[ManagedEndpoint]:
                     tags.get(MODEL_ID_TAG),
                 )
             )
-    for page in client.get_paginator("list_endpoint_configs").paginate():
-        for summary in page.get("EndpointConfigs", []):
-            tags = tags_of(client, summary["EndpointConfigArn"])
-            endpoint = tags.get(ENDPOINT_TAG)
-            if not is_managed(tags) or endpoint is None or endpoint in existing:
-                continue
-            config = client.describe_endpoint_config(EndpointConfigName=summary["EndpointConfigName"])
-            found.append(
-                ManagedEndpoint(
-                    endpoint,
-                    "Stopped",
-                    summary["EndpointConfigName"],
-                    variants_of(config),
-                    None,
-                    tags.get(MODEL_ID_TAG),
-                )
+    configs = [c for page in client.get_paginator("list_endpoint_configs").paginate() for c in page["EndpointConfigs"]]
+    for summary in sorted(configs, key=lambda c: c["CreationTime"], reverse=True):  # a redeploy's config first
+        tags = tags_of(client, summary["EndpointConfigArn"])
+        endpoint = tags.get(ENDPOINT_TAG)
+        if not is_managed(tags) or endpoint is None or endpoint in existing:
+            continue
+        existing.add(endpoint)  # listed once, with the config `start` would use (`tags.kept_config`)
+        config = client.describe_endpoint_config(EndpointConfigName=summary["EndpointConfigName"])
+        found.append(
+            ManagedEndpoint(
+                endpoint, "Stopped", summary["EndpointConfigName"], variants_of(config), None, tags.get(MODEL_ID_TAG)
             )
+        )
     return sorted(found, key=lambda e: e.name)
 
 
@@ -145,7 +145,7 @@ def _stop(client: Any, name: str) -> str:
     described = _described(client, name)
     if described is None:
         if kept_config(client, name) is not None:
-            raise LifecycleError(
+            raise AlreadyStoppedError(
                 f"Endpoint {name!r} is already stopped; start it with `genai-chatbot sagemaker start {name}`."
             )
         raise LifecycleError(f"There is no endpoint {name!r} in {_region(client)}; see `genai-chatbot sagemaker list`.")
