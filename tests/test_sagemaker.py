@@ -197,6 +197,7 @@ async def test_missing_endpoint_is_unavailable_with_the_fix(sagemaker: SageMaker
     with pytest.raises(ProviderUnavailableError, match=r"Deploy it, or fix its name/region") as caught:
         await collect(sagemaker, ask("qwen-tgi"))
     assert "ml.g5" in caught.value.message
+    assert "stopped it, run `genai-chatbot sagemaker start qwen-tgi`" in caught.value.message
     listed = next(m for m in await sagemaker.list_models() if m.name == "qwen-tgi")
     assert not listed.available and listed.unavailable_reason is not None
 

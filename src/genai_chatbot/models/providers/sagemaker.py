@@ -227,7 +227,8 @@ class SageMakerProvider(Provider):
             if code == "ValidationError" and NOT_FOUND.search(message):
                 reason = (
                     f"{what} does not exist: {message}. Deploy it, or fix its name/region in [[sagemaker.endpoints]]; "
-                    f"if its deployment failed for lack of instances, {QUOTA_HINT}"
+                    f"if `genai-chatbot sagemaker stop` (or stop-idle) stopped it, run `genai-chatbot sagemaker start "
+                    f"{endpoint.name}`; if its deployment failed for lack of instances, {QUOTA_HINT}"
                 )
                 self._missing[endpoint.name] = reason + "."
                 return ProviderUnavailableError(reason + ".")

@@ -3,8 +3,10 @@
 One function, `describe`, asks and words the answer; the provider caches it with the model list and doctor
 shows the same words. An endpoint that is Updating (or SystemUpdating, RollingBack) still serves its
 previous configuration, so it stays available; Creating is not ready yet; Failed carries SageMaker's
-FailureReason; a missing endpoint "does not exist in REGION". When DescribeEndpoint itself is refused or
-unreachable the endpoint is listed as available, as before this check existed, and doctor says why.
+FailureReason; a missing endpoint "does not exist in REGION", unless `genai-chatbot sagemaker stop` stopped
+it and kept its tagged endpoint config (see `hosting/tags.py`): then it "is stopped", with the command that
+starts it. When DescribeEndpoint itself is refused or unreachable the endpoint is listed as available, as
+before this check existed, and doctor says why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from genai_chatbot.hosting.tags import kept_config
 from genai_chatbot.models.providers._aws import CREDENTIALS_HINT, error_code, error_message
 
 QUOTA_HINT = (
@@ -31,7 +34,7 @@ TRANSIENT = ("Creating", "Unknown")
 class EndpointState:
     """What is known of one endpoint: `serving` is whether invocations can succeed (also when unknown)."""
 
-    status: str  # EndpointStatus as SageMaker says it; "Missing", or "Unknown" when it could not be asked
+    status: str  # EndpointStatus as SageMaker says it; "Missing", "Stopped", or "Unknown" when it could not be asked
     serving: bool
     detail: str
     fix: str | None = None
@@ -40,7 +43,7 @@ class EndpointState:
     def doctor_status(self) -> Literal["ok", "warning", "error"]:
         if self.status == "InService":
             return "ok"
-        return "warning" if self.serving or self.status == "Creating" else "error"
+        return "warning" if self.serving or self.status in ("Creating", "Stopped") else "error"
 
     def reason(self, what: str) -> str | None:
         """Why `what` (the endpoint, as messages name it) is unavailable, with what to do; None while it serves."""
@@ -58,6 +61,8 @@ def describe(client: Any, name: str, region: str) -> EndpointState:
     except ClientError as exc:
         code, message = error_code(exc), error_message(exc)
         if NOT_FOUND.search(message):
+            if _is_stopped(client, name):
+                return EndpointState("Stopped", False, f"is stopped: run `genai-chatbot sagemaker start {name}`")
             return EndpointState(
                 "Missing",
                 False,
@@ -84,3 +89,13 @@ def describe(client: Any, name: str, region: str) -> EndpointState:
         fix = QUOTA_HINT if CAPACITY.search(failure) else "see its events in the SageMaker console, then redeploy it"
         return EndpointState(status, False, f"failed: {failure}", fix)
     return EndpointState(status, False, f"is {status}", "redeploy it, or remove it from [[sagemaker.endpoints]]")
+
+
+def _is_stopped(client: Any, name: str) -> bool:
+    """Whether a missing endpoint was stopped (its config kept); False also when that cannot be asked."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return kept_config(client, name) is not None
+    except (BotoCoreError, ClientError):  # e.g. no sagemaker:ListEndpointConfigs: say what is certain
+        return False
