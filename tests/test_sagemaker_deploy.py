@@ -9,6 +9,7 @@ its own instance type, because instances in use are counted across all endpoints
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,23 @@ def quotas(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SageMakerQ
     monkeypatch.delenv("GENAI_CHATBOT_CONFIG", raising=False)
     yield SageMakerQuotas(wire).install()
     wire.stop()
+
+
+@pytest.fixture
+def cleanup(quotas: SageMakerQuotas) -> Iterator[list[str]]:
+    """Names whose endpoint, config and model are deleted after the test: moto's server outlives it, and
+    other tests list the account's (tagged) endpoints."""
+    names: list[str] = []
+    yield names
+    client = boto3.client("sagemaker", region_name="eu-west-1")
+    for name in names:
+        for call, key in (
+            (client.delete_endpoint, "EndpointName"),
+            (client.delete_endpoint_config, "EndpointConfigName"),
+            (client.delete_model, "ModelName"),
+        ):
+            with contextlib.suppress(client.exceptions.ClientError):  # already deleted by the test
+                call(**{key: name})
 
 
 def cli(*args: str) -> Result:
@@ -96,15 +114,13 @@ def token_secret(name: str, value: str = TOKEN) -> str:
 
 
 def test_quota_subtracts_instances_endpoints_use_and_names_the_quota_when_more_do_not_fit(
-    quotas: SageMakerQuotas,
+    quotas: SageMakerQuotas, cleanup: list[str]
 ) -> None:
     quotas.applied["ml.g5.2xlarge for endpoint usage"] = 3
+    cleanup.append("quota-other-team")
     endpoint_using("quota-other-team", "ml.g5.2xlarge", 2)
-    try:
-        fits = cli("sagemaker", "quota", "--instance-type", "ml.g5.2xlarge")
-        too_many = cli("sagemaker", "quota", "--instance-type", "ml.g5.2xlarge", "--count", "2")
-    finally:
-        sagemaker().delete_endpoint(EndpointName="quota-other-team")
+    fits = cli("sagemaker", "quota", "--instance-type", "ml.g5.2xlarge")
+    too_many = cli("sagemaker", "quota", "--instance-type", "ml.g5.2xlarge", "--count", "2")
     assert fits.exit_code == 0, fits.output
     assert "quota 3 (applied, code L-9614C779), 2 in use by endpoints, 1 free" in fits.stdout
     assert "1 more ml.g5.2xlarge fit." in fits.stdout
@@ -133,8 +149,9 @@ def test_quota_of_a_type_sagemaker_does_not_offer_says_so(quotas: SageMakerQuota
 
 
 def test_deploy_creates_tagged_tgi_model_config_and_endpoint_and_adds_it_to_settings(
-    quotas: SageMakerQuotas, tmp_path: Path
+    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str]
 ) -> None:
+    cleanup.append("deploy-mistral")
     quotas.applied["ml.g5.12xlarge for endpoint usage"] = 2
     settings = tmp_path / "genai-chatbot.toml"
     settings.write_text(
@@ -285,7 +302,10 @@ def test_a_failed_endpoint_shows_sagemakers_reason_and_the_fix(
 # ----------------------------------------------------------------------------------------------- delete
 
 
-def test_delete_removes_endpoint_config_model_and_the_settings_entry(quotas: SageMakerQuotas, tmp_path: Path) -> None:
+def test_delete_removes_endpoint_config_model_and_the_settings_entry(
+    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str]
+) -> None:
+    cleanup.append("delete-me")
     quotas.applied["ml.g5.4xlarge for endpoint usage"] = 1
     settings = tmp_path / "genai-chatbot.toml"
     settings.write_text('[[sagemaker.endpoints]]\n# kept\nname = "someone-elses"\n')
@@ -305,12 +325,68 @@ def test_delete_removes_endpoint_config_model_and_the_settings_entry(quotas: Sag
     assert "# kept" in settings.read_text()
 
 
-def test_delete_leaves_endpoints_genai_chatbot_did_not_create(quotas: SageMakerQuotas, tmp_path: Path) -> None:
+def test_delete_leaves_endpoints_genai_chatbot_did_not_create(quotas: SageMakerQuotas, cleanup: list[str]) -> None:
+    cleanup.append("delete-not-ours")
     endpoint_using("delete-not-ours", "ml.g5.48xlarge", 1)
-    try:
-        result = cli("sagemaker", "delete", "delete-not-ours", "--yes", "--region", "eu-west-1")
+    result = cli("sagemaker", "delete", "delete-not-ours", "--yes", "--region", "eu-west-1")
+    assert result.exit_code == 1
+    assert "was not created by genai-chatbot" in result.stderr
+    assert all(exists(kind, "delete-not-ours") for kind in ("model", "config", "endpoint"))
+
+
+def test_a_token_secret_that_cannot_be_read_stops_the_deploy_before_anything_is_created(
+    quotas: SageMakerQuotas, tmp_path: Path
+) -> None:
+    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 10
+    json_secret = token_secret("deploy-json-token", '{"HF_TOKEN": "' + TOKEN + '"}')
+    for secret, says in (("deploy-no-such-secret", "ResourceNotFoundException"), (json_secret, "holds JSON")):
+        result = cli(
+            "sagemaker", "deploy", "mistralai/Mistral-7B-Instruct-v0.3", "--name", "deploy-bad-secret",
+            "--hf-token-secret", secret, "--role-arn", ROLE, "--yes", "--config", str(tmp_path / "s.toml"),
+        )  # fmt: skip
         assert result.exit_code == 1
-        assert "was not created by genai-chatbot" in result.stderr
-        assert all(exists(kind, "delete-not-ours") for kind in ("model", "config", "endpoint"))
-    finally:
-        sagemaker().delete_endpoint(EndpointName="delete-not-ours")
+        assert says in result.stderr and "Nothing was created" in result.stderr
+        assert TOKEN not in result.stdout + result.stderr
+    assert not any(exists(kind, "deploy-bad-secret") for kind in ("model", "config", "endpoint"))
+
+
+def test_an_endpoint_still_creating_when_the_wait_ends_is_recorded_and_reported(
+    quotas: SageMakerQuotas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire = quotas.wire
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", wire.url)
+    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 1
+    for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
+        wire.route("POST", "/", Json({}), target=f"SageMaker.{operation}")
+    wire.route("POST", "/", Json({"Endpoints": []}), target="SageMaker.ListEndpoints")
+    creating = {"EndpointName": "deploy-slow", "EndpointArn": "arn:aws:sagemaker:eu-west-1:1:endpoint/deploy-slow",
+                "EndpointConfigName": "deploy-slow", "EndpointStatus": "Creating", "CreationTime": 0,
+                "LastModifiedTime": 0}  # fmt: skip
+    wire.route("POST", "/", Json(creating), target="SageMaker.DescribeEndpoint")
+    settings = tmp_path / "genai-chatbot.toml"
+    result = cli(
+        "sagemaker", "deploy", "Qwen/Qwen2.5-7B-Instruct", "--name", "deploy-slow", "--wait-minutes", "0",
+        "--role-arn", ROLE, "--yes", "--config", str(settings),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "deploy-slow is still Creating after 0 min" in result.stderr
+    assert [e.name for e in load_settings(settings).sagemaker.endpoints] == ["deploy-slow"]
+
+
+def test_delete_of_a_stopped_endpoint_removes_its_config_and_model(
+    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str]
+) -> None:
+    cleanup.append("delete-stopped")
+    quotas.applied["ml.g5.xlarge for endpoint usage"] = 1
+    settings = tmp_path / "genai-chatbot.toml"
+    deployed = cli(
+        "sagemaker", "deploy", "microsoft/Phi-3-mini-4k-instruct", "--name", "delete-stopped",
+        "--role-arn", ROLE, "--yes", "--config", str(settings),
+    )  # fmt: skip
+    assert deployed.exit_code == 0, deployed.output
+    sagemaker().delete_endpoint(EndpointName="delete-stopped")  # what `stop` does
+    result = cli("sagemaker", "delete", "delete-stopped", "--yes", "--config", str(settings))
+    assert result.exit_code == 0, result.output
+    assert "deleted endpoint config delete-stopped" in result.stdout and "deleted model delete-stopped" in result.stdout
+    assert not any(exists(kind, "delete-stopped") for kind in ("model", "config"))
+    assert load_settings(settings).sagemaker.endpoints == []

@@ -167,17 +167,19 @@ def deploy(
     )
     if not yes and not typer.confirm("This bills per instance-hour until deleted or stopped. Go on?", err=True):
         raise typer.Exit(1)
-    try:
-        token = None
-        if secret_id:
+    token = None
+    if secret_id:
+        try:
             token = deploying.read_token(aws.client("secretsmanager", aws.secret_region(secret_id, where)), secret_id)
-        sagemaker = aws.client("sagemaker", where)
+        except deploying.DeployError as exc:
+            raise _fail(f"{exc} Nothing was created.") from None
+    sagemaker = aws.client("sagemaker", where)
+    try:
         deploying.create(sagemaker, plan, token)
-    except deploying.DeployError as exc:
-        raise _fail(f"{exc} Nothing was created." if "secret" in str(exc).lower() else str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # botocore's errors; whatever was created before is removed by `delete`
         raise _fail(
-            f"SageMaker refused to create {endpoint_name}: {exc}; fix it, then delete and deploy again."
+            f"SageMaker refused to create {endpoint_name}: {exc}; fix the cause, then run "
+            f"`genai-chatbot sagemaker delete {endpoint_name} --yes` and deploy again."
         ) from None
 
     def progress(status: str, seconds: float) -> None:

@@ -103,8 +103,13 @@ def instances_in_use(sagemaker: Any, instance_type: str) -> int:
         for summary in page.get("Endpoints", []):
             if summary.get("EndpointStatus") not in HOLDING_STATES:
                 continue
-            endpoint = sagemaker.describe_endpoint(EndpointName=summary["EndpointName"])
-            config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+            try:
+                endpoint = sagemaker.describe_endpoint(EndpointName=summary["EndpointName"])
+                config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+            except sagemaker.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                    continue  # deleted since it was listed: it holds nothing any more
+                raise
             for variant in config.get("ProductionVariants", []):
                 if variant.get("InstanceType") == instance_type:
                     total += int(variant.get("InitialInstanceCount", 0))
