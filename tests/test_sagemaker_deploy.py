@@ -1,151 +1,33 @@
-"""`genai-chatbot sagemaker quota`, `deploy` and `delete` with real boto3 against local servers.
-
-SageMaker, Secrets Manager: moto's server, running in a thread of this process, so its list of endpoint
-instance types (old in moto 5.2.5: no ml.g5) is extended here. Service Quotas: `fake_service_quotas` on a
-local `AwsWire`. moto creates every endpoint InService at once, so the Failed endpoint comes from the wire
-server answering SageMaker too. moto's server is shared by the whole run: each test uses its own names and
-its own instance type, because instances in use are counted across all endpoints of the account.
-"""
+"""`genai-chatbot sagemaker deploy`: checks before creating, what is created, how failures read."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from moto.sagemaker.models import FakeEndpointConfig
-from typer.testing import CliRunner, Result
 
-from aws_local import aws_env, moto_url  # noqa: F401  (fixtures)
-from aws_wire import AwsWire, Json, Request
+from aws_local import free_port
+from aws_wire import Json, Request
 from fake_service_quotas import SageMakerQuotas
-from genai_chatbot.cli import app
 from genai_chatbot.config import load_settings
 from genai_chatbot.hosting.image import TGI_TAG
 from genai_chatbot.hosting.tags import MANAGED_TAG, MODEL_ID_TAG
-from leak_scan import register_secret, scan_text
-
-ROLE = "arn:aws:iam::123456789012:role/genai-chatbot-sagemaker"
-TOKEN = register_secret("hf_deploytesttoken0123456789abcdef")
-CONSOLE = "https://eu-west-1.console.aws.amazon.com/servicequotas/home/services/sagemaker/quotas"
-
-
-@pytest.fixture(autouse=True)
-def g5_in_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let moto's (in-process) server accept the GPU types SageMaker has offered since 2021."""
-    original = FakeEndpointConfig.validate_instance_type
-
-    def validate(self: FakeEndpointConfig, instance_type: str) -> None:
-        if not instance_type.startswith(("ml.g5.", "ml.g6.")):
-            original(self, instance_type)
-
-    monkeypatch.setattr(FakeEndpointConfig, "validate_instance_type", validate)
-
-
-@pytest.fixture
-def quotas(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SageMakerQuotas]:  # noqa: F811
-    wire = AwsWire().start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SERVICE_QUOTAS", wire.url)
-    monkeypatch.delenv("GENAI_CHATBOT_CONFIG", raising=False)
-    yield SageMakerQuotas(wire).install()
-    wire.stop()
-
-
-@pytest.fixture
-def cleanup(quotas: SageMakerQuotas) -> Iterator[list[str]]:
-    """Names whose endpoint, config and model are deleted after the test: moto's server outlives it, and
-    other tests list the account's (tagged) endpoints."""
-    names: list[str] = []
-    yield names
-    client = boto3.client("sagemaker", region_name="eu-west-1")
-    for name in names:
-        for call, key in (
-            (client.delete_endpoint, "EndpointName"),
-            (client.delete_endpoint_config, "EndpointConfigName"),
-            (client.delete_model, "ModelName"),
-        ):
-            with contextlib.suppress(client.exceptions.ClientError):  # already deleted by the test
-                call(**{key: name})
-
-
-def cli(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    scan_text(result.stdout + result.stderr, f"genai-chatbot {' '.join(args[:2])}")
-    return result
-
-
-def sagemaker() -> Any:
-    return boto3.client("sagemaker", region_name="eu-west-1")
-
-
-def tags_of(arn: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in sagemaker().list_tags(ResourceArn=arn)["Tags"]}
-
-
-def exists(kind: str, name: str) -> bool:
-    describe = {"model": "describe_model", "config": "describe_endpoint_config", "endpoint": "describe_endpoint"}
-    key = {"model": "ModelName", "config": "EndpointConfigName", "endpoint": "EndpointName"}[kind]
-    try:
-        getattr(sagemaker(), describe[kind])(**{key: name})
-    except sagemaker().exceptions.ClientError:
-        return False
-    return True
-
-
-def endpoint_using(name: str, instance_type: str, count: int) -> None:
-    """An endpoint made outside genai-chatbot (no tags), holding `count` instances of `instance_type`."""
-    client = sagemaker()
-    container = {"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/other:1"}
-    client.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
-    variant = {"VariantName": "main", "ModelName": name, "InitialInstanceCount": count, "InstanceType": instance_type}
-    client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
-    client.create_endpoint(EndpointName=name, EndpointConfigName=name)
-
-
-def token_secret(name: str, value: str = TOKEN) -> str:
-    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
-    return str(secrets.create_secret(Name=name, SecretString=value)["ARN"])
-
-
-# ------------------------------------------------------------------------------------------------ quota
-
-
-def test_quota_subtracts_instances_endpoints_use_and_names_the_quota_when_more_do_not_fit(
-    quotas: SageMakerQuotas, cleanup: list[str]
-) -> None:
-    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 3
-    cleanup.append("quota-other-team")
-    endpoint_using("quota-other-team", "ml.g5.2xlarge", 2)
-    fits = cli("sagemaker", "quota", "--instance-type", "ml.g5.2xlarge")
-    too_many = cli("sagemaker", "quota", "--instance-type", "ml.g5.2xlarge", "--count", "2")
-    assert fits.exit_code == 0, fits.output
-    assert "quota 3 (applied, code L-9614C779), 2 in use by endpoints, 1 free" in fits.stdout
-    assert "1 more ml.g5.2xlarge fit." in fits.stdout
-    assert too_many.exit_code == 1
-    assert "2 more ml.g5.2xlarge do NOT fit" in too_many.stdout
-    assert "'ml.g5.2xlarge for endpoint usage' (code L-9614C779) to at least 4" in too_many.stdout
-    assert CONSOLE in too_many.stdout
-    assert quotas.list_calls() >= 4  # two pages per command: the GPU quotas are past the first 100
-
-
-def test_quota_falls_back_to_the_aws_default_when_the_account_lists_none(quotas: SageMakerQuotas) -> None:
-    quotas.hidden_from_account.add("ml.g5.16xlarge for endpoint usage")
-    result = cli("sagemaker", "quota", "--instance-type", "ml.g5.16xlarge")
-    assert result.exit_code == 1
-    assert "ml.g5.16xlarge for endpoint usage in eu-west-1: quota 0 (AWS default" in result.stdout
-    assert CONSOLE in result.stdout
-
-
-def test_quota_of_a_type_sagemaker_does_not_offer_says_so(quotas: SageMakerQuotas) -> None:
-    result = cli("sagemaker", "quota", "--instance-type", "ml.z9.mega")
-    assert result.exit_code == 1
-    assert "ml.z9.mega is not offered for endpoints there" in result.stdout
-
-
-# ----------------------------------------------------------------------------------------------- deploy
+from leak_scan import register_secret
+from sagemaker_hosting import (  # noqa: F401
+    CONSOLE,
+    ROLE,
+    TOKEN,
+    aws_env,
+    cleanup_fixture,
+    cli,
+    exists,
+    g5_in_moto,
+    moto_url,
+    quotas_fixture,
+    sagemaker,
+    tags_of,
+    token_secret,
+)
 
 
 def test_deploy_creates_tagged_tgi_model_config_and_endpoint_and_adds_it_to_settings(
@@ -199,7 +81,9 @@ def test_deploy_creates_tagged_tgi_model_config_and_endpoint_and_adds_it_to_sett
         "openai-messages",
         8192,
     )
-    # The token went to the model's environment and nowhere else we write.
+    [auth_check] = quotas.wire.requests_to("/auth-check$")
+    assert auth_check.path == "/api/models/mistralai/Mistral-7B-Instruct-v0.3/auth-check"
+    # The token went to the model's environment (and the Hub) and nowhere else we write.
     assert TOKEN not in result.stdout + result.stderr
     assert all(TOKEN not in f.read_text(errors="replace") for f in tmp_path.rglob("*") if f.is_file())
 
@@ -299,41 +183,6 @@ def test_a_failed_endpoint_shows_sagemakers_reason_and_the_fix(
     assert not settings.exists()
 
 
-# ----------------------------------------------------------------------------------------------- delete
-
-
-def test_delete_removes_endpoint_config_model_and_the_settings_entry(
-    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str]
-) -> None:
-    cleanup.append("delete-me")
-    quotas.applied["ml.g5.4xlarge for endpoint usage"] = 1
-    settings = tmp_path / "genai-chatbot.toml"
-    settings.write_text('[[sagemaker.endpoints]]\n# kept\nname = "someone-elses"\n')
-    deployed = cli(
-        "sagemaker", "deploy", "Qwen/Qwen2.5-7B-Instruct", "--instance-type", "ml.g5.4xlarge",
-        "--name", "delete-me", "--role-arn", ROLE, "--region", "eu-west-1", "--yes", "--config", str(settings),
-    )  # fmt: skip
-    assert deployed.exit_code == 0, deployed.output
-    assert [e.name for e in load_settings(settings).sagemaker.endpoints] == ["someone-elses", "delete-me"]
-    declined = CliRunner().invoke(app, ["sagemaker", "delete", "delete-me", "--config", str(settings)], input="n\n")
-    assert declined.exit_code == 1 and exists("endpoint", "delete-me")
-    result = cli("sagemaker", "delete", "delete-me", "--yes", "--config", str(settings))
-    assert result.exit_code == 0, result.output
-    assert "deleted endpoint delete-me" in result.stdout
-    assert not any(exists(kind, "delete-me") for kind in ("model", "config", "endpoint"))
-    assert [e.name for e in load_settings(settings).sagemaker.endpoints] == ["someone-elses"]
-    assert "# kept" in settings.read_text()
-
-
-def test_delete_leaves_endpoints_genai_chatbot_did_not_create(quotas: SageMakerQuotas, cleanup: list[str]) -> None:
-    cleanup.append("delete-not-ours")
-    endpoint_using("delete-not-ours", "ml.g5.48xlarge", 1)
-    result = cli("sagemaker", "delete", "delete-not-ours", "--yes", "--region", "eu-west-1")
-    assert result.exit_code == 1
-    assert "was not created by genai-chatbot" in result.stderr
-    assert all(exists(kind, "delete-not-ours") for kind in ("model", "config", "endpoint"))
-
-
 def test_a_token_secret_that_cannot_be_read_stops_the_deploy_before_anything_is_created(
     quotas: SageMakerQuotas, tmp_path: Path
 ) -> None:
@@ -373,20 +222,56 @@ def test_an_endpoint_still_creating_when_the_wait_ends_is_recorded_and_reported(
     assert [e.name for e in load_settings(settings).sagemaker.endpoints] == ["deploy-slow"]
 
 
-def test_delete_of_a_stopped_endpoint_removes_its_config_and_model(
-    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str]
+def test_a_model_the_hub_calls_gated_is_refused_without_a_token_before_anything_is_created(
+    quotas: SageMakerQuotas, tmp_path: Path
 ) -> None:
-    cleanup.append("delete-stopped")
-    quotas.applied["ml.g5.xlarge for endpoint usage"] = 1
-    settings = tmp_path / "genai-chatbot.toml"
-    deployed = cli(
-        "sagemaker", "deploy", "microsoft/Phi-3-mini-4k-instruct", "--name", "delete-stopped",
-        "--role-arn", ROLE, "--yes", "--config", str(settings),
+    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 10
+    result = cli(
+        "sagemaker", "deploy", "someone/gated-llm", "--instance-type", "ml.g5.2xlarge", "--name", "deploy-hub-gated",
+        "--role-arn", ROLE, "--yes", "--config", str(tmp_path / "s.toml"),
     )  # fmt: skip
-    assert deployed.exit_code == 0, deployed.output
-    sagemaker().delete_endpoint(EndpointName="delete-stopped")  # what `stop` does
-    result = cli("sagemaker", "delete", "delete-stopped", "--yes", "--config", str(settings))
+    assert result.exit_code == 1
+    assert "someone/gated-llm is gated" in result.stderr and "--hf-token-secret" in result.stderr
+    assert not any(exists(kind, "deploy-hub-gated") for kind in ("model", "config", "endpoint"))
+
+
+def test_a_token_the_hub_refuses_for_the_model_stops_the_deploy_before_anything_is_created(
+    quotas: SageMakerQuotas, tmp_path: Path
+) -> None:
+    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 10
+    other = register_secret("hf_licencenotaccepted987654")
+    result = cli(
+        "sagemaker", "deploy", "mistralai/Mistral-7B-Instruct-v0.3", "--name", "deploy-hub-refused",
+        "--hf-token-secret", token_secret("deploy-refused-token", other),
+        "--role-arn", ROLE, "--yes", "--config", str(tmp_path / "s.toml"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "refused the token for mistralai/Mistral-7B-Instruct-v0.3 (HTTP 403)" in result.stderr
+    assert "accept the model's licence on https://huggingface.co/mistralai/Mistral-7B-Instruct-v0.3" in result.stderr
+    assert not any(exists(kind, "deploy-hub-refused") for kind in ("model", "config", "endpoint"))
+
+
+def test_a_model_id_the_hub_does_not_know_is_refused(quotas: SageMakerQuotas, tmp_path: Path) -> None:
+    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 10
+    result = cli(
+        "sagemaker", "deploy", "someone/missing-llm", "--instance-type", "ml.g5.2xlarge",
+        "--role-arn", ROLE, "--yes", "--config", str(tmp_path / "s.toml"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "has no model someone/missing-llm" in result.stderr
+
+
+def test_deploy_goes_on_when_the_hub_cannot_be_reached(
+    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    quotas.applied["ml.g6.xlarge for endpoint usage"] = 1
+    quotas.names.append("ml.g6.xlarge for endpoint usage")
+    cleanup.append("deploy-offline")
+    result = cli(
+        "sagemaker", "deploy", "Qwen/Qwen2.5-7B-Instruct", "--instance-type", "ml.g6.xlarge",
+        "--name", "deploy-offline", "--role-arn", ROLE, "--yes", "--config", str(tmp_path / "s.toml"),
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "deleted endpoint config delete-stopped" in result.stdout and "deleted model delete-stopped" in result.stdout
-    assert not any(exists(kind, "delete-stopped") for kind in ("model", "config"))
-    assert load_settings(settings).sagemaker.endpoints == []
+    assert "could not ask the Hugging Face Hub about Qwen/Qwen2.5-7B-Instruct" in result.stderr
+    assert exists("endpoint", "deploy-offline")

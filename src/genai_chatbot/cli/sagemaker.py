@@ -21,6 +21,7 @@ from genai_chatbot.cli.common import ConfigOption, settings_or_exit  # noqa: E40
 from genai_chatbot.config import DEFAULT_CONFIG_FILE, SageMakerEndpoint, Settings  # noqa: E402
 from genai_chatbot.hosting import aws, catalogue  # noqa: E402
 from genai_chatbot.hosting import deploy as deploying  # noqa: E402
+from genai_chatbot.hosting.hub import check_access  # noqa: E402
 from genai_chatbot.hosting.image import tgi_image_uri  # noqa: E402
 from genai_chatbot.hosting.quota import QuotaCheck, check_quota  # noqa: E402
 from genai_chatbot.hosting.settings_file import add_endpoint, remove_endpoint  # noqa: E402
@@ -61,6 +62,26 @@ def _quota(region: str, instance_type: str, count: int) -> QuotaCheck:
             "servicequotas:ListAWSDefaultServiceQuotas, sagemaker:ListEndpoints, sagemaker:DescribeEndpoint and "
             "sagemaker:DescribeEndpointConfig."
         ) from None
+
+
+def _check_hub(model_id: str, token: str | None) -> None:
+    """Refuse, before anything is created, a model the Hub will not hand over; go on when it cannot be asked."""
+    answer = check_access(model_id, token)
+    if answer.verdict == "unreachable":
+        typer.echo(f"note: could not ask the Hugging Face Hub about {model_id}: {answer.detail}.", err=True)
+    elif answer.verdict == "missing":
+        raise _fail(f"{answer.detail}; check the model id. Nothing was created.")
+    elif answer.verdict == "gated":
+        raise _fail(
+            f"{answer.detail} and no token was given; accept its licence on huggingface.co, store a read token as "
+            "a plain-text secret in Secrets Manager, and pass --hf-token-secret ARN. Nothing was created."
+        )
+    elif answer.verdict == "refused":
+        raise _fail(
+            f"{answer.detail}: accept the model's licence on https://huggingface.co/{model_id} with the account "
+            "that owns the token, and check the token may read (fine-grained tokens need access to gated "
+            "repositories); then update the secret. Nothing was created."
+        )
 
 
 @app.command("quota")
@@ -138,15 +159,17 @@ def deploy(
             "huggingface.co, store a read token as a plain-text secret in Secrets Manager, and pass "
             "--hf-token-secret ARN (or set hf_token_secret_id). Nothing was created."
         )
-    if known is None and not secret_id:
-        typer.echo(
-            f"note: {hf_model_id} is not in the catalogue; if it is gated, pass --hf-token-secret or it will fail.",
-            err=True,
-        )
     check = _quota(where, chosen_type, instance_count)
     if not check.fits:
         typer.echo(check.summary(), err=True)
         raise _fail("Not deploying: the quota does not allow it. Nothing was created.")
+    token = None
+    if secret_id:
+        try:
+            token = deploying.read_token(aws.client("secretsmanager", aws.secret_region(secret_id, where)), secret_id)
+        except deploying.DeployError as exc:
+            raise _fail(f"{exc} Nothing was created.") from None
+    _check_hub(hf_model_id, token)
     window = context_window or (known.context_window if known else catalogue.DEFAULT_CONTEXT_WINDOW)
     plan = deploying.DeployPlan(
         name=endpoint_name,
@@ -167,12 +190,6 @@ def deploy(
     )
     if not yes and not typer.confirm("This bills per instance-hour until deleted or stopped. Go on?", err=True):
         raise typer.Exit(1)
-    token = None
-    if secret_id:
-        try:
-            token = deploying.read_token(aws.client("secretsmanager", aws.secret_region(secret_id, where)), secret_id)
-        except deploying.DeployError as exc:
-            raise _fail(f"{exc} Nothing was created.") from None
     sagemaker = aws.client("sagemaker", where)
     try:
         deploying.create(sagemaker, plan, token)
