@@ -127,3 +127,35 @@ def endpoint_using(name: str, instance_type: str, count: int) -> None:
 def token_secret(name: str, value: str = TOKEN) -> str:
     secrets = boto3.client("secretsmanager", region_name="eu-west-1")
     return str(secrets.create_secret(Name=name, SecretString=value)["ARN"])
+
+
+def sagemaker_on_wire(
+    quotas: SageMakerQuotas, monkeypatch: pytest.MonkeyPatch, status: str, reason: str | None = None
+) -> AwsWire:
+    """SageMaker served by the wire server (moto never lets an endpoint fail or stay Creating): nothing
+    exists until the deploy creates it, then DescribeEndpoint answers `status` (and `reason`)."""
+    wire = quotas.wire
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", wire.url)
+    missing = Error("ValidationException", "Could not find it.")
+    for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
+        wire.route("POST", "/", Json({}), target=f"SageMaker.{operation}")
+    for operation in ("DescribeModel", "DescribeEndpointConfig"):
+        wire.route("POST", "/", missing, target=f"SageMaker.{operation}")
+    wire.route("POST", "/", Json({"Endpoints": []}), target="SageMaker.ListEndpoints")
+
+    def describe(request: Request) -> Json | Error:
+        if not wire.requests_for("SageMaker.CreateEndpoint"):
+            return missing
+        name = request.json()["EndpointName"]
+        described = {
+            "EndpointName": name,
+            "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{name}",
+            "EndpointConfigName": name,
+            "EndpointStatus": status,
+            "CreationTime": 0,
+            "LastModifiedTime": 0,
+        }
+        return Json(described | ({"FailureReason": reason} if reason else {}))
+
+    wire.route("POST", "/", describe, target="SageMaker.DescribeEndpoint")
+    return wire

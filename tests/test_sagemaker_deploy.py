@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from aws_local import free_port
-from aws_wire import Json, Request
 from fake_service_quotas import SageMakerQuotas
 from genai_chatbot.config import load_settings
 from genai_chatbot.hosting.image import TGI_TAG
@@ -20,11 +19,13 @@ from sagemaker_hosting import (  # noqa: F401
     aws_env,
     cleanup_fixture,
     cli,
+    endpoint_using,
     exists,
     g5_in_moto,
     moto_url,
     quotas_fixture,
     sagemaker,
+    sagemaker_on_wire,
     tags_of,
     token_secret,
 )
@@ -150,26 +151,8 @@ def test_a_failed_endpoint_shows_sagemakers_reason_and_the_fix(
     cause: str, quotas: SageMakerQuotas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reason, fix = FAILURES[cause]
-    wire = quotas.wire  # SageMaker from the wire server too: moto never lets an endpoint fail
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", wire.url)
+    wire = sagemaker_on_wire(quotas, monkeypatch, "Failed", reason)
     quotas.applied["ml.g5.2xlarge for endpoint usage"] = 1
-    for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
-        wire.route("POST", "/", Json({}), target=f"SageMaker.{operation}")
-    wire.route("POST", "/", Json({"Endpoints": []}), target="SageMaker.ListEndpoints")
-
-    def failed(request: Request) -> Json:
-        name = request.json()["EndpointName"]
-        return Json({
-            "EndpointName": name,
-            "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{name}",
-            "EndpointConfigName": name,
-            "EndpointStatus": "Failed",
-            "FailureReason": reason,
-            "CreationTime": 0,
-            "LastModifiedTime": 0,
-        })  # fmt: skip
-
-    wire.route("POST", "/", failed, target="SageMaker.DescribeEndpoint")
     settings = tmp_path / "genai-chatbot.toml"
     result = cli(
         "sagemaker", "deploy", "Qwen/Qwen2.5-7B-Instruct", "--name", "deploy-fails",
@@ -202,16 +185,8 @@ def test_a_token_secret_that_cannot_be_read_stops_the_deploy_before_anything_is_
 def test_an_endpoint_still_creating_when_the_wait_ends_is_recorded_and_reported(
     quotas: SageMakerQuotas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wire = quotas.wire
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", wire.url)
+    sagemaker_on_wire(quotas, monkeypatch, "Creating")
     quotas.applied["ml.g5.2xlarge for endpoint usage"] = 1
-    for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
-        wire.route("POST", "/", Json({}), target=f"SageMaker.{operation}")
-    wire.route("POST", "/", Json({"Endpoints": []}), target="SageMaker.ListEndpoints")
-    creating = {"EndpointName": "deploy-slow", "EndpointArn": "arn:aws:sagemaker:eu-west-1:1:endpoint/deploy-slow",
-                "EndpointConfigName": "deploy-slow", "EndpointStatus": "Creating", "CreationTime": 0,
-                "LastModifiedTime": 0}  # fmt: skip
-    wire.route("POST", "/", Json(creating), target="SageMaker.DescribeEndpoint")
     settings = tmp_path / "genai-chatbot.toml"
     result = cli(
         "sagemaker", "deploy", "Qwen/Qwen2.5-7B-Instruct", "--name", "deploy-slow", "--wait-minutes", "0",
@@ -275,3 +250,20 @@ def test_deploy_goes_on_when_the_hub_cannot_be_reached(
     assert result.exit_code == 0, result.output
     assert "could not ask the Hugging Face Hub about Qwen/Qwen2.5-7B-Instruct" in result.stderr
     assert exists("endpoint", "deploy-offline")
+
+
+def test_a_name_already_taken_is_refused_before_anything_is_created(
+    quotas: SageMakerQuotas, tmp_path: Path, cleanup: list[str]
+) -> None:
+    cleanup.append("deploy-taken")
+    endpoint_using("deploy-taken", "ml.g5.24xlarge", 1)
+    quotas.applied["ml.g5.2xlarge for endpoint usage"] = 10
+    before = sagemaker().describe_model(ModelName="deploy-taken")["PrimaryContainer"]
+    result = cli(
+        "sagemaker", "deploy", "Qwen/Qwen2.5-7B-Instruct", "--name", "deploy-taken",
+        "--role-arn", ROLE, "--yes", "--config", str(tmp_path / "s.toml"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "A SageMaker model and endpoint config and endpoint called deploy-taken already exists" in result.stderr
+    assert sagemaker().describe_model(ModelName="deploy-taken")["PrimaryContainer"] == before
+    assert quotas.list_calls() == 0  # refused before the quota was even asked

@@ -159,6 +159,19 @@ def deploy(
             "huggingface.co, store a read token as a plain-text secret in Secrets Manager, and pass "
             "--hf-token-secret ARN (or set hf_token_secret_id). Nothing was created."
         )
+    sagemaker = aws.client("sagemaker", where)
+    try:
+        taken = deploying.existing(sagemaker, endpoint_name)
+    except Exception as exc:  # botocore's errors: access denied, no credentials, no network
+        raise _fail(
+            f"Cannot ask SageMaker in {where} about {endpoint_name} ({exc}); check the AWS credentials and that "
+            "they allow sagemaker:DescribeModel, DescribeEndpointConfig and DescribeEndpoint."
+        ) from None
+    if taken:
+        raise _fail(
+            f"A SageMaker {' and '.join(taken)} called {endpoint_name} already exists in {where}; pass another "
+            f"--name, or run `genai-chatbot sagemaker delete {endpoint_name}` first. Nothing was created."
+        )
     check = _quota(where, chosen_type, instance_count)
     if not check.fits:
         typer.echo(check.summary(), err=True)
@@ -190,7 +203,6 @@ def deploy(
     )
     if not yes and not typer.confirm("This bills per instance-hour until deleted or stopped. Go on?", err=True):
         raise typer.Exit(1)
-    sagemaker = aws.client("sagemaker", where)
     try:
         deploying.create(sagemaker, plan, token)
     except Exception as exc:  # botocore's errors; whatever was created before is removed by `delete`

@@ -94,6 +94,24 @@ def read_token(secretsmanager: Any, secret_id: str) -> str:
     return token
 
 
+def existing(sagemaker: Any, name: str) -> list[str]:
+    """Which of the model, endpoint config and endpoint called `name` exist already (a deploy would collide)."""
+    found = []
+    for kind, call, key in (
+        ("model", sagemaker.describe_model, "ModelName"),
+        ("endpoint config", sagemaker.describe_endpoint_config, "EndpointConfigName"),
+        ("endpoint", sagemaker.describe_endpoint, "EndpointName"),
+    ):
+        try:
+            call(**{key: name})
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+            continue
+        found.append(kind)
+    return found
+
+
 def create(sagemaker: Any, plan: DeployPlan, token: str | None) -> None:
     """Create the model, the endpoint config and the endpoint, all tagged and all named `plan.name`."""
     environment = dict(plan.environment)

@@ -61,6 +61,8 @@ def add_endpoint(config_path: Path, endpoint: SageMakerEndpoint) -> None:
     if isinstance(endpoints, AoT):
         table = tomlkit.table()
         table.update(entry)
+        if len(endpoints):
+            table.trivia.indent = "\n"  # a blank line between entries, as people write them
         endpoints.append(table)
     elif isinstance(endpoints, Array):
         inline = tomlkit.inline_table()
