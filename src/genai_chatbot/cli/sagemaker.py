@@ -19,10 +19,10 @@ from typing import Annotated  # noqa: E402
 
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit  # noqa: E402
 from genai_chatbot.config import DEFAULT_CONFIG_FILE, SageMakerEndpoint, Settings  # noqa: E402
-from genai_chatbot.hosting import aws, catalogue  # noqa: E402
+from genai_chatbot.hosting import aws  # noqa: E402
 from genai_chatbot.hosting import deploy as deploying  # noqa: E402
+from genai_chatbot.hosting.delete import delete_managed  # noqa: E402
 from genai_chatbot.hosting.hub import check_access  # noqa: E402
-from genai_chatbot.hosting.image import tgi_image_uri  # noqa: E402
 from genai_chatbot.hosting.quota import QuotaCheck, check_quota  # noqa: E402
 from genai_chatbot.hosting.settings_file import add_endpoint, remove_endpoint  # noqa: E402
 
@@ -132,33 +132,24 @@ def deploy(
 ) -> None:
     """Deploy a Hugging Face model on a SageMaker endpoint (TGI) and add it to the settings file."""
     settings, settings_path = _settings(config)
-    known = catalogue.lookup(hf_model_id)
+    secret_id = hf_token_secret or settings.hf_token_secret_id
     try:
         where = aws.region_of(region, settings.sagemaker.region)
-        endpoint_name = name or deploying.default_name(hf_model_id)
-        deploying.check_name(endpoint_name)
+        plan = deploying.make_plan(
+            hf_model_id,
+            region=where,
+            name=name,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            role_arn=role_arn or settings.sagemaker.execution_role_arn,
+            context_window=context_window,
+            image_uri=image_uri,
+            num_gpus=num_gpus,
+            has_token=bool(secret_id),
+        )
     except deploying.DeployError as exc:
-        raise _fail(str(exc), 2) from None
-    chosen_type = instance_type or (known.instance_type if known else None)
-    if chosen_type is None:
-        raise _fail(f"{hf_model_id} is not in the catalogue; pass --instance-type (e.g. ml.g5.2xlarge).", 2)
-    gpus = num_gpus or catalogue.gpus(chosen_type)
-    if gpus is None:
-        raise _fail(f"{chosen_type} is not a GPU instance type we know; pass --num-gpus N, or pick an ml.g5 type.", 2)
-    role = role_arn or settings.sagemaker.execution_role_arn
-    if not role:
-        raise _fail(
-            "No execution role for SageMaker: pass --role-arn ARN or set sagemaker.execution_role_arn in "
-            f"{settings_path} (a role SageMaker can assume, with the policy in the README).",
-            2,
-        )
-    secret_id = hf_token_secret or settings.hf_token_secret_id
-    if known is not None and known.gated and not secret_id:
-        raise _fail(
-            f"{hf_model_id} is gated on the Hugging Face Hub and no token was given; accept its licence on "
-            "huggingface.co, store a read token as a plain-text secret in Secrets Manager, and pass "
-            "--hf-token-secret ARN (or set hf_token_secret_id). Nothing was created."
-        )
+        raise _fail(str(exc), 2 if isinstance(exc, deploying.DeployUsageError) else 1) from None
+    endpoint_name = plan.name
     sagemaker = aws.client("sagemaker", where)
     try:
         taken = deploying.existing(sagemaker, endpoint_name)
@@ -172,7 +163,7 @@ def deploy(
             f"A SageMaker {' and '.join(taken)} called {endpoint_name} already exists in {where}; pass another "
             f"--name, or run `genai-chatbot sagemaker delete {endpoint_name}` first. Nothing was created."
         )
-    check = _quota(where, chosen_type, instance_count)
+    check = _quota(where, plan.instance_type, instance_count)
     if not check.fits:
         typer.echo(check.summary(), err=True)
         raise _fail("Not deploying: the quota does not allow it. Nothing was created.")
@@ -183,22 +174,9 @@ def deploy(
         except deploying.DeployError as exc:
             raise _fail(f"{exc} Nothing was created.") from None
     _check_hub(hf_model_id, token)
-    window = context_window or (known.context_window if known else catalogue.DEFAULT_CONTEXT_WINDOW)
-    plan = deploying.DeployPlan(
-        name=endpoint_name,
-        model_id=hf_model_id,
-        region=where,
-        instance_type=chosen_type,
-        instance_count=instance_count,
-        image_uri=image_uri or tgi_image_uri(where),
-        role_arn=role,
-        context_window=window,
-        num_gpus=gpus,
-        environment=deploying.tgi_environment(hf_model_id, gpus, window),
-    )
     typer.echo(
-        f"Deploying {hf_model_id} as {endpoint_name} on {instance_count} x {chosen_type} in {where} "
-        f"(context {window}, image {plan.image_uri}).",
+        f"Deploying {hf_model_id} as {endpoint_name} on {instance_count} x {plan.instance_type} in {where} "
+        f"(context {plan.context_window}, image {plan.image_uri}).",
         err=True,
     )
     if not yes and not typer.confirm("This bills per instance-hour until deleted or stopped. Go on?", err=True):
@@ -220,7 +198,9 @@ def deploy(
         typer.echo(f"Endpoint {endpoint_name} {outcome.status}: {reason}", err=True)
         typer.echo(deploying.failure_fix(reason).replace("NAME", endpoint_name), err=True)
         raise typer.Exit(1)
-    entry = SageMakerEndpoint(name=endpoint_name, region=where, format="openai-messages", context_window=window)
+    entry = SageMakerEndpoint(
+        name=endpoint_name, region=where, format="openai-messages", context_window=plan.context_window
+    )
     add_endpoint(settings_path, entry)
     if outcome.status != "InService":
         typer.echo(
@@ -249,7 +229,7 @@ def delete(
     if not yes and not typer.confirm(f"Delete endpoint {name}, its config and model in {where}?", err=True):
         raise typer.Exit(1)
     try:
-        deleted = deploying.delete(aws.client("sagemaker", where), name)
+        deleted = delete_managed(aws.client("sagemaker", where), name)
     except deploying.DeployError as exc:
         raise _fail(str(exc)) from None
     removed = remove_endpoint(settings_path, name)

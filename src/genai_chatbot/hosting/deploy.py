@@ -1,8 +1,8 @@
-"""Creating a TGI endpoint for a Hugging Face model, waiting for it, explaining its failure, deleting it.
+"""Planning and creating a TGI endpoint for a Hugging Face model, waiting for it, explaining its failure.
 
 One name serves all three resources (model, endpoint config, endpoint), so `stop` can delete only the
 endpoint and `start` recreate it from the config of the same name. Every resource carries `MANAGED_TAG`;
-`delete` refuses to touch resources without it. The Hugging Face token goes into the model's environment
+`delete.py` refuses to touch resources without it. The Hugging Face token goes into the model's environment
 (where TGI reads it) and nowhere else: not in the plan's repr, not in the tags, not in any message.
 """
 
@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from genai_chatbot.hosting import catalogue
+from genai_chatbot.hosting.image import tgi_image_uri
 from genai_chatbot.hosting.tags import MANAGED_TAG, MODEL_ID_TAG
 
 #: The longest name we give; SageMaker allows 63 characters.
@@ -25,6 +27,10 @@ class DeployError(Exception):
     """A deploy (or delete) that cannot go on; the message says what happened and what to do."""
 
 
+class DeployUsageError(DeployError):
+    """The command line (or settings) lacks something only the user can supply: exit status 2."""
+
+
 def default_name(model_id: str) -> str:
     """An endpoint name from a model id: `mistralai/Mistral-7B-Instruct-v0.3` -> `mistral-7b-instruct-v0-3`."""
     base = model_id.rsplit("/", 1)[-1].lower()
@@ -34,7 +40,7 @@ def default_name(model_id: str) -> str:
 
 def check_name(name: str) -> None:
     if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name):
-        raise DeployError(
+        raise DeployUsageError(
             f"{name!r} is not a valid SageMaker name; use up to 63 letters, digits and single hyphens "
             "(not at either end), e.g. --name mistral-7b."
         )
@@ -71,6 +77,57 @@ def tgi_environment(model_id: str, num_gpus: int, context_window: int) -> dict[s
     }
 
 
+def make_plan(
+    model_id: str,
+    *,
+    region: str,
+    name: str | None,
+    instance_type: str | None,
+    instance_count: int,
+    role_arn: str | None,
+    context_window: int | None,
+    image_uri: str | None,
+    num_gpus: int | None,
+    has_token: bool,
+) -> DeployPlan:
+    """The deploy, with the catalogue's defaults filled in; refuses what cannot work before anything is created."""
+    known = catalogue.lookup(model_id)
+    endpoint_name = name or default_name(model_id)
+    check_name(endpoint_name)
+    chosen_type = instance_type or (known.instance_type if known else None)
+    if chosen_type is None:
+        raise DeployUsageError(f"{model_id} is not in the catalogue; pass --instance-type (e.g. ml.g5.2xlarge).")
+    gpus = num_gpus or catalogue.gpus(chosen_type)
+    if gpus is None:
+        raise DeployUsageError(
+            f"{chosen_type} is not a GPU instance type we know; pass --num-gpus N, or pick an ml.g5 type."
+        )
+    if not role_arn:
+        raise DeployUsageError(
+            "No execution role for SageMaker: pass --role-arn ARN or set sagemaker.execution_role_arn in the "
+            "settings file (a role SageMaker can assume, with the policy in the README)."
+        )
+    if known is not None and known.gated and not has_token:
+        raise DeployError(
+            f"{model_id} is gated on the Hugging Face Hub and no token was given; accept its licence on "
+            "huggingface.co, store a read token as a plain-text secret in Secrets Manager, and pass "
+            "--hf-token-secret ARN (or set hf_token_secret_id). Nothing was created."
+        )
+    window = context_window or (known.context_window if known else catalogue.DEFAULT_CONTEXT_WINDOW)
+    return DeployPlan(
+        name=endpoint_name,
+        model_id=model_id,
+        region=region,
+        instance_type=chosen_type,
+        instance_count=instance_count,
+        image_uri=image_uri or tgi_image_uri(region),
+        role_arn=role_arn,
+        context_window=window,
+        num_gpus=gpus,
+        environment=tgi_environment(model_id, gpus, window),
+    )
+
+
 def read_token(secretsmanager: Any, secret_id: str) -> str:
     """The Hugging Face token from a plain-text secret; errors name the secret, never its value."""
     try:
@@ -94,6 +151,15 @@ def read_token(secretsmanager: Any, secret_id: str) -> str:
     return token
 
 
+def is_missing(exc: Exception) -> bool:
+    """A Describe* error that means "no such resource" (SageMaker says ValidationException: Could not find...)."""
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    message = str(exc).lower()
+    return code in {"ValidationException", "ResourceNotFound"} and (
+        "could not find" in message or "not found" in message
+    )
+
+
 def existing(sagemaker: Any, name: str) -> list[str]:
     """Which of the model, endpoint config and endpoint called `name` exist already (a deploy would collide)."""
     found = []
@@ -105,7 +171,7 @@ def existing(sagemaker: Any, name: str) -> list[str]:
         try:
             call(**{key: name})
         except Exception as exc:
-            if not _missing(exc):
+            if not is_missing(exc):
                 raise
             continue
         found.append(kind)
@@ -191,65 +257,3 @@ def failure_fix(reason: str) -> str:
     return (
         "See the container's log in CloudWatch Logs under /aws/sagemaker/Endpoints/NAME, fix, delete and deploy again."
     )
-
-
-def _managed(sagemaker: Any, arn: str) -> bool:
-    tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
-    return any(tag.get("Key") == MANAGED_TAG for tag in tags)
-
-
-def _missing(exc: Exception) -> bool:
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    message = str(exc).lower()
-    return code in {"ValidationException", "ResourceNotFound"} and (
-        "could not find" in message or "not found" in message
-    )
-
-
-def delete(sagemaker: Any, name: str) -> list[str]:
-    """Delete endpoint `name`, its endpoint config and models, only those tagged `MANAGED_TAG`; what was deleted.
-
-    Works on a stopped endpoint too (endpoint gone, config and model left): the config of the same name
-    is then the starting point.
-    """
-    deleted: list[str] = []
-    config_name = name
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=name)
-    except Exception as exc:
-        if not _missing(exc):
-            raise
-        endpoint = None
-    if endpoint is not None:
-        if not _managed(sagemaker, endpoint["EndpointArn"]):
-            raise DeployError(
-                f"Endpoint {name!r} was not created by genai-chatbot (no {MANAGED_TAG} tag); delete it in the "
-                "SageMaker console or with the AWS CLI if you mean to."
-            )
-        config_name = endpoint["EndpointConfigName"]
-        sagemaker.delete_endpoint(EndpointName=name)
-        deleted.append(f"endpoint {name}")
-    try:
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    except Exception as exc:
-        if not _missing(exc):
-            raise
-        config = None
-    models: list[str] = []
-    if config is not None and _managed(sagemaker, config["EndpointConfigArn"]):
-        models = [variant["ModelName"] for variant in config.get("ProductionVariants", [])]
-        sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
-        deleted.append(f"endpoint config {config_name}")
-    elif config is None:
-        models = [name]
-    for model in models:
-        try:
-            described = sagemaker.describe_model(ModelName=model)
-        except Exception as exc:
-            if not _missing(exc):
-                raise
-            continue
-        if _managed(sagemaker, described["ModelArn"]):
-            sagemaker.delete_model(ModelName=model)
-            deleted.append(f"model {model}")
-    return deleted
