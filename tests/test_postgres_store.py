@@ -137,16 +137,17 @@ asyncio.run(main())
 
 
 async def test_only_the_answers_of_a_killed_process_become_interrupted(postgres_url: str) -> None:
-    with subprocess.Popen(
-        [sys.executable, "-c", _STREAMING_CHILD, postgres_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as child:
-        try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "started"
-            alive = PostgresHistoryStore(postgres_url)  # another replica opens while the child streams
-            assert [m.status for m in await alive.list_messages("s")] == ["complete", "streaming"]
-            await alive.close()
-        finally:
-            child.kill()  # no close, no cleanup: as a crash or an OOM kill
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _STREAMING_CHILD, postgres_url, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None and (await child.stdout.readline()).strip() == b"started"
+        alive = PostgresHistoryStore(postgres_url)  # another replica opens while the child streams
+        assert [m.status for m in await alive.list_messages("s")] == ["complete", "streaming"]
+        await alive.close()
+    finally:
+        child.kill()  # no close, no cleanup: as a crash or an OOM kill
+        await child.communicate()
     await asyncio.to_thread(_wait_until_owner_locks_are_released, postgres_url)
     reopened = PostgresHistoryStore(postgres_url)
     answer = (await reopened.list_messages("s"))[-1]
