@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -27,7 +28,7 @@ from genai_chatbot.chat.records import new_id
 def _binaries() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     if not found:
-        pytest.fail("PostgreSQL is missing: run `make unit` (it runs apt-get install -y postgresql).")
+        raise RuntimeError("PostgreSQL is missing: run `make postgres` (apt-get install -y postgresql).")
     return Path(found[-1]).parent
 
 
@@ -42,9 +43,12 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a running PostgreSQL's `postgres` database (an admin connection), for the whole run."""
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server while the block runs: the URL of its `postgres` database (an admin).
+
+    bench/history.py uses it too.
+    """
     binaries = _binaries()
     root = Path(tempfile.mkdtemp(prefix="genai-chatbot-pg-"))
     if os.geteuid() == 0:
@@ -93,7 +97,8 @@ def postgres_server() -> Iterator[str]:
                 server.kill()
                 server.wait()
                 log.close()
-                pytest.fail(f"PostgreSQL did not start:\n{(root / 'server.log').read_text(errors='replace')}")
+                output = (root / "server.log").read_text(errors="replace")
+                raise RuntimeError(f"PostgreSQL did not start:\n{output}") from None
             time.sleep(0.05)
     try:
         yield url
@@ -111,6 +116,16 @@ def postgres_server() -> Iterator[str]:
             server.wait()
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a running PostgreSQL's `postgres` database (an admin connection), for the whole run."""
+    try:
+        with running_postgres() as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

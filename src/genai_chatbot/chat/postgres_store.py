@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.chat.postgres_turns import (
@@ -29,12 +29,26 @@ _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, upd
 _FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
 
 
-def _message(row: dict[str, Any]) -> StoredMessage:
-    values = dict(row)
-    values["params"] = json.loads(values["params"])
-    rating, comment, at = values.pop("feedback_rating"), values.pop("feedback_comment"), values.pop("feedback_at")
-    feedback = Feedback(rating=rating, comment=comment, created_at=at) if rating else None
-    return StoredMessage(**values, feedback=feedback)
+def _message(row: tuple[Any, ...]) -> StoredMessage:
+    # Positional, from a tuple row: opening a 2,000-message session spends most of its time here
+    # (bench/history.py: dict rows and json.loads of every "{}" took it from 15 ms to 25 ms).
+    (id_, session_id, role, content, status, model_id, params, error, prompt, completion, latency, at) = row[:12]
+    rating, comment, feedback_at = row[12:]
+    return StoredMessage(
+        id_,
+        session_id,
+        role,
+        content,
+        status,
+        model_id,
+        {} if params == "{}" else json.loads(params),
+        error,
+        prompt,
+        completion,
+        latency,
+        at,
+        Feedback(rating=rating, comment=comment, created_at=feedback_at) if rating else None,
+    )
 
 
 class PostgresHistoryStore:
@@ -115,7 +129,8 @@ class PostgresHistoryStore:
 
     async def list_messages(self, session_id: str) -> list[StoredMessage]:
         async with self._database.connection() as db:
-            cursor = await db.execute(
+            cursor = db.cursor(row_factory=tuple_row)
+            await cursor.execute(
                 f"SELECT {MESSAGE_COLUMNS}, {_FEEDBACK_COLUMNS} FROM messages WHERE session_id = %s ORDER BY seq",
                 (session_id,),
             )

@@ -31,25 +31,29 @@ MESSAGE_COLUMNS = (
 _OWNER_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked"
 
 
-async def insert_message(db: AsyncConnection[DictRow], message: StoredMessage, owner: str | None = None) -> None:
+def _values(message: StoredMessage, owner: str | None) -> tuple[object, ...]:
+    return (
+        message.id,
+        message.session_id,
+        message.role,
+        message.content,
+        message.status,
+        message.model_id,
+        json.dumps(message.params),
+        message.error,
+        message.prompt_tokens,
+        message.completion_tokens,
+        message.latency_ms,
+        message.created_at,
+        owner,
+    )
+
+
+async def insert_message(db: AsyncConnection[DictRow], message: StoredMessage) -> None:
     """Insert a message and move its session up the list; two statements, so call it in a transaction."""
     await db.execute(
         f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            message.id,
-            message.session_id,
-            message.role,
-            message.content,
-            message.status,
-            message.model_id,
-            json.dumps(message.params),
-            message.error,
-            message.prompt_tokens,
-            message.completion_tokens,
-            message.latency_ms,
-            message.created_at,
-            owner,
-        ),
+        _values(message, None),
     )
     await db.execute(
         "UPDATE sessions SET updated_at = GREATEST(updated_at, %s) WHERE id = %s",
@@ -147,31 +151,41 @@ async def _start(
     replaces: str | None,
     owner: str,
 ) -> TurnStart:
-    # The row lock makes concurrent starts on one session wait for each other, across replicas.
-    if await (await db.execute("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", (session.id,))).fetchone() is None:
+    # The row lock makes concurrent starts on one session wait for each other, across replicas. Checks and
+    # writes are few statements: each is a round trip, and a turn's start is on the path of every message.
+    locked = await db.execute(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE session_id = s.id AND status = 'streaming') AS busy "
+        "FROM sessions s WHERE id = %s FOR UPDATE",
+        (session.id,),
+    )
+    row = await locked.fetchone()
+    if row is None:
         return TurnStart.NO_SESSION
-    busy = await db.execute("SELECT 1 FROM messages WHERE session_id = %s AND status = 'streaming'", (session.id,))
-    if await busy.fetchone():
+    if row["busy"]:
         return TurnStart.BUSY
     if replaces is not None:
-        retried = await db.execute("SELECT 1 FROM messages WHERE id = %s AND session_id = %s", (replaces, session.id))
-        if await retried.fetchone() is None:
-            return TurnStart.NO_MESSAGE
         last = await (
             await db.execute(
-                "SELECT id, status FROM messages WHERE session_id = %s ORDER BY seq DESC LIMIT 1", (session.id,)
+                "SELECT id, status, (SELECT count(*) FROM messages WHERE id = %s AND session_id = %s) AS found "
+                "FROM messages WHERE session_id = %s ORDER BY seq DESC LIMIT 1",
+                (replaces, session.id, session.id),
             )
         ).fetchone()
-        if last is None or last["id"] != replaces or last["status"] not in RETRYABLE:
+        if last is None or not last["found"]:
+            return TurnStart.NO_MESSAGE
+        if last["id"] != replaces or last["status"] not in RETRYABLE:
             return TurnStart.NOT_RETRYABLE
         await db.execute("DELETE FROM messages WHERE id = %s", (replaces,))
+    messages = [(m, None) for m in ([user_message] if user_message else [])] + [(answer, owner)]
     await db.execute(
         "UPDATE sessions SET title = %s, model_id = %s, updated_at = %s WHERE id = %s",
-        (session.title, session.model_id, session.updated_at, session.id),
+        (session.title, session.model_id, max([session.updated_at, *(m.created_at for m, _ in messages)]), session.id),
     )
-    if user_message is not None:
-        await insert_message(db, user_message)
-    await insert_message(db, answer, owner)
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(messages))
+    await db.execute(
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) VALUES {placeholders}",
+        [value for m, by in messages for value in _values(m, by)],
+    )
     return TurnStart.STARTED
 
 
