@@ -97,6 +97,12 @@ def test_store_migrate_applies_each_migration_once_and_says_what_it_did(postgres
     assert again.returncode == 0 and "already up to date" in again.stdout
 
 
+def test_store_migrate_on_sqlite_creates_the_file_it_names(tmp_path: Path) -> None:
+    done = run_cli("store", "migrate", url=f"sqlite:///{tmp_path}/other.sqlite3")
+    assert done.returncode == 0 and "is up to date" in done.stdout
+    assert (tmp_path / "other.sqlite3").is_file()
+
+
 async def test_a_schema_newer_than_the_code_is_refused_by_migrate_and_at_server_start(postgres_url: str) -> None:
     assert run_cli("store", "migrate", url=postgres_url).returncode == 0
     with psycopg.connect(postgres_url, autocommit=True) as db:
