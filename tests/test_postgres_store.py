@@ -13,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from conftest import LiveServer
 from genai_chatbot.api.app import create_app
 from genai_chatbot.chat.postgres_db import StoreUnavailableError
 from genai_chatbot.chat.postgres_migrations import MIGRATIONS, SchemaTooNewError
@@ -168,3 +170,49 @@ def _wait_until_owner_locks_are_released(url: str) -> None:
         while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() != (0,):
             assert time.monotonic() < deadline, "the killed process's session never ended"
             time.sleep(0.02)
+
+
+async def test_two_servers_on_one_database_continue_a_session_and_take_one_turn_at_a_time(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url)
+
+    def replica() -> LiveServer:
+        # Each replica answers its first request at once, then holds every answer until it is cancelled.
+        chat = ChatService(
+            ModelRegistry([ScriptedProvider(["partial ", None], first=["Hello."])]),
+            select_store(settings).history_store(),
+            default_model="scripted/echo",
+            default_system_prompt="",
+            default_max_tokens=64,
+        )
+        return LiveServer(create_app(settings, service=chat, close_service=True))  # closed on its own loop
+
+    with replica() as one, replica() as other:
+        async with httpx.AsyncClient(timeout=30) as api:
+            session_id = (await api.post(f"{one.url}/api/sessions", json={})).json()["id"]
+            for server in (one, other):  # the session goes on from one replica to the other
+                sent = await api.post(
+                    f"{server.url}/api/sessions/{session_id}/messages", json={"content": "hi", "stream": False}
+                )
+                assert sent.status_code == 200 and sent.json()["message"]["content"] == "Hello."
+            paths = [f"{url}/api/sessions/{session_id}/messages" for url in (one.url, other.url, other.url)]
+            requests = [api.build_request("POST", path, json={"content": "again"}) for path in paths]
+            responses = await asyncio.gather(*(api.send(request, stream=True) for request in requests))
+            for response in responses:
+                await response.aclose()
+            assert sorted(r.status_code for r in responses) == [200, 409, 409]
+            deadline = time.monotonic() + 10
+            while True:  # the replica that streams notices its client left and stores the answer cancelled
+                messages = (await api.get(f"{one.url}/api/sessions/{session_id}")).json()["messages"]
+                if messages[-1]["status"] != "streaming" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+    assert [(m["role"], m["content"], m["status"]) for m in messages] == [
+        ("user", "hi", "complete"),
+        ("assistant", "Hello.", "complete"),
+        ("user", "hi", "complete"),
+        ("assistant", "Hello.", "complete"),
+        ("user", "again", "complete"),
+        ("assistant", "partial ", "cancelled"),
+    ]
