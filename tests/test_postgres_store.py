@@ -216,3 +216,35 @@ async def test_two_servers_on_one_database_continue_a_session_and_take_one_turn_
         ("user", "again", "complete"),
         ("assistant", "partial ", "cancelled"),
     ]
+
+
+async def test_a_write_whose_later_statement_fails_leaves_nothing_behind(postgres_url: str) -> None:
+    from genai_chatbot.chat.records import Session, StoredMessage
+
+    store = PostgresHistoryStore(postgres_url)
+    first = Session(id="s", user_id="u", title="t", model_id="m", updated_at=1.0)
+    await store.create_session(first)
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # as another process would
+        db.execute(
+            "CREATE FUNCTION forced_failure() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'forced failure'; END $$"
+        )
+        db.execute(
+            "CREATE TRIGGER fail_updates BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION forced_failure()"
+        )
+    with pytest.raises(psycopg.errors.RaiseException, match="forced failure"):  # INSERT, then UPDATE the session
+        await store.add_message(StoredMessage(id="m1", session_id="s", role="user", content="x"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # a turn's start: the session is updated first
+        db.execute("DROP TRIGGER fail_updates ON sessions")
+        db.execute(
+            "CREATE TRIGGER fail_answers BEFORE INSERT ON messages FOR EACH ROW "
+            "WHEN (NEW.status = 'streaming') EXECUTE FUNCTION forced_failure()"
+        )
+    later = Session(id="s", user_id="u", title="new title", model_id="m", updated_at=2.0)
+    question = StoredMessage(id="q", session_id="s", role="user", content="q")
+    answer = StoredMessage(id="a", session_id="s", role="assistant", content="", status="streaming")
+    with pytest.raises(psycopg.errors.RaiseException, match="forced failure"):
+        await store.begin_turn(later, question, answer, None)
+    assert await store.list_messages("s") == []
+    assert await store.get_session("u", "s") == first
+    await store.close()
