@@ -27,9 +27,10 @@ from genai_chatbot.chat.service import ChatService
 from genai_chatbot.config import ConfigError, Settings, load_settings
 from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.stores import select_store
+from leak_scan import register_secret, scan_text
 from scripted import ScriptedProvider
 
-PASSWORD = "s3cret-Pa55"
+PASSWORD = register_secret("s3cret-Pa55-db")  # the run fails if it shows in any log line or response
 
 
 def run_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -68,6 +69,7 @@ async def test_the_password_of_database_url_shows_in_no_repr_and_no_error(tmp_pa
     failed = run_cli("store", "migrate", url=url)
     assert failed.returncode == 1 and "Cannot connect" in failed.stderr
     assert PASSWORD not in failed.stdout + failed.stderr
+    scan_text(failed.stdout + failed.stderr, "genai-chatbot store migrate")
 
 
 def socket_on_a_closed_port() -> _ClosedPort:
