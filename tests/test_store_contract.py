@@ -6,6 +6,8 @@ against a real database (PostgreSQL: a real server, see postgres.py).
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -241,3 +243,42 @@ async def test_keys_sign_in_are_listed_touched_and_revoked_once(user_store: User
         await user_store.list_keys("nobody")
     assert await user_store.find_key("nope") is None
     await authenticator.aclose()
+
+
+_WRITER = """
+import asyncio, sys
+from genai_chatbot.config import Settings
+from genai_chatbot.chat.records import Session, StoredMessage
+from genai_chatbot.stores import select_store
+
+async def main(n):
+    store = select_store(Settings(database_url=sys.argv[1])).history_store()
+    await store.list_sessions("u")  # opened before the race
+    print("ready", flush=True)
+    sys.stdin.readline()
+    user = StoredMessage(id=f"q{n}", session_id="s", role="user", content="q")
+    answer = StoredMessage(id=f"a{n}", session_id="s", role="assistant", content="", status="streaming")
+    session = Session(id="s", user_id="u", title="t", model_id="scripted/echo")
+    print((await store.begin_turn(session, user, answer, None)).value, flush=True)
+    await store.close()
+
+asyncio.run(main(sys.argv[2]))
+"""
+
+
+async def test_of_two_processes_starting_a_turn_on_one_session_exactly_one_wins(stores: Stores) -> None:
+    store = stores.history()
+    await store.create_session(session())
+    url = stores.settings.database_url
+    assert url is not None
+    writers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WRITER, url, str(n), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for n in (1, 2)
+    ]
+    for writer in writers:
+        assert writer.stdout is not None and await writer.stdout.readline() == b"ready\n"
+    outputs = await asyncio.gather(*(writer.communicate(b"go\n") for writer in writers))
+    assert sorted(out.decode().strip() for out, _ in outputs) == ["busy", "started"]
+    assert [m.status for m in await store.list_messages("s")] == ["complete", "streaming"]
