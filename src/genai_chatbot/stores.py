@@ -5,7 +5,7 @@ it and `build_user_store` the user store, so both always live in the same databa
 knows which store it has: each implements `HistoryStore` / `UserStore`.
 
 A PostgreSQL URL may carry a password: it is kept out of reprs, and `redact_url` is what logs and errors
-show instead.
+show instead (the server's log filter masks URL credentials too).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from genai_chatbot.config import ConfigError, Settings
+from genai_chatbot.redaction import MASK, mask_url_credentials
 
 if TYPE_CHECKING:
     from genai_chatbot.auth.users import UserStore
@@ -23,13 +24,17 @@ if TYPE_CHECKING:
 
 StoreKind = Literal["sqlite", "postgresql"]
 
-_PASSWORD = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*):[^@/]*@")
+_PASSWORD_PARAMETER = re.compile(r"(?i)\b(password=)[^&\s]*")
 
 
 def redact_url(url: str) -> str:
-    """`url` with its password (and any `password=` parameter) replaced by `***`: safe to log or show."""
-    redacted = _PASSWORD.sub(r"\g<scheme>:***@", url)
-    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", redacted)
+    """`url` with its credentials (`user:password@`) and any `password=` parameter masked: safe to show."""
+    return _PASSWORD_PARAMETER.sub(rf"\g<1>{MASK}", mask_url_credentials(url))
+
+
+@runtime_checkable
+class _OpensAtStart(Protocol):
+    async def open(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,5 @@ async def open_store(store: object) -> None:
     The server calls it at start so that an unreachable database, or a schema newer than this code, stops
     it at once with the fix instead of failing its first request.
     """
-    opener = getattr(store, "open", None)
-    if opener is not None:
-        await opener()
+    if isinstance(store, _OpensAtStart):
+        await store.open()
