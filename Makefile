@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench install install-dev clean browser web
+.PHONY: run test lint typecheck unit bench install install-dev clean browser postgres web
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "genai-chatbot needs Python 3.11 or newer"'
@@ -41,11 +41,15 @@ typecheck: install-dev
 browser:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
+# The store tests start Debian's PostgreSQL server in a temporary folder (tests/postgres.py); no Docker.
+postgres:
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+
 # Rebuild the chat page's vendored libraries (committed under src/genai_chatbot/web/static/vendor/).
 web:
 	cd src/genai_chatbot/web && npm ci && npm run build
 
-unit: install-dev browser
+unit: install-dev browser postgres
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
@@ -53,6 +57,7 @@ test: lint typecheck unit
 bench: install-dev
 	$(BIN)/python bench/streaming.py
 	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/history.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -23,6 +23,8 @@ from genai_chatbot.config import LocalModelSettings, Settings
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers.local import LocalProvider
 from genai_chatbot.models.registry import ModelRegistry
+from postgres import postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL, started when a test asks)
+from stores import history_store, stores, user_store  # noqa: F401  (every store kind, for the contract suite)
 
 LOCAL_MODEL = "local/smollm2-135m-instruct"
 # Every log line and every response of our app, searched for the tests' secrets at the end of the run.

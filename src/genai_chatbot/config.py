@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,8 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG_FILE = Path("genai-chatbot.toml")
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+#: The stores `database_url` may name, by URL scheme (`postgres://` is libpq's alias of `postgresql://`).
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 _config_file: ContextVar[Path | None] = ContextVar("genai_chatbot_config_file", default=None)
 
@@ -185,6 +187,10 @@ class Settings(BaseSettings):
 
     #: Where the SQLite history (and later the local keys file) lives.
     data_dir: Path = Path("data")
+    #: Where sessions, messages, users and keys are stored: `sqlite:///path/chat.sqlite3` (default:
+    #: `<data_dir>/chat.sqlite3`) or `postgresql://user:password@host:port/database`. It may hold a password:
+    #: never in a repr, a log line or an error (see `genai_chatbot.stores.redact_url`).
+    database_url: str | None = Field(default=None, repr=False)
     #: The model used when a request names none.
     default_model: str = f"local/{EMBEDDED_MODEL_NAME}"
     #: Applied when a conversation has no system prompt; an empty string disables it. Small models need it.
@@ -229,8 +235,26 @@ class Settings(BaseSettings):
     sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
     langchain: list[LangChainModel] = Field(default_factory=list)
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        if url is not None:
+            scheme = url.partition("://")[0].lower() if "://" in url else ""
+            if scheme not in DATABASE_SCHEMES:
+                # The URL itself is never repeated: it may hold a password.
+                raise ValueError(
+                    f"unsupported database URL scheme {scheme or '(none)'!r}; use sqlite:///path/chat.sqlite3 "
+                    "or postgresql://user:password@host:port/database"
+                )
+        return url
+
     @property
     def database_path(self) -> Path:
+        """The SQLite history file: the path of a `sqlite:///` `database_url`, else `<data_dir>/chat.sqlite3`."""
+        if self.database_url and self.database_url.lower().startswith("sqlite://"):
+            path = self.database_url.partition("://")[2].removeprefix("/")
+            if path:
+                return Path(path)
         return self.data_dir / "chat.sqlite3"
 
     @property

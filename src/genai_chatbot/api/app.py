@@ -26,6 +26,7 @@ from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_use
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.secrets import install_log_redaction
+from genai_chatbot.stores import open_store
 
 
 def check_auth_settings(settings: Settings) -> None:
@@ -59,6 +60,9 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         app.state.users = build_user_store(settings)
         app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
+            # A database that cannot be reached, or whose schema is newer than this code, stops the start.
+            await open_store(app.state.service.store)
+            await open_store(app.state.users)
             app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
         finally:

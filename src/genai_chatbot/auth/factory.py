@@ -23,10 +23,10 @@ def auth_mode(settings: Settings) -> AuthMode:
 
 
 def build_user_store(settings: Settings) -> UserStore:
-    """The users and API keys of this deployment: tables in the SQLite history database."""
-    from genai_chatbot.auth.sqlite_users import SQLiteUserStore
+    """The users and API keys of this deployment: tables in the history database `database_url` names."""
+    from genai_chatbot.stores import select_store
 
-    return SQLiteUserStore(settings.database_path)
+    return select_store(settings).user_store()
 
 
 def build_authenticator(settings: Settings, users: UserStore | None = None) -> Authenticator | None:

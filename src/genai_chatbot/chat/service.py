@@ -370,13 +370,13 @@ class ChatService:
 
 
 def build_chat_service(settings: Settings) -> ChatService:
-    """The service for these settings: registry of enabled providers and the SQLite history store."""
-    from genai_chatbot.chat.sqlite_store import SQLiteHistoryStore
+    """The service for these settings: registry of enabled providers and the history store `database_url` names."""
     from genai_chatbot.models.registry import build_registry
+    from genai_chatbot.stores import select_store
 
     return ChatService(
         build_registry(settings),
-        SQLiteHistoryStore(settings.database_path),
+        select_store(settings).history_store(),
         default_model=settings.default_model,
         default_system_prompt=settings.default_system_prompt,
         default_max_tokens=settings.default_max_tokens,

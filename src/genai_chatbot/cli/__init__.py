@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from genai_chatbot.cli import chat, doctor, keys, models, pull, sagemaker, serve, users
+from genai_chatbot.cli import chat, doctor, keys, models, pull, sagemaker, serve, store, users
 
 app = typer.Typer(
     name="genai-chatbot",
@@ -23,6 +23,7 @@ app.command("pull")(pull.pull)
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(sagemaker.app, name="sagemaker")
+app.add_typer(store.app, name="store")
 
 
 def main() -> None:
