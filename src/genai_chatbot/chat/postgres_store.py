@@ -7,15 +7,11 @@ turns, and how a replica tells its own streaming answers from those of a replica
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, tuple_row
 
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.chat.postgres_turns import (
-    MESSAGE_COLUMNS,
     begin_turn,
     claim_owner,
     finish_message,
@@ -23,32 +19,10 @@ from genai_chatbot.chat.postgres_turns import (
     interrupt_leftover_turns,
 )
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.chat.sql_rows import FEEDBACK_COLUMNS, MESSAGE_COLUMNS, message_from_row
 from genai_chatbot.chat.store import MessageGoneError, TurnStart
 
 _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
-_FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
-
-
-def _message(row: tuple[Any, ...]) -> StoredMessage:
-    # Positional, from a tuple row: opening a 2,000-message session spends most of its time here
-    # (bench/history.py: dict rows and json.loads of every "{}" took it from 15 ms to 25 ms).
-    (id_, session_id, role, content, status, model_id, params, error, prompt, completion, latency, at) = row[:12]
-    rating, comment, feedback_at = row[12:]
-    return StoredMessage(
-        id_,
-        session_id,
-        role,
-        content,
-        status,
-        model_id,
-        {} if params == "{}" else json.loads(params),
-        error,
-        prompt,
-        completion,
-        latency,
-        at,
-        Feedback(rating=rating, comment=comment, created_at=feedback_at) if rating else None,
-    )
 
 
 class PostgresHistoryStore:
@@ -131,11 +105,11 @@ class PostgresHistoryStore:
         async with self._database.connection() as db:
             cursor = db.cursor(row_factory=tuple_row)
             await cursor.execute(
-                f"SELECT {MESSAGE_COLUMNS}, {_FEEDBACK_COLUMNS} FROM messages WHERE session_id = %s ORDER BY seq",
+                f"SELECT {MESSAGE_COLUMNS}, {FEEDBACK_COLUMNS} FROM messages WHERE session_id = %s ORDER BY seq",
                 (session_id,),
             )
             rows = await cursor.fetchall()
-        return [_message(row) for row in rows]
+        return [message_from_row(row) for row in rows]
 
     async def replace_message(self, old_id: str, message: StoredMessage) -> None:
         async with self._database.connection() as db, db.transaction():

@@ -20,14 +20,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from genai_chatbot.chat.records import INTERRUPTED_ERROR, RETRYABLE, Session, StoredMessage, new_id
+from genai_chatbot.chat.sql_rows import MESSAGE_COLUMNS
 from genai_chatbot.chat.store import TurnStart
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_COLUMNS = (
-    "id, session_id, role, content, status, model_id, params, error, prompt_tokens, completion_tokens, "
-    "latency_ms, created_at"
-)
 _OWNER_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked"
 
 

@@ -11,17 +11,16 @@ recovery at open) lives in `sqlite_turns.py`.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
+from genai_chatbot.chat.sql_rows import FEEDBACK_COLUMNS, MESSAGE_COLUMNS, message_from_row
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_owners import TurnOwner, live_owners
 from genai_chatbot.chat.sqlite_turns import (
-    MESSAGE_COLUMNS,
     begin_turn,
     finish_message,
     insert_message,
@@ -131,7 +130,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 ]
 
 _SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
-_FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -148,14 +146,6 @@ def migrate(db: sqlite3.Connection) -> None:
 
 def _session(row: sqlite3.Row) -> Session:
     return Session(**dict(row))
-
-
-def _message(row: sqlite3.Row) -> StoredMessage:
-    values = dict(row)
-    values["params"] = json.loads(values["params"])
-    rating, comment, at = values.pop("feedback_rating"), values.pop("feedback_comment"), values.pop("feedback_at")
-    feedback = Feedback(rating=rating, comment=comment, created_at=at) if rating else None
-    return StoredMessage(**values, feedback=feedback)
 
 
 class SQLiteHistoryStore:
@@ -286,10 +276,10 @@ class SQLiteHistoryStore:
     async def list_messages(self, session_id: str) -> list[StoredMessage]:
         def work(db: sqlite3.Connection) -> list[StoredMessage]:
             rows = db.execute(
-                f"SELECT {MESSAGE_COLUMNS}, {_FEEDBACK_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq",
+                f"SELECT {MESSAGE_COLUMNS}, {FEEDBACK_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq",
                 (session_id,),
             )
-            return [_message(row) for row in rows]
+            return [message_from_row(tuple(row)) for row in rows]
 
         return await self._run(work)
 

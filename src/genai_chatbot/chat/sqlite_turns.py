@@ -10,15 +10,11 @@ import logging
 import sqlite3
 
 from genai_chatbot.chat.records import INTERRUPTED_ERROR, RETRYABLE, Session, StoredMessage
+from genai_chatbot.chat.sql_rows import MESSAGE_COLUMNS
 from genai_chatbot.chat.sqlite_tx import transaction
 from genai_chatbot.chat.store import TurnStart
 
 logger = logging.getLogger(__name__)
-
-MESSAGE_COLUMNS = (
-    "id, session_id, role, content, status, model_id, params, error, prompt_tokens, completion_tokens, "
-    "latency_ms, created_at"
-)
 
 
 def insert_message(db: sqlite3.Connection, message: StoredMessage, owner: str | None = None) -> None:
