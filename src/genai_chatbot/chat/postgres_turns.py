@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from genai_chatbot.chat.records import INTERRUPTED_ERROR, RETRYABLE, Session, StoredMessage, new_id
-from genai_chatbot.chat.sql_rows import MESSAGE_COLUMNS
+from genai_chatbot.chat.sql_rows import MESSAGE_COLUMNS, message_values
 from genai_chatbot.chat.store import TurnStart
 
 logger = logging.getLogger(__name__)
@@ -28,29 +28,11 @@ logger = logging.getLogger(__name__)
 _OWNER_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked"
 
 
-def _values(message: StoredMessage, owner: str | None) -> tuple[object, ...]:
-    return (
-        message.id,
-        message.session_id,
-        message.role,
-        message.content,
-        message.status,
-        message.model_id,
-        json.dumps(message.params),
-        message.error,
-        message.prompt_tokens,
-        message.completion_tokens,
-        message.latency_ms,
-        message.created_at,
-        owner,
-    )
-
-
 async def insert_message(db: AsyncConnection[DictRow], message: StoredMessage) -> None:
     """Insert a message and move its session up the list; two statements, so call it in a transaction."""
     await db.execute(
         f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        _values(message, None),
+        message_values(message, None),
     )
     await db.execute(
         "UPDATE sessions SET updated_at = GREATEST(updated_at, %s) WHERE id = %s",
@@ -181,7 +163,7 @@ async def _start(
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(messages))
     await db.execute(
         f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) VALUES {placeholders}",
-        [value for m, by in messages for value in _values(m, by)],
+        [value for m, by in messages for value in message_values(m, by)],
     )
     return TurnStart.STARTED
 

@@ -1,4 +1,4 @@
-"""The message columns both SQL stores (SQLite, PostgreSQL) read and write, and the row-to-message mapping.
+"""The message columns both SQL stores (SQLite, PostgreSQL) read and write, and the mappings both ways.
 
 Opening a long session spends most of its time turning rows into messages (bench/history.py: dict rows and
 a `json.loads` of every `"{}"` took a 1,000-turn SQLite session from 12 to 19 ms), so rows are read by
@@ -18,6 +18,25 @@ MESSAGE_COLUMNS = (
     "latency_ms, created_at"
 )
 FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
+
+
+def message_values(message: StoredMessage, owner: str | None) -> tuple[object, ...]:
+    """The values of `message` in `MESSAGE_COLUMNS` order, then `owner` (the store streaming it, if any)."""
+    return (
+        message.id,
+        message.session_id,
+        message.role,
+        message.content,
+        message.status,
+        message.model_id,
+        json.dumps(message.params),
+        message.error,
+        message.prompt_tokens,
+        message.completion_tokens,
+        message.latency_ms,
+        message.created_at,
+        owner,
+    )
 
 
 def message_from_row(row: Sequence[Any]) -> StoredMessage:

@@ -10,7 +10,7 @@ import logging
 import sqlite3
 
 from genai_chatbot.chat.records import INTERRUPTED_ERROR, RETRYABLE, Session, StoredMessage
-from genai_chatbot.chat.sql_rows import MESSAGE_COLUMNS
+from genai_chatbot.chat.sql_rows import MESSAGE_COLUMNS, message_values
 from genai_chatbot.chat.sqlite_tx import transaction
 from genai_chatbot.chat.store import TurnStart
 
@@ -24,21 +24,7 @@ def insert_message(db: sqlite3.Connection, message: StoredMessage, owner: str | 
     """
     db.execute(
         f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            message.id,
-            message.session_id,
-            message.role,
-            message.content,
-            message.status,
-            message.model_id,
-            json.dumps(message.params),
-            message.error,
-            message.prompt_tokens,
-            message.completion_tokens,
-            message.latency_ms,
-            message.created_at,
-            owner,
-        ),
+        message_values(message, owner),
     )
     db.execute(
         "UPDATE sessions SET updated_at = max(updated_at, ?) WHERE id = ?",
