@@ -159,6 +159,8 @@ def test_the_deprecated_users_map_alone_turns_keys_on(tmp_path: Path) -> None:
         assert httpx.get(f"{live.url}/api/sessions").status_code == 401
         me = httpx.get(f"{live.url}/api/me", headers={"Authorization": "Bearer token-a"}).json()
         assert me == {"user_id": "alice", "role": "user", "groups": [], "method": "settings-token"}
+        # The page learns it must ask for a key, although `auth` itself still says "none".
+        assert httpx.get(f"{live.url}/api/auth/config").json()["mode"] == "api-keys"
 
 
 def test_admin_api_revoke_and_disable_apply_at_once(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from genai_chatbot.api.errors import error_body
+from genai_chatbot.auth.factory import auth_mode
 from genai_chatbot.auth.principal import AuthenticationUnavailable
 from genai_chatbot.config import AuthMode, Settings
 
@@ -114,7 +115,7 @@ async def auth_config(request: Request) -> AuthConfig | JSONResponse:
     settings: Settings = request.app.state.settings
     authenticator = oidc_authenticator(request.app)
     if settings.auth != "oidc" or authenticator is None:
-        return AuthConfig(mode=settings.auth)
+        return AuthConfig(mode=auth_mode(settings))  # the deprecated `users` map alone turns api-keys on
     try:
         return AuthConfig(mode="oidc", oidc=await oidc_client_config(authenticator))
     except AuthenticationUnavailable as exc:
