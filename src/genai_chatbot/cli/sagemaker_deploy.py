@@ -6,6 +6,8 @@ options and print.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -15,10 +17,12 @@ from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.config import DEFAULT_CONFIG_FILE, SageMakerEndpoint, Settings
 from genai_chatbot.hosting import aws
 from genai_chatbot.hosting import deploy as deploying
+from genai_chatbot.hosting import role as roles
 from genai_chatbot.hosting.delete import delete_managed
 from genai_chatbot.hosting.hub import check_access
 from genai_chatbot.hosting.quota import QuotaCheck, check_quota
 from genai_chatbot.hosting.settings_file import add_endpoint, remove_endpoint
+from genai_chatbot.hosting.tags import MANAGED_TAG
 
 app = typer.Typer()  # merged into the `sagemaker` group by cli/sagemaker.py
 
@@ -80,6 +84,44 @@ def _check_hub(model_id: str, token: str | None) -> None:
         )
 
 
+def _role_to_use(where: str) -> tuple[str, bool]:
+    """For --create-role, before anything is created: our role's ARN and whether it must still be made.
+
+    Refuses a role of that name that genai-chatbot did not make (never changed, only named as --role-arn).
+    """
+    try:
+        found = roles.find_managed(aws.client("iam", where))
+        return (found, False) if found else (roles.planned_arn(aws.client("sts", where)), True)
+    except roles.RoleError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _make_role(where: str, retry_seconds: float) -> tuple[str, deploying.CreateModelCall | None]:
+    """Create (or refresh) our role; its ARN, and how to call CreateModel while a new role propagates."""
+    try:
+        made = roles.ensure(aws.client("iam", where))
+    except roles.RoleError as exc:
+        raise _fail(str(exc)) from None
+    if not made.created:
+        typer.echo(f"Using IAM role {made.arn} (made by genai-chatbot; its inline policy is kept current).", err=True)
+        return made.arn, None
+    typer.echo(
+        f"Created IAM role {made.arn}, assumable by {roles.TRUSTED_SERVICE}, tagged {MANAGED_TAG}, with the "
+        f"inline policy {roles.POLICY_NAME}: {', '.join(roles.EXECUTION_ACTIONS)}.",
+        err=True,
+    )
+    attempts = roles.PROPAGATION_ATTEMPTS
+
+    def note(attempt: int) -> None:
+        typer.echo(
+            f"  SageMaker cannot assume the new role yet (IAM takes a few seconds to propagate); retrying in "
+            f"{retry_seconds:g} s ({attempt}/{attempts - 1})",
+            err=True,
+        )
+
+    return made.arn, partial(roles.retry_while_propagating, attempts=attempts, delay_seconds=retry_seconds, note=note)
+
+
 @app.command("quota")
 def quota(
     instance_type: Annotated[str, typer.Option("--instance-type", help="e.g. ml.g5.2xlarge")],
@@ -113,6 +155,13 @@ def deploy(
     role_arn: Annotated[
         str | None, typer.Option("--role-arn", help="Execution role (default: sagemaker.execution_role_arn).")
     ] = None,
+    create_role: Annotated[
+        bool,
+        typer.Option(
+            "--create-role",
+            help=f"Create (or reuse) the execution role {roles.ROLE_NAME} with the minimum policy.",
+        ),
+    ] = False,
     context_window: Annotated[
         int | None, typer.Option("--context-window", min=256, help="Max total tokens (default: the catalogue's).")
     ] = None,
@@ -122,15 +171,28 @@ def deploy(
     num_gpus: Annotated[int | None, typer.Option("--num-gpus", min=1, help="GPUs of a type not in our table.")] = None,
     wait_minutes: Annotated[float, typer.Option("--wait-minutes", min=0, help="How long to wait for InService.")] = 40,
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.1, hidden=True)] = 30,
+    role_retry_seconds: Annotated[float, typer.Option("--role-retry-seconds", min=0, hidden=True)] = 5,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before creating billable resources.")] = False,
     region: RegionOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Deploy a Hugging Face model on a SageMaker endpoint (TGI) and add it to the settings file."""
+    if create_role and role_arn:
+        raise _fail(
+            "--create-role and --role-arn both choose the execution role; pass only one: --role-arn for a role you "
+            f"made, or --create-role to have genai-chatbot make (or reuse) {roles.ROLE_NAME}.",
+            2,
+        )
     settings, settings_path = _settings(config)
     secret_id = hf_token_secret or settings.hf_token_secret_id
     try:
         where = aws.region_of(region, settings.sagemaker.region)
+    except deploying.DeployError as exc:
+        raise _fail(str(exc), 2) from None
+    role_pending = False
+    if create_role:
+        role_arn, role_pending = _role_to_use(where)
+    try:
         plan = deploying.make_plan(
             hf_model_id,
             region=where,
@@ -172,13 +234,18 @@ def deploy(
     _check_hub(hf_model_id, token)
     typer.echo(
         f"Deploying {hf_model_id} as {endpoint_name} on {instance_count} x {plan.instance_type} in {where} "
-        f"(context {plan.context_window}, image {plan.image_uri}).",
+        f"(context {plan.context_window}, image {plan.image_uri}, role {plan.role_arn}"
+        f"{' (to be created)' if role_pending else ''}).",
         err=True,
     )
     if not yes and not typer.confirm("This bills per instance-hour until deleted or stopped. Go on?", err=True):
         raise typer.Exit(1)
+    call_create_model = None
+    if create_role:
+        made_arn, call_create_model = _make_role(where, role_retry_seconds)
+        plan = replace(plan, role_arn=made_arn)
     try:
-        deploying.create(sagemaker, plan, token)
+        deploying.create(sagemaker, plan, token, call_create_model)
     except Exception as exc:  # botocore's errors; whatever was created before is removed by `delete`
         raise _fail(
             f"SageMaker refused to create {endpoint_name}: {exc}; fix the cause, then run "

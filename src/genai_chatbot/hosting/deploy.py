@@ -105,7 +105,8 @@ def make_plan(
     if not role_arn:
         raise DeployUsageError(
             "No execution role for SageMaker: pass --role-arn ARN or set sagemaker.execution_role_arn in the "
-            "settings file (a role SageMaker can assume, with the policy in the README)."
+            "settings file (a role SageMaker can assume, with the policy in the README), or pass --create-role to "
+            "have genai-chatbot make one with that policy."
         )
     if known is not None and known.gated and not has_token:
         raise DeployError(
@@ -178,17 +179,34 @@ def existing(sagemaker: Any, name: str) -> list[str]:
     return found
 
 
-def create(sagemaker: Any, plan: DeployPlan, token: str | None) -> None:
-    """Create the model, the endpoint config and the endpoint, all tagged and all named `plan.name`."""
+#: How CreateModel is called: `call(create_model)`, e.g. retrying while a new execution role propagates.
+CreateModelCall = Callable[[Callable[[], object]], object]
+
+
+def create(
+    sagemaker: Any, plan: DeployPlan, token: str | None, call_create_model: CreateModelCall | None = None
+) -> None:
+    """Create the model, the endpoint config and the endpoint, all tagged and all named `plan.name`.
+
+    `call_create_model(f)` runs CreateModel's call `f`: the CLI retries it while a role it has just created
+    is not yet assumable (see `role.retry_while_propagating`); by default it is called once.
+    """
     environment = dict(plan.environment)
     if token is not None:
         environment["HF_TOKEN"] = token
-    sagemaker.create_model(
-        ModelName=plan.name,
-        ExecutionRoleArn=plan.role_arn,
-        PrimaryContainer={"Image": plan.image_uri, "Environment": environment},
-        Tags=plan.tags(),
-    )
+
+    def create_model() -> object:
+        return sagemaker.create_model(
+            ModelName=plan.name,
+            ExecutionRoleArn=plan.role_arn,
+            PrimaryContainer={"Image": plan.image_uri, "Environment": environment},
+            Tags=plan.tags(),
+        )
+
+    if call_create_model is None:
+        create_model()
+    else:
+        call_create_model(create_model)
     variant = {
         "VariantName": "AllTraffic",
         "ModelName": plan.name,
