@@ -187,8 +187,8 @@ def deploy(
     secret_id = hf_token_secret or settings.hf_token_secret_id
     try:
         where = aws.region_of(region, settings.sagemaker.region)
-    except deploying.DeployError as exc:
-        raise _fail(str(exc), 2) from None
+    except deploying.DeployError as exc:  # the exit status deploy has always given here
+        raise _fail(str(exc)) from None
     role_pending = False
     if create_role:
         role_arn, role_pending = _role_to_use(where)
