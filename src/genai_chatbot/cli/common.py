@@ -14,6 +14,11 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="TOML settings file (default: $GENAI_CHATBOT_CONFIG or ./genai-chatbot.toml)."),
 ]
 
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", help="AWS region (default: sagemaker.region, then the standard AWS settings)."),
+]
+
 
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     """Settings from file and environment, or a one-line error on stderr and exit code 2."""

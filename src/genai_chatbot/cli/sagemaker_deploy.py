@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.cli.common import ConfigOption, RegionOption, settings_or_exit
 from genai_chatbot.config import DEFAULT_CONFIG_FILE, SageMakerEndpoint, Settings
 from genai_chatbot.hosting import aws
 from genai_chatbot.hosting import deploy as deploying
@@ -25,10 +25,6 @@ from genai_chatbot.hosting.settings_file import add_endpoint, remove_endpoint
 from genai_chatbot.hosting.tags import MANAGED_TAG
 
 app = typer.Typer()  # merged into the `sagemaker` group by cli/sagemaker.py
-
-RegionOption = Annotated[
-    str | None, typer.Option("--region", help="AWS region (default: sagemaker.region, then AWS_REGION).")
-]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

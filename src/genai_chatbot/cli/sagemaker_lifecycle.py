@@ -10,14 +10,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.cli.common import ConfigOption, RegionOption, settings_or_exit
 
 app = typer.Typer()  # merged into the `sagemaker` group by cli/sagemaker.py
-
-RegionOption = Annotated[
-    str | None,
-    typer.Option("--region", help="AWS region (default: sagemaker.region, then the standard AWS settings)."),
-]
 
 
 def _region(config: Path | None, region: str | None) -> str | None:
