@@ -193,6 +193,7 @@ def test_admin_api_revoke_and_disable_apply_at_once(tmp_path: Path) -> None:
         assert "disabled" in bob.get("/api/me").json()["error"]["message"]
         assert root.post("/api/admin/users", json={"name": "bob"}).status_code == 409
         assert root.post("/api/admin/users", json={"name": "x y"}).status_code == 422
+        assert root.post("/api/admin/users", json={"name": "gus", "groups": ["g" * 200]}).status_code == 422
         assert root.get("/api/admin/users/nobody/keys").status_code == 404
         assert root.delete("/api/admin/keys/000000000000").status_code == 404
         diagnostics = root.get("/api/admin/diagnostics").json()

@@ -98,6 +98,7 @@ def test_mistakes_are_refused_with_the_fix(tmp_path: Path) -> None:
         (("users", "add", "alice"), 1, "User 'alice' already exists"),
         (("users", "add", "carol", "--role", "boss"), 2, "Invalid role 'boss': use one of admin, manager, user"),
         (("users", "add", "no spaces"), 2, "Invalid user name 'no spaces'"),
+        (("users", "add", "carol", "--group", "g" * 200), 2, "Invalid group name"),
         (("users", "disable", "nobody"), 1, "There is no user 'nobody'; list users with 'genai-chatbot users list'"),
         (("keys", "create", "nobody"), 1, "There is no user 'nobody'"),
         (("keys", "list", "nobody"), 1, "There is no user 'nobody'"),

@@ -7,6 +7,7 @@ server at once; the CLI's reach it within the cache period (10 s).
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -15,12 +16,20 @@ from genai_chatbot.api.deps import Admin, Service, Users
 from genai_chatbot.auth.api_keys import ApiKeyAuthenticator, new_api_key, prefix_of
 from genai_chatbot.auth.factory import auth_mode
 from genai_chatbot.auth.principal import Role
-from genai_chatbot.auth.users import USER_NAME, ApiKeyRecord, UnknownUserError, UserAccount, UserStoreError
+from genai_chatbot.auth.users import (
+    GROUP_NAME,
+    USER_NAME,
+    ApiKeyRecord,
+    UnknownUserError,
+    UserAccount,
+    UserStoreError,
+)
 from genai_chatbot.config import AuthMode, Settings
 
 router = APIRouter(prefix="/api/admin", tags=["Admin"])
 
 DAY = 86_400.0
+GroupName = Annotated[str, Field(pattern=GROUP_NAME.pattern, description="1-128 letters, digits, spaces, '._@/:-'.")]
 
 
 class UserOut(BaseModel):
@@ -46,14 +55,14 @@ class UserCreate(BaseModel):
 
     name: str = Field(pattern=USER_NAME.pattern, description="The user id; letters, digits and '._@-'.")
     role: Role = "user"
-    groups: list[str] = Field(default_factory=list, max_length=100)
+    groups: list[GroupName] = Field(default_factory=list, max_length=100)
 
 
 class UserUpdate(BaseModel):
     model_config = {"extra": "forbid"}
 
     role: Role | None = None
-    groups: list[str] | None = Field(default=None, max_length=100)
+    groups: list[GroupName] | None = Field(default=None, max_length=100)
     disabled: bool | None = None
 
 

@@ -17,6 +17,8 @@ from genai_chatbot.auth.principal import ROLES, Role
 #: User names: what `sessions.user_id` holds for API-key users. Letters, digits and `._@-`, so an e-mail
 #: address works and nothing needs quoting in a shell or a URL.
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+#: Group names as identity providers write them too (Keycloak paths, Entra names with spaces), bounded.
+GROUP_NAME = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9 ._@/:-]{0,127}$")
 
 
 class UserStoreError(Exception):
@@ -45,6 +47,19 @@ def check_user_name(name: str) -> str:
             f"Invalid user name {name!r}: use 1-128 letters, digits and '._@-', starting with a letter or digit."
         )
     return name
+
+
+def check_groups(groups: tuple[str, ...]) -> tuple[str, ...]:
+    """`groups` when every name is valid and there are at most 100; `UserStoreError` saying what is allowed."""
+    if len(groups) > 100:
+        raise UserStoreError(f"A user may be in at most 100 groups, not {len(groups)}.")
+    for group in groups:
+        if not GROUP_NAME.match(group):
+            raise UserStoreError(
+                f"Invalid group name {group[:60]!r}: use 1-128 letters, digits, spaces and '._@/:-', starting with "
+                "a letter, digit or '/'."
+            )
+    return groups
 
 
 def check_role(role: str) -> Role:

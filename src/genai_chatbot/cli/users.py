@@ -15,7 +15,14 @@ from typing import Annotated, TypeVar
 import typer
 
 from genai_chatbot.auth.factory import auth_mode, build_user_store
-from genai_chatbot.auth.users import UserAccount, UserStore, UserStoreError, check_role, check_user_name
+from genai_chatbot.auth.users import (
+    UserAccount,
+    UserStore,
+    UserStoreError,
+    check_groups,
+    check_role,
+    check_user_name,
+)
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 
 T = TypeVar("T")
@@ -57,7 +64,7 @@ def add(
 ) -> None:
     """Add a user (default role: user)."""
     try:
-        user = UserAccount(name=check_user_name(name), role=check_role(role), groups=tuple(group or ()))
+        user = UserAccount(name=check_user_name(name), role=check_role(role), groups=check_groups(tuple(group or ())))
     except UserStoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
