@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from genai_chatbot.governance.settings import GroupPolicy, ModelPolicy, ModelPrice, RetrySettings
+
 DEFAULT_CONFIG_FILE = Path("genai-chatbot.toml")
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
 #: The stores `database_url` may name, by URL scheme (`postgres://` is libpq's alias of `postgresql://`).
@@ -234,6 +236,17 @@ class Settings(BaseSettings):
     openai_compatible: list[OpenAICompatibleEndpoint] = Field(default_factory=list)
     sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
     langchain: list[LangChainModel] = Field(default_factory=list)
+    # Governance (governance/settings.py): model access and limits per group, prices, per-model fallbacks.
+    groups: dict[str, GroupPolicy] = Field(default_factory=dict)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    models: dict[str, ModelPolicy] = Field(default_factory=dict)
+    retries: RetrySettings = Field(default_factory=RetrySettings)
+    #: Rate-limit counters in Redis instead of the history store, e.g. `redis://127.0.0.1:6379/0`.
+    redis_url: str | None = Field(default=None, repr=False)
+    #: A bearer token that may read `/metrics` when authentication is on (besides admin keys).
+    metrics_token: str | None = Field(default=None, repr=False)
+    #: Export OpenTelemetry traces to this OTLP/HTTP endpoint (also read from OTEL_EXPORTER_OTLP_ENDPOINT).
+    otlp_endpoint: str | None = None
 
     @field_validator("database_url")
     @classmethod

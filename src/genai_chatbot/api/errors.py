@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnavailable, PermissionDeniedError
 from genai_chatbot.auth.users import DuplicateUserError, UnknownKeyError, UnknownUserError, UserStoreError
 from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
+from genai_chatbot.governance.errors import LimitReachedError, ModelNotAllowedError
 from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
 from genai_chatbot.wording import clause
 
@@ -120,7 +121,21 @@ async def _user_store_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(str(exc), "invalid_request_error", None, code), status_code=status)
 
 
+async def _model_not_allowed(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelNotAllowedError)
+    return JSONResponse(error_body(exc.message, "permission_error", "model", "model_not_allowed"), status_code=403)
+
+
+async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LimitReachedError)
+    body = error_body(exc.message, "rate_limit_error", None, exc.code)
+    body["error"].update(limit=exc.limit, reset_at=exc.reset_at)
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_seconds)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ModelNotAllowedError, _model_not_allowed)
+    app.add_exception_handler(LimitReachedError, _limit_reached)
     app.add_exception_handler(UserStoreError, _user_store_error)
     app.add_exception_handler(AuthenticationError, _authentication_error)
     app.add_exception_handler(AuthenticationUnavailable, _authentication_unavailable)

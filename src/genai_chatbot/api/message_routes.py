@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.deps import Caller, Service, User
 from genai_chatbot.api.limits import Limits, enforce
 from genai_chatbot.api.schemas import FeedbackIn, MessageOut, RetryCreate, TurnOut
 from genai_chatbot.api.session_routes import TURN_CONFLICT, turn_response
@@ -28,7 +28,7 @@ async def delete_feedback(session_id: str, message_id: str, service: Service, us
 
 @router.post("/retry", response_model=TurnOut, responses=TURN_CONFLICT)
 async def retry_answer(
-    session_id: str, message_id: str, body: RetryCreate, service: Service, user: User, limits: Limits
+    session_id: str, message_id: str, body: RetryCreate, service: Service, caller: Caller, limits: Limits
 ) -> Response | TurnOut:
     """Generate the session's last answer again when it failed, was cancelled or interrupted.
 
@@ -37,5 +37,5 @@ async def retry_answer(
     409 while a turn of the session runs; 404 once the answer was replaced (by a concurrent retry).
     """
     enforce(limits, body)
-    events = await service.retry_turn(user, session_id, message_id, model_id=body.model, options=body.options())
+    events = await service.retry_turn(caller, session_id, message_id, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)

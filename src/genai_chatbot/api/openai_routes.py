@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from genai_chatbot.api.deps import Service, User
+from genai_chatbot.api.deps import Caller, Service
 from genai_chatbot.api.errors import model_error_body
 from genai_chatbot.api.limits import Limits, enforce
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
@@ -43,14 +43,14 @@ def _usage(usage: Usage | None) -> dict[str, int] | None:
 
 
 @router.get("/models", response_model=OpenAIModelList)
-async def list_models(service: Service, _: User) -> OpenAIModelList:
+async def list_models(service: Service, caller: Caller) -> OpenAIModelList:
     """The models that can answer now, as OpenAI lists them."""
-    models = await service.list_models()
+    models = await service.list_models(caller)
     return OpenAIModelList(data=[OpenAIModel(id=m.id, owned_by=m.provider) for m in models if m.available])
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, service: Service, _: User, limits: Limits) -> Response:
+async def chat_completions(body: ChatCompletionRequest, service: Service, caller: Caller, limits: Limits) -> Response:
     """Generate a reply; with `stream: true` as server-sent events ending in `data: [DONE]`."""
     enforce(limits, body)
     system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
@@ -60,13 +60,15 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, _: Use
         turns,
         system="\n\n".join(system_parts) if system_parts else None,
         options=body.options(body.max_completion_tokens),
+        caller=caller,
+        surface="v1",
     )
     completion_id = f"chatcmpl-{_ID_PREFIX}{next(_id_counter):x}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return sse_response(_stream(service.stream(prepared), completion_id, created, body.model, include_usage))
-    result = await prepared.provider.complete(prepared.request)
+        return sse_response(_stream(await service.stream(prepared), completion_id, created, body.model, include_usage))
+    result = await service.complete(prepared)
     return JSONResponse(
         {
             "id": completion_id,

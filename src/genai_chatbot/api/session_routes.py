@@ -28,6 +28,7 @@ from genai_chatbot.api.schemas import (
     TurnOut,
 )
 from genai_chatbot.api.sse import SSE_HEADERS, TextEventTemplate, event
+from genai_chatbot.auth.principal import Principal
 from genai_chatbot.chat.service import ChatService, Turn, TurnEnded, TurnEvent, TurnStarted
 
 router = APIRouter(prefix="/api", tags=["Chat"])
@@ -47,7 +48,7 @@ async def list_models(service: Service, caller: Caller) -> ModelList:
     default model that is not listed. Reasons and problems name keys and where keys come from, which only
     admins need to know: others see "unavailable", and that a keys source is broken without which or why.
     """
-    listing = await _model_list(service, admin=caller.is_admin)
+    listing = await _model_list(service, caller)
     if caller.is_admin:
         return listing
     listing.models = [
@@ -57,17 +58,17 @@ async def list_models(service: Service, caller: Caller) -> ModelList:
 
 
 @router.post("/models/refresh", response_model=ModelList)
-async def refresh_models(service: Service, _: Admin) -> ModelList:
+async def refresh_models(service: Service, admin: Admin) -> ModelList:
     """Admins: re-read the keys secret and every provider's model list now, instead of waiting for the TTL."""
     await service.registry.refresh()
-    return await _model_list(service, admin=True)
+    return await _model_list(service, admin)
 
 
-async def _model_list(service: ChatService, admin: bool) -> ModelList:
+async def _model_list(service: ChatService, caller: Principal) -> ModelList:
     """The models and the problems; a non-admin learns that a keys source is broken, not which or why."""
-    infos = await service.list_models()
+    infos = await service.list_models(caller)
     models = [ModelOut.of(m, service.default_model) for m in infos]
-    if admin:
+    if caller.is_admin:
         return ModelList(models=models, problems=await service.registry.problems_with(infos, service.default_model))
     problems = [HIDDEN_KEYS_PROBLEM] if await service.registry.problems() else []
     if not any(m.id == service.default_model for m in models):
@@ -124,14 +125,14 @@ TURN_CONFLICT: dict[int | str, dict[str, object]] = {
 
 @router.post("/sessions/{session_id}/messages", response_model=TurnOut, responses=TURN_CONFLICT)
 async def send_message(
-    session_id: str, body: MessageCreate, service: Service, user: User, limits: Limits
+    session_id: str, body: MessageCreate, service: Service, caller: Caller, limits: Limits
 ) -> Response | TurnOut:
     """Add a user message and generate the answer: server-sent events, or one JSON body with `stream: false`.
 
     409 (`turn_in_progress`) while another turn of the session is generating; nothing is stored then.
     """
     enforce(limits, body)
-    events = await service.start_turn(user, session_id, body.content, model_id=body.model, options=body.options())
+    events = await service.start_turn(caller, session_id, body.content, model_id=body.model, options=body.options())
     return await turn_response(events, body.stream)
 
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
 
+from genai_chatbot.auth.principal import Principal
+from genai_chatbot.chat.governed import governed_complete, governed_stream
 from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.store import HistoryStore, TurnStart
 from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.gate import OPEN_GOVERNOR, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
-from genai_chatbot.models.types import ChatRequest, Message, ModelInfo
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Message, ModelInfo
 
 __all__ = [
     "RETRYABLE",
@@ -38,6 +41,7 @@ __all__ = [
     "TurnInProgressError",
     "TurnStarted",
     "build_chat_service",
+    "caller_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,6 +79,11 @@ class TurnInProgressError(RuntimeError):
 SHUTTING_DOWN = "The server is shutting down; send the message again once it is back."
 
 
+def caller_of(who: Principal | str) -> Principal:
+    """`who` as a principal: a bare user id (scripts, tests) is a user of no group."""
+    return who if isinstance(who, Principal) else Principal(who, "user")
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
     """Sampling parameters a caller may set; `None` means the model's default (`ModelInfo.defaults`)."""
@@ -97,6 +106,9 @@ class PreparedChat:
     provider: Provider
     model: ModelInfo
     request: ChatRequest
+    #: Who asks, and from where: what the governor admits and records the request under.
+    caller: Principal = field(default_factory=lambda: Principal("default", "user"))
+    surface: Surface = "v1"
 
 
 class ChatService:
@@ -110,9 +122,11 @@ class ChatService:
         default_model: str,
         default_system_prompt: str,
         default_max_tokens: int,
+        governor: Governor = OPEN_GOVERNOR,
     ) -> None:
         self.registry = registry
         self.store = store
+        self.governor = governor
         self.default_model = default_model
         self.default_system_prompt = default_system_prompt
         self.default_max_tokens = default_max_tokens
@@ -132,19 +146,43 @@ class ChatService:
         for stream in list(self._streams):
             stream.stop()
 
-    def stream(self, prepared: PreparedChat) -> StoppableStream:
+    async def stream(self, prepared: PreparedChat) -> StoppableStream:
         """The chunks of a stateless request (the OpenAI-compatible API), ended cleanly if the server stops.
 
-        The caller iterates it and closes it (`aclose()`) however the response ends.
+        The governor admits the request first (it may refuse it). The caller iterates the stream and
+        closes it (`aclose()`) however the response ends.
         """
-        stream = StoppableStream(prepared.provider.stream(prepared.request))
+        stream = StoppableStream(await self._admitted_chunks(prepared))
         self._streams.add(stream)
         if self._stopping:
             stream.stop()
         return stream
 
-    async def list_models(self) -> list[ModelInfo]:
-        return await self.registry.list_models()
+    async def complete(self, prepared: PreparedChat) -> ChatResult:
+        """The whole reply of a stateless request, once the governor admitted it."""
+        if self.governor is OPEN_GOVERNOR:
+            return await prepared.provider.complete(prepared.request)
+        admission = await self.governor.admit(
+            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
+        )
+        return await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
+
+    async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
+        """The provider's chunks for `prepared`, once admitted; reported to the governor when they end."""
+        chunks = prepared.provider.stream(prepared.request)
+        if self.governor is OPEN_GOVERNOR:  # nothing to admit or record: no wrapper on the hot path
+            return chunks
+        admission = await self.governor.admit(
+            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
+        )
+        return governed_stream(chunks, admission, prepared.model.id)
+
+    async def list_models(self, caller: Principal | str | None = None) -> list[ModelInfo]:
+        """The models the caller may use (every model when `caller` is None: the server's own view)."""
+        models = await self.registry.list_models()
+        if caller is None or self.governor is OPEN_GOVERNOR:
+            return models
+        return await self.governor.visible_models(caller_of(caller), models)
 
     async def prepare(
         self,
@@ -153,6 +191,8 @@ class ChatService:
         *,
         system: str | None = None,
         options: GenerationOptions = GenerationOptions(),
+        caller: Principal | str = "default",
+        surface: Surface = "v1",
     ) -> PreparedChat:
         """Resolve the model, apply the defaults (system prompt, reply budget, the model's sampling), trim.
 
@@ -189,7 +229,7 @@ class ChatService:
             top_k=defaults.top_k,
             repeat_penalty=defaults.repeat_penalty,
         )
-        return PreparedChat(provider=provider, model=info, request=request)
+        return PreparedChat(provider=provider, model=info, request=request, caller=caller_of(caller), surface=surface)
 
     # Sessions -------------------------------------------------------------------------------------
 
@@ -235,41 +275,46 @@ class ChatService:
 
     async def start_turn(
         self,
-        user_id: str,
+        who: Principal | str,
         session_id: str,
         content: str,
         *,
         model_id: str | None = None,
         options: GenerationOptions = GenerationOptions(),
+        surface: Surface = "page",
     ) -> Turn:
         """Store a new user message with its answer (`streaming`) and return the turn, ready to stream.
 
         Everything that can be refused raises here, before anything is stored: an unknown session or
         model, a message too long, and `TurnInProgressError` while another turn of the session runs.
         Iterating the result streams the answer and stores it once at its end; `aclose()` before the end
-        stores the partial answer as cancelled.
+        stores the partial answer as cancelled. `who` is the caller (a bare user id is a user of no group).
         """
         if not content.strip():
             raise InvalidRequestError("content must not be empty.", param="content")
-        session, history = await self.session_messages(user_id, session_id)
+        caller = caller_of(who)
+        session, history = await self.session_messages(caller.user_id, session_id)
         past = [Message(m.role, m.content) for m in history if m.status == "complete"]
         prepared = await self.prepare(
             model_id or session.model_id,
             [*past, Message("user", content)],
             system=session.system_prompt,
             options=options,
+            caller=caller,
+            surface=surface,
         )
         user_message = StoredMessage(id=new_id(), session_id=session.id, role="user", content=content)
         return await self._begin(session, user_message, prepared, options)
 
     async def retry_turn(
         self,
-        user_id: str,
+        who: Principal | str,
         session_id: str,
         message_id: str,
         *,
         model_id: str | None = None,
         options: GenerationOptions = GenerationOptions(),
+        surface: Surface = "page",
     ) -> Turn:
         """Generate again the session's last answer when it failed, was cancelled or interrupted.
 
@@ -280,7 +325,8 @@ class ChatService:
         refused before it starts changes nothing. Only the last answer may be retried, so that no later
         turn was generated from a history that no longer exists.
         """
-        session, history = await self.session_messages(user_id, session_id)
+        caller = caller_of(who)
+        session, history = await self.session_messages(caller.user_id, session_id)
         index = next((i for i, m in enumerate(history) if m.id == message_id and m.role == "assistant"), None)
         if index is None:
             raise MessageNotFoundError(session_id, message_id)
@@ -302,7 +348,12 @@ class ChatService:
         user_message = history[index - 1]
         past = [Message(m.role, m.content) for m in history[:index] if m.status == "complete"]
         prepared = await self.prepare(
-            model_id or retried.model_id or session.model_id, past, system=session.system_prompt, options=options
+            model_id or retried.model_id or session.model_id,
+            past,
+            system=session.system_prompt,
+            options=options,
+            caller=caller,
+            surface=surface,
         )
         return await self._begin(session, user_message, prepared, options, replaces=retried.id)
 
@@ -343,7 +394,14 @@ class ChatService:
             model_id=prepared.model.id,
             params=options.as_params(),
         )
-        outcome = await self.store.begin_turn(session, None if replaces else user_message, answer, replaces)
+        chunks = await self._admitted_chunks(prepared)  # the governor may refuse it: nothing stored yet
+        try:
+            outcome = await self.store.begin_turn(session, None if replaces else user_message, answer, replaces)
+        except BaseException:
+            await _close(chunks)
+            raise
+        if outcome is not TurnStart.STARTED:
+            await _close(chunks)  # reported to the governor as never started (cancelled, nothing used)
         if outcome is TurnStart.BUSY:
             raise TurnInProgressError(session.id)
         if outcome is TurnStart.NO_SESSION:
@@ -360,13 +418,19 @@ class ChatService:
             self.store,
             TurnStarted(user_message, answer.id),
             answer,
-            prepared.provider.stream(prepared.request),
+            chunks,
             self._turns.discard,
         )
         self._turns.add(turn)
         if self._stopping:  # stop_turns() ran while the start was being stored
             turn.stop()
         return turn
+
+
+async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def build_chat_service(settings: Settings) -> ChatService:

@@ -113,7 +113,7 @@ class TerminalChat:
             session = await self.service.create_session(CLI_USER, model_id=self.model_id, system_prompt=self.system)
             self.session_id = session.id
         events = await self.service.start_turn(
-            CLI_USER, self.session_id, content, model_id=self.model_id, options=self.options
+            CLI_USER, self.session_id, content, model_id=self.model_id, options=self.options, surface="terminal"
         )
         try:
             async for item in events:

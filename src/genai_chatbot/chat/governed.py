@@ -1,0 +1,101 @@
+"""A model's stream observed for the governor: how it ended, its usage and timings, reported once.
+
+The service wraps a provider's chunks in `governed_stream` after the governor admitted the request, so
+every surface is counted the same way. It is a class, not an async generator, so that closing it before
+its first chunk (a turn refused after admission, a client gone at once) still reports the outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable
+
+import anyio
+
+from genai_chatbot.governance.gate import Admission, Outcome
+from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.types import ChatChunk, ChatResult, Usage
+
+
+class GovernedStream:
+    """`chunks`, reporting to `admission` once when they end: complete, failed or cancelled."""
+
+    def __init__(self, chunks: AsyncIterator[ChatChunk], admission: Admission, model_id: str) -> None:
+        self._chunks = chunks
+        self._admission = admission
+        self._model_id = model_id
+        self._clock = time.perf_counter()
+        self._first_token: float | None = None
+        self._usage: Usage | None = None
+        self._reported = False
+
+    def __aiter__(self) -> GovernedStream:
+        return self
+
+    async def __anext__(self) -> ChatChunk:
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            await self._report("complete")
+            raise
+        except ModelError:
+            await self._report("failed")
+            raise
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if self._first_token is None and chunk.text:
+            self._first_token = time.perf_counter() - self._clock
+        return chunk
+
+    async def aclose(self) -> None:
+        """Close the model's stream; unless it ended already, report it cancelled."""
+        try:
+            close = getattr(self._chunks, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
+        finally:
+            await self._report("cancelled")
+
+    async def _report(self, status: str) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        elapsed = time.perf_counter() - self._clock
+        await _report(self._admission, self._model_id, status, self._usage, elapsed, self._first_token)
+
+
+def governed_stream(chunks: AsyncIterator[ChatChunk], admission: Admission, model_id: str) -> GovernedStream:
+    return GovernedStream(chunks, admission, model_id)
+
+
+async def governed_complete(reply: Awaitable[ChatResult], admission: Admission, model_id: str) -> ChatResult:
+    """The awaited `reply` of a non-streamed request, reported to `admission` however it ends."""
+    clock = time.perf_counter()
+    status, usage = "cancelled", None
+    try:
+        result = await reply
+        status, usage = "complete", result.usage
+        return result
+    except ModelError:
+        status = "failed"
+        raise
+    finally:
+        elapsed = time.perf_counter() - clock
+        await _report(admission, model_id, status, usage, elapsed, elapsed if status == "complete" else None)
+
+
+async def _report(
+    admission: Admission, model_id: str, status: str, usage: Usage | None, elapsed: float, first_token: float | None
+) -> None:
+    """Tell `admission` how the request ended; shielded, so a cancelled caller still reports."""
+    outcome = Outcome(
+        model_id=model_id,
+        status=status,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_seconds=elapsed,
+        first_token_seconds=first_token,
+    )
+    with anyio.CancelScope(shield=True):
+        await admission.finish(outcome)

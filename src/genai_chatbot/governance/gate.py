@@ -1,0 +1,73 @@
+"""The one point where governance meets the chat service: admit a request, then record how it ended.
+
+Every surface — the page's session API, the terminal and the OpenAI-compatible API — reaches models
+through `ChatService`, and the service asks its `Governor` twice per turn or request: `admit` before
+anything is generated or stored (which may refuse it), and `Admission.finish` once when it has ended,
+whatever way it ended. Model lists pass through `visible_models`. `OPEN_GOVERNOR` allows everything and
+records nothing: the behaviour without governance settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from genai_chatbot.auth.principal import Principal
+from genai_chatbot.models.types import ModelInfo
+
+#: Which surface a turn or request came from: the page (session API), the terminal, or `/v1`.
+Surface = Literal["page", "terminal", "v1"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one turn or request ended, reported once to `Admission.finish`.
+
+    `model_id` is the model that answered (a fallback's, when one was used); token counts are `None`
+    when neither the provider nor a tokenizer reported them.
+    """
+
+    model_id: str
+    status: str  # "complete", "failed", "cancelled" or "interrupted"
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_seconds: float
+    first_token_seconds: float | None = None
+
+
+class Admission(Protocol):
+    """A turn or request the governor let start; `finish` records how it ended (called exactly once)."""
+
+    async def finish(self, outcome: Outcome) -> None: ...
+
+
+class Governor(Protocol):
+    """Model access, budgets and rate limits before a turn; usage and cost after it."""
+
+    async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
+        """The models of `models` the caller may use, in the same order."""
+        ...
+
+    async def admit(self, caller: Principal, model: ModelInfo, surface: Surface, max_tokens: int) -> Admission:
+        """Let the turn start, or raise why not (model not allowed, budget exceeded, rate limited)."""
+        ...
+
+
+class _NothingToRecord:
+    async def finish(self, outcome: Outcome) -> None:
+        return None
+
+
+class OpenGovernor:
+    """Allows every model to everyone, without limits, and records nothing."""
+
+    _admission = _NothingToRecord()
+
+    async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
+        return models
+
+    async def admit(self, caller: Principal, model: ModelInfo, surface: Surface, max_tokens: int) -> Admission:
+        return self._admission
+
+
+OPEN_GOVERNOR: Governor = OpenGovernor()
