@@ -104,3 +104,18 @@ async def test_stateless_requests_and_model_lists_go_through_the_governor(
     assert await service.list_models(ALICE) == []
     with pytest.raises(ModelNotAllowedError):
         await service.stream(prepared)
+
+
+async def test_a_chain_refuses_when_one_part_does_and_releases_the_parts_that_admitted() -> None:
+    from genai_chatbot.governance.chain import ChainGovernor
+
+    counting, refusing = RecordingGovernor(), RecordingGovernor(allowed=set())
+    chain = ChainGovernor([counting, refusing])
+    model = ModelInfo(id="scripted/echo", provider="scripted", name="echo", display_name="Echo")
+    with pytest.raises(ModelNotAllowedError):
+        await chain.admit(ALICE, model, "v1", 10)
+    assert [o.status for o in counting.outcomes] == ["cancelled"]
+    assert await chain.visible_models(ALICE, [model]) == []
+    admission = await ChainGovernor([counting, RecordingGovernor()]).admit(ALICE, model, "page", 10)
+    await admission.finish(Outcome("scripted/echo", "complete", 1, 2, 0.1))
+    assert [o.status for o in counting.outcomes] == ["cancelled", "complete"]

@@ -435,6 +435,7 @@ async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
 
 def build_chat_service(settings: Settings) -> ChatService:
     """The service for these settings: registry of enabled providers and the history store `database_url` names."""
+    from genai_chatbot.governance.build import build_governor
     from genai_chatbot.models.registry import build_registry
     from genai_chatbot.stores import select_store
 
@@ -444,4 +445,5 @@ def build_chat_service(settings: Settings) -> ChatService:
         default_model=settings.default_model,
         default_system_prompt=settings.default_system_prompt,
         default_max_tokens=settings.default_max_tokens,
+        governor=build_governor(settings),
     )

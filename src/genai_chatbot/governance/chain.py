@@ -1,0 +1,50 @@
+"""Several governors as one: each part (model access, budgets and rate limits, usage, metrics) is a
+`Governor` of its own, and the service sees their chain.
+
+A chain admits a turn when every part admits it, in order; when a later part refuses, the parts that
+admitted already are told it ended `cancelled` with nothing used, so no counter keeps a turn that never ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+
+from genai_chatbot.auth.principal import Principal
+from genai_chatbot.governance.gate import Admission, Governor, Outcome, Surface
+from genai_chatbot.models.types import ModelInfo
+
+
+class _Admissions:
+    def __init__(self, admissions: list[Admission]) -> None:
+        self._admissions = admissions
+
+    async def finish(self, outcome: Outcome) -> None:
+        for admission in self._admissions:
+            await admission.finish(outcome)
+
+
+class ChainGovernor:
+    """The parts applied in order: models visible to all of them, turns admitted by all of them."""
+
+    def __init__(self, parts: Sequence[Governor]) -> None:
+        self.parts = tuple(parts)
+
+    async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
+        for part in self.parts:
+            models = await part.visible_models(caller, models)
+        return models
+
+    async def admit(self, caller: Principal, model: ModelInfo, surface: Surface, max_tokens: int) -> Admission:
+        admitted: list[Admission] = []
+        try:
+            for part in self.parts:
+                admitted.append(await part.admit(caller, model, surface, max_tokens))
+        except BaseException:
+            never_ran = Outcome(model.id, "cancelled", None, None, 0.0)
+            with anyio.CancelScope(shield=True):
+                for admission in admitted:
+                    await admission.finish(never_ran)
+            raise
+        return _Admissions(admitted)
