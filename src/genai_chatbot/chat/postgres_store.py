@@ -7,10 +7,13 @@ turns, and how a replica tells its own streaming answers from those of a replica
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, tuple_row
 
 from genai_chatbot.chat.postgres_db import PostgresDatabase
+from genai_chatbot.chat.postgres_transfer import import_session, sessions_page
 from genai_chatbot.chat.postgres_turns import (
     begin_turn,
     claim_owner,
@@ -143,6 +146,21 @@ class PostgresHistoryStore:
                 (*values, message_id, session_id),
             )
         return cursor.rowcount > 0
+
+    async def all_sessions(self, page_size: int = 100) -> AsyncIterator[tuple[Session, list[StoredMessage]]]:
+        after = ""
+        while True:
+            async with self._database.connection() as db:
+                page = await sessions_page(db, after, page_size)
+            if not page:
+                return
+            for entry in page:
+                yield entry
+            after = page[-1][0].id
+
+    async def import_session(self, session: Session, messages: Sequence[StoredMessage]) -> bool:
+        async with self._database.connection() as db:
+            return await import_session(db, session, messages)
 
     async def close(self) -> None:
         """Close the pool, then give up the owner lock: this store's turns have all ended by now."""

@@ -12,7 +12,8 @@ recovery at open) lives in `sqlite_turns.py`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from genai_chatbot.chat.records import Feedback, Session, StoredMessage
 from genai_chatbot.chat.sql_rows import FEEDBACK_COLUMNS, MESSAGE_COLUMNS, message_from_row
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_owners import TurnOwner, live_owners
+from genai_chatbot.chat.sqlite_transfer import import_session, sessions_page
 from genai_chatbot.chat.sqlite_turns import (
     begin_turn,
     finish_message,
@@ -282,6 +284,16 @@ class SQLiteHistoryStore:
             return [message_from_row(tuple(row)) for row in rows]
 
         return await self._run(work)
+
+    async def all_sessions(self, page_size: int = 100) -> AsyncIterator[tuple[Session, list[StoredMessage]]]:
+        after = ""
+        while page := await self._run(partial(sessions_page, after=after, limit=page_size)):
+            for entry in page:
+                yield entry
+            after = page[-1][0].id
+
+    async def import_session(self, session: Session, messages: Sequence[StoredMessage]) -> bool:
+        return await self._run(partial(import_session, session=session, messages=messages))
 
     async def close(self) -> None:
         def work(db: sqlite3.Connection) -> None:
