@@ -87,17 +87,31 @@ def config(tmp_path: Path, upstream: tuple[FakeOpenAI, HeldUpstream]) -> Path:
 
 
 class ServerProcess:
-    """`python -m genai_chatbot serve` as a child process, its output (stderr included) in `log`."""
+    """`python -m genai_chatbot serve` as a child process, its output (stderr included) in `log`.
 
-    def __init__(self, config: Path, log: Path) -> None:
+    `extra` are more options (`--workers 2`); `env` replaces the environment.
+    """
+
+    def __init__(self, config: Path, log: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("w") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "genai_chatbot", "serve", "--config", str(config), "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "genai_chatbot",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(self.port),
+                    *extra,
+                ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
         deadline = time.monotonic() + 30
         while True:  # poll the condition itself, bounded
