@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fake_openai import FakeOpenAI
 from genai_chatbot.auth.api_keys import CACHE_SECONDS, new_api_key
 from genai_chatbot.auth.postgres_users import PostgresUserStore
 from genai_chatbot.auth.users import UserAccount
-from test_turn_safety import HeldUpstream, ServerProcess
+from test_turn_safety import HeldUpstream, ServerProcess, held_upstream
 
 ANSWER = "Partial answer and the rest."
 
@@ -46,11 +45,9 @@ async def admin_key(url: str) -> str:
 
 @pytest.fixture
 def servers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ServerProcess, ServerProcess, HeldUpstream, str]]:
-    held = HeldUpstream()
-    held.released.set()  # answers go straight through until a test holds them (`released.clear()`)
     key = asyncio.run(admin_key(postgres_url))
-    with FakeOpenAI() as fake:
-        fake.answer = held
+    with held_upstream() as (fake, held):
+        held.released.set()  # answers go straight through until a test holds them (`released.clear()`)
         config = tmp_path / "genai-chatbot.toml"
         config.write_text(
             f'data_dir = "{tmp_path / "data"}"\ndatabase_url = "{postgres_url}"\nauth = "api-keys"\n'
@@ -63,7 +60,6 @@ def servers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ServerProcess, 
             try:
                 yield first, second, held, key
             finally:
-                held.abandon()
                 second.stop()
         finally:
             first.stop()

@@ -26,20 +26,15 @@ from genai_chatbot.auth.api_keys import new_api_key
 from genai_chatbot.auth.sqlite_users import SQLiteUserStore
 from genai_chatbot.auth.users import UserAccount
 from processes import serving_worker, worker_pids
-from test_turn_safety import HeldUpstream, ServerProcess, open_turns, stored_rows
+from test_turn_safety import HeldUpstream, ServerProcess, held_upstream, open_turns, stored_rows
 
 WORKERS = ("--workers", "2")
 
 
 @pytest.fixture
 def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
-    held = HeldUpstream()
-    with FakeOpenAI() as fake:
-        fake.answer = held
-        try:
-            yield fake, held
-        finally:
-            held.abandon()
+    with held_upstream() as served:
+        yield served
 
 
 def write_config(tmp_path: Path, upstream: FakeOpenAI, extra: str = "") -> Path:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +64,9 @@ class HeldUpstream:
         yield "data: [DONE]\n\n"
 
 
-@pytest.fixture
-def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
+@contextmanager
+def held_upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
+    """A running `FakeOpenAI` whose answers hold (`HeldUpstream`), released at the end."""
     held = HeldUpstream()
     with FakeOpenAI() as fake:
         fake.answer = held
@@ -73,6 +74,12 @@ def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
             yield fake, held
         finally:
             held.abandon()
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
+    with held_upstream() as served:
+        yield served
 
 
 @pytest.fixture

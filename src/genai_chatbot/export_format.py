@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -233,39 +233,11 @@ def _key_record(key: ApiKeyRecord) -> KeyRecord:
 
 
 def _session_record(session: Session, messages: int) -> SessionRecord:
-    return SessionRecord(
-        type="session",
-        id=session.id,
-        user_id=session.user_id,
-        title=session.title,
-        model_id=session.model_id,
-        system_prompt=session.system_prompt,
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-        messages=messages,
-    )
+    return SessionRecord(type="session", messages=messages, **asdict(session))
 
 
-def _message_record(m: StoredMessage) -> MessageRecord:
-    feedback = m.feedback
-    return MessageRecord(
-        type="message",
-        id=m.id,
-        session_id=m.session_id,
-        role=m.role,
-        content=m.content,
-        status=m.status,
-        model_id=m.model_id,
-        params=m.params,
-        error=m.error,
-        prompt_tokens=m.prompt_tokens,
-        completion_tokens=m.completion_tokens,
-        latency_ms=m.latency_ms,
-        created_at=m.created_at,
-        feedback=FeedbackRecord(rating=feedback.rating, comment=feedback.comment, created_at=feedback.created_at)
-        if feedback
-        else None,
-    )
+def _message_record(message: StoredMessage) -> MessageRecord:
+    return MessageRecord(type="message", **asdict(message))  # the feedback too, as a nested object
 
 
 # Reading ------------------------------------------------------------------------------------------------
@@ -288,29 +260,16 @@ def _key(r: KeyRecord) -> ApiKeyRecord:
 
 
 def _session(r: SessionRecord) -> Session:
-    return Session(r.id, r.user_id, r.title, r.model_id, r.system_prompt, r.created_at, r.updated_at)
+    return Session(**r.model_dump(exclude={"type", "messages"}))
 
 
 def _message(r: MessageRecord) -> StoredMessage:
-    status, error = r.status, r.error
-    if status == "streaming":  # see the module docstring
-        status, error = "interrupted", INTERRUPTED_ERROR
-    f = r.feedback
-    return StoredMessage(
-        r.id,
-        r.session_id,
-        r.role,
-        "" if r.status == "streaming" else r.content,
-        status,
-        r.model_id,
-        r.params,
-        error,
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.latency_ms,
-        r.created_at,
-        Feedback(rating=f.rating, comment=f.comment, created_at=f.created_at) if f else None,
-    )
+    message = StoredMessage(**r.model_dump(exclude={"type", "feedback"}))
+    if r.feedback:
+        message.feedback = Feedback(**r.feedback.model_dump())
+    if message.status == "streaming":  # see the module docstring
+        message.status, message.content, message.error = "interrupted", "", INTERRUPTED_ERROR
+    return message
 
 
 class _Lines:

@@ -22,10 +22,14 @@ from genai_chatbot.chat.postgres_turns import (
     interrupt_leftover_turns,
 )
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
-from genai_chatbot.chat.sql_rows import FEEDBACK_COLUMNS, MESSAGE_COLUMNS, message_from_row
+from genai_chatbot.chat.sql_rows import (
+    FEEDBACK_COLUMNS,
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    message_from_row,
+    session_values,
+)
 from genai_chatbot.chat.store import MessageGoneError, TurnStart
-
-_SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
 
 
 class PostgresHistoryStore:
@@ -51,22 +55,14 @@ class PostgresHistoryStore:
     async def create_session(self, session: Session) -> None:
         async with self._database.connection() as db:
             await db.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    session.id,
-                    session.user_id,
-                    session.title,
-                    session.model_id,
-                    session.system_prompt,
-                    session.created_at,
-                    session.updated_at,
-                ),
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                session_values(session),
             )
 
     async def get_session(self, user_id: str, session_id: str) -> Session | None:
         async with self._database.connection() as db:
             cursor = await db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s", (session_id, user_id)
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s", (session_id, user_id)
             )
             row = await cursor.fetchone()
         return Session(**row) if row else None
@@ -74,7 +70,7 @@ class PostgresHistoryStore:
     async def list_sessions(self, user_id: str, limit: int = 100) -> list[Session]:
         async with self._database.connection() as db:
             cursor = await db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s",
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s",
                 (user_id, limit),
             )
             rows = await cursor.fetchall()
