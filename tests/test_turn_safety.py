@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +64,9 @@ class HeldUpstream:
         yield "data: [DONE]\n\n"
 
 
-@pytest.fixture
-def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
+@contextmanager
+def held_upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
+    """A running `FakeOpenAI` whose answers hold (`HeldUpstream`), released at the end."""
     held = HeldUpstream()
     with FakeOpenAI() as fake:
         fake.answer = held
@@ -73,6 +74,12 @@ def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
             yield fake, held
         finally:
             held.abandon()
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[FakeOpenAI, HeldUpstream]]:
+    with held_upstream() as served:
+        yield served
 
 
 @pytest.fixture
@@ -87,17 +94,31 @@ def config(tmp_path: Path, upstream: tuple[FakeOpenAI, HeldUpstream]) -> Path:
 
 
 class ServerProcess:
-    """`python -m genai_chatbot serve` as a child process, its output (stderr included) in `log`."""
+    """`python -m genai_chatbot serve` as a child process, its output (stderr included) in `log`.
 
-    def __init__(self, config: Path, log: Path) -> None:
+    `extra` are more options (`--workers 2`); `env` replaces the environment.
+    """
+
+    def __init__(self, config: Path, log: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("w") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "genai_chatbot", "serve", "--config", str(config), "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "genai_chatbot",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(self.port),
+                    *extra,
+                ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
         deadline = time.monotonic() + 30
         while True:  # poll the condition itself, bounded

@@ -4,7 +4,9 @@ A hostile web page whose name resolves to 127.0.0.1 makes the browser send its r
 with `Host: evil.example`; without this check it would read every chat and spend the provider keys. By
 default only `localhost`, `127.0.0.1`, `[::1]` and the bound address (`host`) are answered; the setting
 `allowed_hosts` adds names (`chat.example.com`, or `*.example.com` for every subdomain; `*` turns the check
-off, for a proxy that checks it instead). Any other `Host` is a 400 before any route runs.
+off, for a proxy that checks it instead). Any other `Host` is a 400 before any route runs, except on
+`GET /healthz`: load balancers probe it with the target's own address as `Host` (unknown in advance on ECS
+or Kubernetes), and it reveals nothing but the version.
 
 It sits on every request, so the verdict for each `Host` value is remembered: the usual request costs one
 dict lookup.
@@ -23,6 +25,8 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 # Binding to these means "every interface": they name no host a client would send.
 _WILDCARD_ADDRESSES = ("0.0.0.0", "::", "[::]", "")
 _MAX_REMEMBERED = 1024
+#: Answered whatever the `Host` (see the module docstring).
+HEALTH_PATH = "/healthz"
 
 
 def is_loopback_address(host: str) -> bool:
@@ -85,7 +89,7 @@ class HostCheckMiddleware:
         self._verdicts: dict[bytes, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self.allowed.any:
+        if scope["type"] not in ("http", "websocket") or self.allowed.any or scope["path"] == HEALTH_PATH:
             await self.app(scope, receive, send)
             return
         raw = b""

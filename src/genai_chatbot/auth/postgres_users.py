@@ -8,6 +8,7 @@ at its next read (within the key cache period of the API-key authenticator).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -21,7 +22,9 @@ from genai_chatbot.auth.users import (
     UnknownKeyError,
     UnknownUserError,
     UserAccount,
+    check_own_keys,
     check_role,
+    key_values,
 )
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 
@@ -122,16 +125,7 @@ class PostgresUserStore:
             if await found.fetchone() is None:
                 raise UnknownUserError(key.user)
             await db.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    key.prefix,
-                    key.secret_hash,
-                    key.user,
-                    key.created_at,
-                    key.expires_at,
-                    key.revoked_at,
-                    key.last_used_at,
-                ),
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", key_values(key)
             )
 
     async def list_keys(self, user: str) -> list[ApiKeyRecord]:
@@ -172,6 +166,23 @@ class PostgresUserStore:
     async def touch_key(self, prefix: str, at: float) -> None:
         async with self._database.connection() as db:
             await db.execute("UPDATE api_keys SET last_used_at = %s WHERE prefix = %s", (at, prefix))
+
+    async def import_user(self, user: UserAccount, keys: Sequence[ApiKeyRecord]) -> tuple[bool, int]:
+        check_own_keys(user, keys)
+        async with self._database.connection() as db, db.transaction():
+            added = await db.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (user.name, user.role, json.dumps(list(user.groups)), user.disabled, user.created_at),
+            )
+            keys_added = 0
+            for key in keys:
+                inserted = await db.execute(
+                    f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (prefix) DO NOTHING",
+                    key_values(key),
+                )
+                keys_added += inserted.rowcount
+        return added.rowcount > 0, keys_added
 
     async def close(self) -> None:
         await self._database.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +20,9 @@ from genai_chatbot.auth.users import (
     UnknownKeyError,
     UnknownUserError,
     UserAccount,
+    check_own_keys,
     check_role,
+    key_values,
 )
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_store import migrate
@@ -128,18 +130,7 @@ class SQLiteUserStore:
             with transaction(db):
                 if _get_user(db, key.user) is None:
                     raise UnknownUserError(key.user)
-                db.execute(
-                    f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key.prefix,
-                        key.secret_hash,
-                        key.user,
-                        key.created_at,
-                        key.expires_at,
-                        key.revoked_at,
-                        key.last_used_at,
-                    ),
-                )
+                db.execute(f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", key_values(key))
 
         await self._run(work)
 
@@ -191,6 +182,27 @@ class SQLiteUserStore:
                 db.execute("UPDATE api_keys SET last_used_at = ? WHERE prefix = ?", (at, prefix))
 
         await self._run(work)
+
+    async def import_user(self, user: UserAccount, keys: Sequence[ApiKeyRecord]) -> tuple[bool, int]:
+        check_own_keys(user, keys)
+
+        def work(db: sqlite3.Connection) -> tuple[bool, int]:
+            with transaction(db):
+                added = db.execute(
+                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
+                ).rowcount
+                keys_added = sum(
+                    db.execute(
+                        f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (prefix) DO NOTHING",
+                        key_values(key),
+                    ).rowcount
+                    for key in keys
+                )
+            return added > 0, keys_added
+
+        return await self._run(work)
 
     async def close(self) -> None:
         await self._run(lambda db: db.close())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,6 +103,18 @@ class ApiKeyRecord:
         return None
 
 
+def key_values(key: ApiKeyRecord) -> tuple[object, ...]:
+    """A key's fields in the order of the SQL stores' columns (prefix, hash, user, then the four times)."""
+    return (key.prefix, key.secret_hash, key.user, key.created_at, key.expires_at, key.revoked_at, key.last_used_at)
+
+
+def check_own_keys(user: UserAccount, keys: Sequence[ApiKeyRecord]) -> None:
+    """`ValueError` when one of `keys` belongs to another user than `user` (`UserStore.import_user`)."""
+    for key in keys:
+        if key.user != user.name:
+            raise ValueError(f"API key {key.prefix} belongs to {key.user!r}, not to {user.name!r}.")
+
+
 class UserStore(Protocol):
     """Where users and API keys live. Methods raise the `UserStoreError` subclasses above, with the fix."""
 
@@ -144,6 +157,15 @@ class UserStore(Protocol):
 
     async def touch_key(self, prefix: str, at: float) -> None:
         """Record that the key was used at `at` (called at most once per cache period, not per request)."""
+        ...
+
+    async def import_user(self, user: UserAccount, keys: Sequence[ApiKeyRecord]) -> tuple[bool, int]:
+        """Store a user and their keys exactly as given (timestamps, revocations), in one transaction.
+
+        Whether the user was added (False: a user of that name exists and is kept as it is) and how many of
+        `keys` were added (a key whose prefix exists is kept as it is), so importing a file again adds only
+        what is missing. Every key must belong to `user` (`ValueError` otherwise).
+        """
         ...
 
     async def close(self) -> None: ...

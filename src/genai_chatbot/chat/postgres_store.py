@@ -7,10 +7,13 @@ turns, and how a replica tells its own streaming answers from those of a replica
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, tuple_row
 
 from genai_chatbot.chat.postgres_db import PostgresDatabase
+from genai_chatbot.chat.postgres_transfer import import_session, sessions_page
 from genai_chatbot.chat.postgres_turns import (
     begin_turn,
     claim_owner,
@@ -19,10 +22,14 @@ from genai_chatbot.chat.postgres_turns import (
     interrupt_leftover_turns,
 )
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
-from genai_chatbot.chat.sql_rows import FEEDBACK_COLUMNS, MESSAGE_COLUMNS, message_from_row
+from genai_chatbot.chat.sql_rows import (
+    FEEDBACK_COLUMNS,
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    message_from_row,
+    session_values,
+)
 from genai_chatbot.chat.store import MessageGoneError, TurnStart
-
-_SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
 
 
 class PostgresHistoryStore:
@@ -48,22 +55,14 @@ class PostgresHistoryStore:
     async def create_session(self, session: Session) -> None:
         async with self._database.connection() as db:
             await db.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    session.id,
-                    session.user_id,
-                    session.title,
-                    session.model_id,
-                    session.system_prompt,
-                    session.created_at,
-                    session.updated_at,
-                ),
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                session_values(session),
             )
 
     async def get_session(self, user_id: str, session_id: str) -> Session | None:
         async with self._database.connection() as db:
             cursor = await db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s", (session_id, user_id)
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s", (session_id, user_id)
             )
             row = await cursor.fetchone()
         return Session(**row) if row else None
@@ -71,7 +70,7 @@ class PostgresHistoryStore:
     async def list_sessions(self, user_id: str, limit: int = 100) -> list[Session]:
         async with self._database.connection() as db:
             cursor = await db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s",
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = %s ORDER BY updated_at DESC LIMIT %s",
                 (user_id, limit),
             )
             rows = await cursor.fetchall()
@@ -143,6 +142,21 @@ class PostgresHistoryStore:
                 (*values, message_id, session_id),
             )
         return cursor.rowcount > 0
+
+    async def all_sessions(self, page_size: int = 100) -> AsyncIterator[tuple[Session, list[StoredMessage]]]:
+        after = ""
+        while True:
+            async with self._database.connection() as db:
+                page = await sessions_page(db, after, page_size)
+            if not page:
+                return
+            for entry in page:
+                yield entry
+            after = page[-1][0].id
+
+    async def import_session(self, session: Session, messages: Sequence[StoredMessage]) -> bool:
+        async with self._database.connection() as db:
+            return await import_session(db, session, messages)
 
     async def close(self) -> None:
         """Close the pool, then give up the owner lock: this store's turns have all ended by now."""

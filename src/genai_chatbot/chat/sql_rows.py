@@ -11,13 +11,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from genai_chatbot.chat.records import Feedback, StoredMessage
+from genai_chatbot.chat.records import Feedback, Session, StoredMessage
 
 MESSAGE_COLUMNS = (
     "id, session_id, role, content, status, model_id, params, error, prompt_tokens, completion_tokens, "
     "latency_ms, created_at"
 )
 FEEDBACK_COLUMNS = "feedback_rating, feedback_comment, feedback_at"
+SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
 
 
 def message_values(message: StoredMessage, owner: str | None) -> tuple[object, ...]:
@@ -57,4 +58,22 @@ def message_from_row(row: Sequence[Any]) -> StoredMessage:
         latency,
         at,
         Feedback(rating=rating, comment=comment, created_at=feedback_at) if rating else None,
+    )
+
+
+def feedback_values(feedback: Feedback | None) -> tuple[str | None, str | None, float | None]:
+    """The values of `feedback` in `FEEDBACK_COLUMNS` order (all None for none)."""
+    return (feedback.rating, feedback.comment, feedback.created_at) if feedback else (None, None, None)
+
+
+def session_values(session: Session) -> tuple[object, ...]:
+    """The values of `session` in `SESSION_COLUMNS` order."""
+    return (
+        session.id,
+        session.user_id,
+        session.title,
+        session.model_id,
+        session.system_prompt,
+        session.created_at,
+        session.updated_at,
     )

@@ -12,14 +12,22 @@ recovery at open) lives in `sqlite_turns.py`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
-from genai_chatbot.chat.sql_rows import FEEDBACK_COLUMNS, MESSAGE_COLUMNS, message_from_row
+from genai_chatbot.chat.sql_rows import (
+    FEEDBACK_COLUMNS,
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    message_from_row,
+    session_values,
+)
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_owners import TurnOwner, live_owners
+from genai_chatbot.chat.sqlite_transfer import import_session, sessions_page
 from genai_chatbot.chat.sqlite_turns import (
     begin_turn,
     finish_message,
@@ -129,8 +137,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m004_users_and_api_keys,
 ]
 
-_SESSION_COLUMNS = "id, user_id, title, model_id, system_prompt, created_at, updated_at"
-
 
 def migrate(db: sqlite3.Connection) -> None:
     """Apply, in order, every migration not yet recorded in this database."""
@@ -165,16 +171,7 @@ class SQLiteHistoryStore:
         def work(db: sqlite3.Connection) -> None:
             with transaction(db):
                 db.execute(
-                    f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        session.id,
-                        session.user_id,
-                        session.title,
-                        session.model_id,
-                        session.system_prompt,
-                        session.created_at,
-                        session.updated_at,
-                    ),
+                    f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", session_values(session)
                 )
 
         await self._run(work)
@@ -182,7 +179,7 @@ class SQLiteHistoryStore:
     async def get_session(self, user_id: str, session_id: str) -> Session | None:
         def work(db: sqlite3.Connection) -> Session | None:
             row = db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ? AND user_id = ?", (session_id, user_id)
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ? AND user_id = ?", (session_id, user_id)
             ).fetchone()
             return _session(row) if row else None
 
@@ -191,7 +188,7 @@ class SQLiteHistoryStore:
     async def list_sessions(self, user_id: str, limit: int = 100) -> list[Session]:
         def work(db: sqlite3.Connection) -> list[Session]:
             rows = db.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY updated_at DESC LIMIT ?",
+                f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY updated_at DESC LIMIT ?",
                 (user_id, limit),
             )
             return [_session(row) for row in rows]
@@ -282,6 +279,16 @@ class SQLiteHistoryStore:
             return [message_from_row(tuple(row)) for row in rows]
 
         return await self._run(work)
+
+    async def all_sessions(self, page_size: int = 100) -> AsyncIterator[tuple[Session, list[StoredMessage]]]:
+        after = ""
+        while page := await self._run(partial(sessions_page, after=after, limit=page_size)):
+            for entry in page:
+                yield entry
+            after = page[-1][0].id
+
+    async def import_session(self, session: Session, messages: Sequence[StoredMessage]) -> bool:
+        return await self._run(partial(import_session, session=session, messages=messages))
 
     async def close(self) -> None:
         def work(db: sqlite3.Connection) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
@@ -20,6 +21,17 @@ class TurnStart(enum.Enum):
 
 class MessageGoneError(LookupError):
     """The message to replace no longer exists (its session was deleted, or it was replaced already)."""
+
+
+class ImportConflictError(ValueError):
+    """An imported session holds a message id that another stored session has: nothing of it was stored."""
+
+    def __init__(self, session_id: str, message_id: str, other_session: str) -> None:
+        super().__init__(
+            f"Message {message_id!r} of session {session_id!r} is stored already, in session {other_session!r}; "
+            "nothing of that session was imported. Import into a store that does not hold that message, or "
+            f"delete session {other_session!r} there first."
+        )
 
 
 class HistoryStore(Protocol):
@@ -69,6 +81,23 @@ class HistoryStore(Protocol):
 
     async def set_feedback(self, session_id: str, message_id: str, feedback: Feedback | None) -> bool:
         """Attach (or with `None` remove) feedback on a message of this session; False if there is none."""
+        ...
+
+    def all_sessions(self, page_size: int = 100) -> AsyncIterator[tuple[Session, list[StoredMessage]]]:
+        """Every session of every user, each with all its messages in order: what `store export` writes.
+
+        Read `page_size` sessions at a time (with their messages in one read), by id. Each session is read
+        whole and consistent; sessions created or deleted while it runs may or may not be included.
+        """
+        ...
+
+    async def import_session(self, session: Session, messages: Sequence[StoredMessage]) -> bool:
+        """Store a session exactly as given (ids, timestamps, every field), with its messages in this order.
+
+        All or nothing, in one transaction. False, storing nothing, when a session with this id exists
+        (whatever it holds): importing a file again adds only what is missing. `ImportConflictError` when a
+        message id belongs to another session already. `messages` must hold no `streaming` answer.
+        """
         ...
 
     async def close(self) -> None: ...

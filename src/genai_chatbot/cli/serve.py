@@ -1,17 +1,30 @@
-"""`genai-chatbot serve`: the web page, the chat API and the OpenAI-compatible API on one port."""
+"""`genai-chatbot serve`: the web page, the chat API and the OpenAI-compatible API on one port.
+
+`--workers N` runs N processes on that port (uvicorn's supervisor, which restarts a worker that dies); the
+app each runs, and how it stops, is `serve_app.py`. Every worker opens the store on its own: with SQLite,
+one turn at a time per session and the recovery of interrupted turns hold across processes (see
+`chat/sqlite_owners.py`), as they do across PostgreSQL replicas.
+"""
 
 from __future__ import annotations
 
+import os
 from contextlib import suppress
-from types import FrameType
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from genai_chatbot.config import Settings
 
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 
 # Exit status of a refusal to start with settings that would expose every chat (as for a usage error).
 EXIT_UNSAFE = 2
+# uvicorn waits this long for open responses at a stop, then cancels them. Turns end at the signal
+# (serve_app.py), so their streams finish well within it.
+GRACE_SECONDS = 5
 
 
 def serve(
@@ -26,6 +39,14 @@ def serve(
             "write and delete every chat and spend the provider keys.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the port. Each holds its own model copies, so keep 1 with the embedded model; "
+            "use more with remote providers.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the server: chat page at /, API docs at /docs, OpenAI-compatible API at /v1."""
     settings = settings_or_exit(config, host=host, port=port)
@@ -37,6 +58,7 @@ def serve(
     from genai_chatbot.api.app import create_app
     from genai_chatbot.api.host_check import is_loopback_address
     from genai_chatbot.auth.factory import auth_mode
+    from genai_chatbot.cli.serve_app import configure_logging, serving_app
     from genai_chatbot.config import ConfigError
 
     exposed = auth_mode(settings) == "none" and not is_loopback_address(settings.host)
@@ -49,22 +71,7 @@ def serve(
         )
         raise typer.Exit(EXIT_UNSAFE)
 
-    class GracefulServer(uvicorn.Server):
-        """uvicorn's server, which on SIGTERM or Ctrl+C first ends the turns in flight.
-
-        uvicorn waits `timeout_graceful_shutdown` seconds for open responses, then cancels them, and each
-        cancelled streamed answer logged a traceback ("Exception in ASGI application"). Stopping the turns
-        at the signal ends every stream on its own: the answer is stored `cancelled` with its text, its
-        `end` event is sent, and the response completes well within the timeout.
-        """
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            service = getattr(app.state, "service", None)
-            if service is not None:
-                service.stop_turns()
-            super().handle_exit(sig, frame)
-
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    configure_logging(settings)
     if exposed:
         logging.getLogger("genai_chatbot.serve").warning(
             "Listening on %s without authentication (--unsafe-no-auth): anyone who can reach this port can read "
@@ -77,12 +84,49 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"genai-chatbot on http://{settings.host}:{settings.port}  (default model: {settings.default_model})")
-    server = GracefulServer(
+    if workers > 1:
+        _serve_workers(settings, config, workers)
+        return
+    server = uvicorn.Server(
         uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level, timeout_graceful_shutdown=5
+            lambda: serving_app(app),
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=GRACE_SECONDS,
         )
     )
     with suppress(KeyboardInterrupt):
         server.run()
     if not server.started:  # as uvicorn.run: the port was taken, or the app failed to start
+        raise typer.Exit(3)
+
+
+def _serve_workers(settings: Settings, settings_file: Path | None, workers: int) -> None:
+    """Run `workers` processes on one socket until a signal; exit 3 when one cannot start."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    # The workers load the settings themselves: hand them this command's choices through the environment.
+    if settings_file is not None:
+        os.environ["GENAI_CHATBOT_CONFIG"] = str(settings_file.resolve())
+    os.environ["GENAI_CHATBOT_HOST"], os.environ["GENAI_CHATBOT_PORT"] = settings.host, str(settings.port)
+    config = uvicorn.Config(
+        "genai_chatbot.cli.serve_app:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=GRACE_SECONDS,
+        workers=workers,
+    )
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn logged why (the port is taken)
+        raise typer.Exit(3) from None
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         raise typer.Exit(3)
