@@ -86,10 +86,11 @@ async def list_sessions(service: Service, user: User, limit: LimitParam = 100) -
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-async def create_session(body: SessionCreate, service: Service, user: User, limits: Limits) -> SessionOut:
+async def create_session(body: SessionCreate, service: Service, caller: Caller, limits: Limits) -> SessionOut:
+    """A new session; 403 `model_not_allowed` when the caller's groups do not allow its model."""
     enforce(limits, body)
     session = await service.create_session(
-        user, model_id=body.model, system_prompt=body.system_prompt, title=body.title
+        caller, model_id=body.model, system_prompt=body.system_prompt, title=body.title
     )
     return SessionOut.of(session)
 

@@ -13,6 +13,7 @@ import typer
 
 from genai_chatbot.auth.api_keys import new_api_key, prefix_of
 from genai_chatbot.auth.users import ApiKeyRecord, UnknownUserError, UserStore, UserStoreError
+from genai_chatbot.cli.audit import record_cli_action
 from genai_chatbot.cli.common import ConfigOption
 from genai_chatbot.cli.users import run_on_store, when
 
@@ -43,6 +44,7 @@ def create(
         return key, record
 
     key, record = run_on_store(config, work)
+    record_cli_action(config, "key.create", name, {"prefix": record.prefix, "expires_at": record.expires_at})
     expiry = f"expires {when(record.expires_at)}" if record.expires_at else "never expires"
     typer.echo(f"Created key {record.prefix} for {name!r} ({expiry}). It is shown only now: store it.", err=True)
     typer.echo(key)
@@ -68,6 +70,7 @@ def list_keys(name: str, config: ConfigOption = None) -> None:
 def revoke(prefix: str, config: ConfigOption = None) -> None:
     """Revoke the key with this PREFIX (as `keys list` shows it); a whole key is accepted too."""
     record = run_on_store(config, lambda store: store.revoke_key(prefix_of(prefix), time.time()))
+    record_cli_action(config, "key.revoke", record.user, {"prefix": record.prefix})
     typer.echo(
         f"Revoked key {record.prefix} of {record.user!r}; a running server refuses it within 10 seconds.", err=True
     )
