@@ -74,8 +74,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/admin/keys/{prefix}"): Case(admin=True),
     ("GET", "/api/admin/diagnostics"): Case(admin=True),
     ("GET", "/api/admin/groups"): Case(admin=True),
-    ("PUT", "/api/admin/groups/{name}"): Case(body={"models": ["*"]}, admin=True, params={"name": "staff"}),
-    ("DELETE", "/api/admin/groups/{name}"): Case(admin=True, params={"name": "staff"}),
+    ("PUT", "/api/admin/groups/{name:path}"): Case(body={"models": ["*"]}, admin=True, params={"name": "/staff"}),
+    ("DELETE", "/api/admin/groups/{name:path}"): Case(admin=True, params={"name": "/staff"}),
     ("GET", "/api/admin/audit"): Case(admin=True),
     # How the page signs in: it must answer before anyone has a token, and holds nothing of anyone.
     ("GET", "/api/auth/config"): Case(public=True),
@@ -166,7 +166,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 def path_for(template: str, case: Case, world: World, session_id: str, message_id: str) -> str:
     values = {"session_id": session_id, "message_id": message_id, "prefix": world.spare_prefix, **case.params}
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], template)
 
 
 def call(

@@ -1,5 +1,8 @@
 """Admin endpoints for governance: group policies set at run time, and the audit log. Others get 403.
 
+Group names may hold `/` (Keycloak sends group paths such as `/team/a`): the routes take the rest of the
+path as the name, so `PUT /api/admin/groups//team/a` (or with `%2F`) names `/team/a`.
+
 A group set here replaces the settings' `[groups.NAME]` on every replica: on this one at once, on the
 others within the policy cache period (5 s). They do what `genai-chatbot groups` and `audit` do.
 """
@@ -70,7 +73,7 @@ async def list_groups(_: Admin, store: Governance, settings: SettingsDep) -> lis
     return [GroupOut.of(view) for view in await _views(settings, store)]
 
 
-@router.put("/groups/{name}", response_model=GroupOut)
+@router.put("/groups/{name:path}", response_model=GroupOut)
 async def put_group(
     name: str, body: GroupPolicy, admin: Admin, store: Governance, audit: Audit, service: Service, settings: SettingsDep
 ) -> GroupOut:
@@ -82,7 +85,7 @@ async def put_group(
     return GroupOut.of(view)
 
 
-@router.delete("/groups/{name}", status_code=204)
+@router.delete("/groups/{name:path}", status_code=204)
 async def delete_group(name: str, admin: Admin, store: Governance, audit: Audit, service: Service) -> Response:
     """Remove what was set at run time: the settings' `[groups.NAME]` applies again, if there is one."""
     removed = await store.delete_group(name)

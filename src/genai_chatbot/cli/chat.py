@@ -23,7 +23,7 @@ from genai_chatbot.chat.service import (
 )
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.cli.users import LOCAL_USER, caller_named
-from genai_chatbot.governance.errors import GovernanceError
+from genai_chatbot.governance.errors import GovernanceError, ModelNotAllowedError
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import ChatChunk
 
@@ -189,5 +189,7 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
         except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
             terminal.session_id = None
             terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
+        except ModelNotAllowedError as exc:  # its message points API callers to GET /v1/models
+            terminal.say(f"error: Your groups do not allow model {exc.model_id!r}; /models lists those you may use.")
         except (ModelError, TurnInProgressError, GovernanceError) as exc:
             terminal.say(f"error: {exc.message}")
