@@ -140,6 +140,8 @@ def test_a_group_changed_through_the_admin_api_applies_at_once_and_deleting_it_r
         assert changed.status_code == 200, changed.text
         assert changed.json()["source"] == "admin over settings"
         assert [m["id"] for m in alice.get("/v1/models").json()["data"]] == ["vendor/big"]
+        # The page picks vendor/big: a default model hidden by access is no problem to report.
+        assert alice.get("/api/models").json()["problems"] == []
         answer = alice.post("/v1/chat/completions", json={**ASK, "model": "vendor/big"})
         assert answer.json()["choices"][0]["message"]["content"] == "big answer"
         assert alice.post("/v1/chat/completions", json={**ASK, "model": "scripted/echo"}).status_code == 403

@@ -1,7 +1,8 @@
 """Admin endpoints under `/api/admin`: users, API keys and diagnostics. Anyone else gets 403.
 
 They do what `genai-chatbot users` and `keys` do, over HTTP. Changes here reach the key cache of this
-server at once; the CLI's reach it within the cache period (10 s).
+server at once; the CLI's reach it within the cache period (10 s). Every change is appended to the audit
+log (`governance/audit.py`) with the admin's user id; keys by their prefix only.
 """
 
 from __future__ import annotations

@@ -71,12 +71,17 @@ async def _model_list(service: ChatService, caller: Principal) -> ModelList:
     if caller.is_admin:
         return ModelList(models=models, problems=await service.registry.problems_with(infos, service.default_model))
     problems = [HIDDEN_KEYS_PROBLEM] if await service.registry.problems() else []
-    if not any(m.id == service.default_model for m in models):
+    if not any(m.id == service.default_model for m in models) and not await _hidden_by_access(service):
         problems.append(
             f"The default model {service.default_model!r} is not available; pick another model, "
             "or ask an admin to fix it."
         )
     return ModelList(models=models, problems=problems)
+
+
+async def _hidden_by_access(service: ChatService) -> bool:
+    """Whether the default model exists but the caller's groups do not allow it (the page picks another)."""
+    return any(m.id == service.default_model for m in await service.list_models())
 
 
 @router.get("/sessions", response_model=list[SessionOut])
