@@ -7,6 +7,7 @@ alice is in `interns`, whose settings allow `scripted/*`; root is an admin. The 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +17,14 @@ import openai
 import pytest
 
 from conftest import LiveServer
+from fake_idp import CLIENT_ID, FakeIdP
 from genai_chatbot.api.app import create_app
 from genai_chatbot.auth.api_keys import new_api_key
 from genai_chatbot.auth.sqlite_users import SQLiteUserStore
 from genai_chatbot.auth.users import UserAccount
 from genai_chatbot.chat.service import ChatService
 from genai_chatbot.chat.sqlite_store import SQLiteHistoryStore
-from genai_chatbot.config import Settings
+from genai_chatbot.config import OIDCSettings, Settings
 from genai_chatbot.governance.build import build_governor
 from genai_chatbot.governance.settings import GroupPolicy
 from genai_chatbot.models.errors import ProviderUnavailableError
@@ -147,3 +149,44 @@ def test_a_group_changed_through_the_admin_api_applies_at_once_and_deleting_it_r
         assert alice.post("/v1/chat/completions", json={**ASK, "model": "scripted/echo"}).status_code == 403
         assert root.delete("/api/admin/groups/interns").status_code == 204
         assert [m["id"] for m in alice.get("/v1/models").json()["data"]] == ["scripted/echo"]
+
+
+@pytest.fixture
+def idp() -> Iterator[FakeIdP]:
+    provider = FakeIdP()
+    with LiveServer(provider.make_app()) as live:
+        provider.issuer = live.url
+        yield provider
+
+
+def test_oidc_groups_decide_the_models_and_each_sign_in_is_audited_once(idp: FakeIdP, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        auth="oidc",
+        oidc=OIDCSettings(issuer=idp.issuer, audience=CLIENT_ID, groups_claim="groups"),
+        groups={"/team/interns": GroupPolicy(models=["vendor/*"])},
+        default_model="scripted/echo",
+    )
+    service = ChatService(
+        ModelRegistry([ScriptedProvider(["hello"]), Vendor(["big answer"])]),
+        SQLiteHistoryStore(settings.database_path),
+        default_model="scripted/echo",
+        default_system_prompt="",
+        default_max_tokens=64,
+        governor=build_governor(settings),
+    )
+    intern = idp.token(sub="ann", groups=["/team/interns", "/team/other"], **{"cognito:groups": ["user"]})
+    admin = idp.token(sub="root", groups=["/team/interns"], **{"cognito:groups": ["admin"]})
+    with LiveServer(create_app(settings, service=service, close_service=True)) as live:
+        with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {intern}"}) as ann:
+            assert [m["id"] for m in ann.get("/v1/models").json()["data"]] == ["vendor/big"]
+            refused_default = ann.post("/api/sessions", json={})  # the default model is not theirs
+            assert refused_default.json()["error"]["code"] == "model_not_allowed"
+            assert ann.post("/api/sessions", json={"model": "vendor/big"}).status_code == 201
+        with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {admin}"}) as root:
+            assert len(root.get("/v1/models").json()["data"]) == 2
+            signed_in = root.get("/api/admin/audit", params={"action": "sign-in"}).json()
+    assert sorted((e["actor"], e["detail"]["method"]) for e in signed_in) == [("ann", "oidc"), ("root", "oidc")]
+    [ann_entry] = [e for e in signed_in if e["actor"] == "ann"]
+    assert ann_entry["detail"]["groups"] == ["/team/interns", "/team/other"]
+    assert intern.split(".")[2] not in json.dumps(signed_in)

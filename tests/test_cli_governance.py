@@ -146,3 +146,15 @@ def test_admin_commands_are_audited_as_the_os_user_without_any_key(config: Path)
     assert "No audit entries match" in ok(config, "audit", "--since", "2999-01-01").stderr
     everything = ok(config, "audit", "--json").stdout + ok(config, "audit").stdout
     assert key not in everything and key.rsplit("_", 1)[1] not in everything
+
+
+def test_groups_and_audit_commands_work_on_postgresql(config: Path, postgres_url: str) -> None:
+    config.write_text(f'database_url = "{postgres_url}"\n' + config.read_text())
+    ok(config, "users", "add", "alice", "--group", "interns")
+    ok(config, "groups", "set", "interns", "--models", "upstream/o3-*")
+    assert model_ids(config, "--user", "alice") == ["upstream/o3-mini"]
+    assert json.loads(ok(config, "groups", "show", "interns").stdout)["source"] == "admin over settings"
+    ok(config, "groups", "delete", "interns")
+    assert ok(config, "groups", "list").stdout.splitlines()[1].split()[:2] == ["interns", "settings"]
+    lines = [json.loads(line) for line in ok(config, "audit", "--json").stdout.splitlines()]
+    assert [e["action"] for e in lines] == ["group.delete", "group.set", "user.add"]

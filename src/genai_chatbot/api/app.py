@@ -77,7 +77,6 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             if app.state.authenticator is not None:
                 await app.state.authenticator.aclose()
             await app.state.users.close()
-            await app.state.audit.drain()
             await app.state.governance.close()
             if owned:
                 await close_governor(app.state.service.governor)

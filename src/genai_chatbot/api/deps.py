@@ -74,7 +74,7 @@ async def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationError(_NO_TOKEN["oidc" if request.app.state.settings.auth == "oidc" else "api-keys"])
     principal = await authenticator.authenticate(token)
-    request.app.state.audit.signed_in(principal)  # a dictionary lookup, unless it is their first this hour
+    await request.app.state.audit.signed_in(principal)  # a dictionary lookup, unless first this hour
     return principal
 
 

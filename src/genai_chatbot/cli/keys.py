@@ -1,7 +1,8 @@
 """`genai-chatbot keys`: create, list and revoke API keys, in the database the server uses.
 
 `keys create` prints the key as the only line on stdout, so `KEY=$(genai-chatbot keys create alice)` works;
-everything else goes to stderr. The key is shown this once: only its hash is stored.
+everything else goes to stderr. The key is shown this once: only its hash is stored. Creating and revoking
+are audited (`cli:<OS user>`), naming the key by its prefix.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`genai-chatbot users`: add, list and disable the users of API keys, in the database the server uses.
 
 It works on `<data_dir>/chat.sqlite3` directly, so it needs no running server and no key; whoever can run
-it can read that file anyway. A running server sees changes within its key cache period (10 s).
+it can read that file anyway. A running server sees changes within its key cache period (10 s). Every
+change is appended to the audit log as `cli:<OS user>`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ would drown the log. Entries name keys by prefix; no key, token or secret is eve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -33,7 +32,6 @@ class AuditTrail:
         self.store = store
         self._clock = clock
         self._signed_in: dict[tuple[str, str], float] = {}
-        self._writes: set[asyncio.Task[None]] = set()
 
     async def record(self, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         """Append one entry: `actor` did `action` to `target`; `detail` says what changed (no secrets)."""
@@ -43,10 +41,11 @@ class AuditTrail:
         except Exception as exc:  # the action is done already: failing its answer would hide that
             logger.error("Could not write the audit entry %s %s %s: %s", actor, action, target, exc)
 
-    def signed_in(self, caller: Principal) -> None:
-        """Note that `caller` authenticated; written in the background when it is their first in the period.
+    async def signed_in(self, caller: Principal) -> None:
+        """Record that `caller` authenticated, when it is their first time with this method in the period.
 
-        Called on every authenticated request, so it costs a dictionary lookup when there is nothing to write.
+        Called on every authenticated request: it costs a dictionary lookup when there is nothing to write,
+        and the one request per user and period that writes waits for it (so the log is in order).
         """
         key = (caller.user_id, caller.method)
         now = self._clock()
@@ -55,13 +54,6 @@ class AuditTrail:
             return
         if len(self._signed_in) >= SIGN_IN_MEMORY:
             self._signed_in.clear()
-        self._signed_in[key] = now
+        self._signed_in[key] = now  # before the write: requests arriving meanwhile do not write it again
         detail = {"method": caller.method, "role": caller.role, "groups": list(caller.groups)}
-        task = asyncio.get_running_loop().create_task(self.record(caller.user_id, "sign-in", caller.user_id, detail))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def drain(self) -> None:
-        """Wait for the sign-ins still being written (at shutdown, before the store closes)."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        await self.record(caller.user_id, "sign-in", caller.user_id, detail)
