@@ -70,8 +70,10 @@ async def test_a_turn_is_admitted_for_its_caller_and_reported_once_complete(
 
 async def test_a_refused_turn_stores_nothing(governed: tuple[ChatService, RecordingGovernor]) -> None:
     service, governor = governed
-    governor.allowed = set()
     session = await service.create_session("alice")
+    governor.allowed = set()  # taken away after the session was made (creating one now is refused too)
+    with pytest.raises(ModelNotAllowedError):
+        await service.create_session("alice")
     with pytest.raises(ModelNotAllowedError):
         await service.start_turn(ALICE, session.id, "hi")
     assert await service.store.list_messages(session.id) == []

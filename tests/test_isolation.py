@@ -73,6 +73,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/admin/users/{name}/keys"): Case(body={}, admin=True, params={"name": "bob"}),
     ("DELETE", "/api/admin/keys/{prefix}"): Case(admin=True),
     ("GET", "/api/admin/diagnostics"): Case(admin=True),
+    ("GET", "/api/admin/groups"): Case(admin=True),
+    ("PUT", "/api/admin/groups/{name:path}"): Case(body={"models": ["*"]}, admin=True, params={"name": "/staff"}),
+    ("DELETE", "/api/admin/groups/{name:path}"): Case(admin=True, params={"name": "/staff"}),
+    ("GET", "/api/admin/audit"): Case(admin=True),
     # How the page signs in: it must answer before anyone has a token, and holds nothing of anyone.
     ("GET", "/api/auth/config"): Case(public=True),
 }
@@ -162,7 +166,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 def path_for(template: str, case: Case, world: World, session_id: str, message_id: str) -> str:
     values = {"session_id": session_id, "message_id": message_id, "prefix": world.spare_prefix, **case.params}
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], template)
 
 
 def call(
@@ -217,6 +221,8 @@ def test_a_user_on_an_admin_endpoint_gets_403_and_changes_nothing(world: World) 
         assert {u["name"]: u["role"] for u in root.get("/api/admin/users").json()}["bob"] == "user"
         assert len(root.get("/api/admin/users/bob/keys").json()) == 2  # no key was made for bob
         assert bob.get("/api/me").json()["role"] == "user"  # the spare key revocation did not happen either
+        assert root.get("/api/admin/groups").json() == []  # nor did bob set a group
+        assert {e["action"] for e in root.get("/api/admin/audit").json()} <= {"sign-in"}  # nor any admin action
         for (method, template), case in CASES.items():
             if case.admin:
                 assert call(root, method, template, world).status_code < 400, f"{method} {template} as admin"

@@ -21,6 +21,7 @@ from genai_chatbot.redaction import MASK, mask_url_credentials
 if TYPE_CHECKING:
     from genai_chatbot.auth.users import UserStore
     from genai_chatbot.chat.store import HistoryStore
+    from genai_chatbot.governance.store import GovernanceStore
 
 StoreKind = Literal["sqlite", "postgresql"]
 
@@ -71,6 +72,17 @@ class StoreChoice:
         from genai_chatbot.auth.postgres_users import PostgresUserStore
 
         return PostgresUserStore(self.url)
+
+    def governance_store(self) -> GovernanceStore:
+        """A new store of run-time group policies and the audit log on this database."""
+        if self.kind == "sqlite":
+            from genai_chatbot.governance.sqlite_store import SQLiteGovernanceStore
+
+            assert self.path is not None
+            return SQLiteGovernanceStore(self.path)
+        from genai_chatbot.governance.postgres_store import PostgresGovernanceStore
+
+        return PostgresGovernanceStore(self.url)
 
 
 def select_store(settings: Settings) -> StoreChoice:

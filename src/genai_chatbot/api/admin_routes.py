@@ -1,7 +1,8 @@
 """Admin endpoints under `/api/admin`: users, API keys and diagnostics. Anyone else gets 403.
 
 They do what `genai-chatbot users` and `keys` do, over HTTP. Changes here reach the key cache of this
-server at once; the CLI's reach it within the cache period (10 s).
+server at once; the CLI's reach it within the cache period (10 s). Every change is appended to the audit
+log (`governance/audit.py`) with the admin's user id; keys by their prefix only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from genai_chatbot.api.deps import Admin, Service, Users
+from genai_chatbot.api.deps import Admin, Audit, Service, Users
 from genai_chatbot.auth.api_keys import ApiKeyAuthenticator, new_api_key, prefix_of
 from genai_chatbot.auth.factory import auth_mode
 from genai_chatbot.auth.principal import Role
@@ -123,19 +124,23 @@ async def list_users(_: Admin, users: Users) -> list[UserOut]:
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-async def add_user(body: UserCreate, _: Admin, users: Users) -> UserOut:
+async def add_user(body: UserCreate, admin: Admin, users: Users, audit: Audit) -> UserOut:
     """Add a user; 409 when the name is taken."""
     user = UserAccount(name=body.name, role=body.role, groups=tuple(body.groups))
     await users.add_user(user)
+    await audit.record(admin.user_id, "user.add", user.name, {"role": user.role, "groups": list(user.groups)})
     return UserOut.of(user)
 
 
 @router.patch("/users/{name}", response_model=UserOut)
-async def update_user(name: str, body: UserUpdate, request: Request, _: Admin, users: Users) -> UserOut:
+async def update_user(
+    name: str, body: UserUpdate, request: Request, admin: Admin, users: Users, audit: Audit
+) -> UserOut:
     """Change a user's role or groups, or disable (`disabled: true`) or enable them."""
     groups = tuple(body.groups) if body.groups is not None else None
     user = await users.update_user(name, role=body.role, groups=groups, disabled=body.disabled)
     _forget_cached_keys(request)
+    await audit.record(admin.user_id, "user.update", name, body.model_dump(exclude_none=True))
     return UserOut.of(user)
 
 
@@ -146,7 +151,7 @@ async def list_keys(name: str, _: Admin, users: Users) -> list[KeyOut]:
 
 
 @router.post("/users/{name}/keys", response_model=KeyCreated, status_code=201)
-async def create_key(name: str, body: KeyCreate, _: Admin, users: Users) -> KeyCreated:
+async def create_key(name: str, body: KeyCreate, admin: Admin, users: Users, audit: Audit) -> KeyCreated:
     """A new key for the user, returned this once."""
     user = await users.get_user(name)
     if user is None:
@@ -157,14 +162,16 @@ async def create_key(name: str, body: KeyCreate, _: Admin, users: Users) -> KeyC
     expires_at = now + body.expires_in_days * DAY if body.expires_in_days is not None else None
     key, record = new_api_key(name, expires_at, now)
     await users.add_key(record)
+    await audit.record(admin.user_id, "key.create", name, {"prefix": record.prefix, "expires_at": expires_at})
     return KeyCreated(key=key, **KeyOut.of(record).model_dump())
 
 
 @router.delete("/keys/{prefix}", response_model=KeyOut)
-async def revoke_key(prefix: str, request: Request, _: Admin, users: Users) -> KeyOut:
+async def revoke_key(prefix: str, request: Request, admin: Admin, users: Users, audit: Audit) -> KeyOut:
     """Revoke a key by its prefix; it stops working at once on this server."""
     key = await users.revoke_key(prefix_of(prefix), time.time())
     _forget_cached_keys(request)
+    await audit.record(admin.user_id, "key.revoke", key.user, {"prefix": key.prefix})
     return KeyOut.of(key)
 
 

@@ -14,6 +14,7 @@ from genai_chatbot.api import (
     account_routes,
     admin_routes,
     auth_routes,
+    governance_routes,
     message_routes,
     openai_routes,
     session_routes,
@@ -25,8 +26,10 @@ from genai_chatbot.api.web_routes import install_web_page
 from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_user_store
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
+from genai_chatbot.governance.audit import AuditTrail
+from genai_chatbot.governance.build import close_governor
 from genai_chatbot.secrets import install_log_redaction
-from genai_chatbot.stores import open_store
+from genai_chatbot.stores import open_store, select_store
 
 
 def check_auth_settings(settings: Settings) -> None:
@@ -58,11 +61,15 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         first_read = asyncio.create_task(app.state.service.registry.keys.current())
         # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
         app.state.users = build_user_store(settings)
+        # Run-time group policies and the audit log, in the same database (governance/store.py).
+        app.state.governance = select_store(settings).governance_store()
+        app.state.audit = AuditTrail(app.state.governance)
         app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
             # A database that cannot be reached, or whose schema is newer than this code, stops the start.
             await open_store(app.state.service.store)
             await open_store(app.state.users)
+            await open_store(app.state.governance)
             app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
         finally:
@@ -70,7 +77,9 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             if app.state.authenticator is not None:
                 await app.state.authenticator.aclose()
             await app.state.users.close()
+            await app.state.governance.close()
             if owned:
+                await close_governor(app.state.service.governor)
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
 
@@ -92,6 +101,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     app.include_router(message_routes.router)
     app.include_router(account_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(governance_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:

@@ -21,6 +21,8 @@ from genai_chatbot.auth.principal import (
 from genai_chatbot.auth.users import UserStore
 from genai_chatbot.chat.service import ChatService
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.audit import AuditTrail
+from genai_chatbot.governance.store import GovernanceStore
 
 #: With `auth = "none"` every request is the one local user, who owns the server (it listens on loopback
 #: only) and so may use the admin endpoints: refresh models, see why a model is unavailable, manage users.
@@ -49,6 +51,16 @@ async def get_user_store(request: Request) -> UserStore:
     return users
 
 
+async def get_governance_store(request: Request) -> GovernanceStore:
+    store: GovernanceStore = request.app.state.governance
+    return store
+
+
+async def get_audit(request: Request) -> AuditTrail:
+    audit: AuditTrail = request.app.state.audit
+    return audit
+
+
 async def current_principal(request: Request) -> Principal:
     """Who is calling: the principal of the bearer token, or the local user when `auth` is `none`.
 
@@ -61,7 +73,9 @@ async def current_principal(request: Request) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationError(_NO_TOKEN["oidc" if request.app.state.settings.auth == "oidc" else "api-keys"])
-    return await authenticator.authenticate(token)
+    principal = await authenticator.authenticate(token)
+    await request.app.state.audit.signed_in(principal)  # a dictionary lookup, unless first this hour
+    return principal
 
 
 async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> str:
@@ -80,6 +94,8 @@ async def current_admin(principal: Annotated[Principal, Depends(current_principa
 
 Service = Annotated[ChatService, Depends(get_service)]
 Users = Annotated[UserStore, Depends(get_user_store)]
+Governance = Annotated[GovernanceStore, Depends(get_governance_store)]
+Audit = Annotated[AuditTrail, Depends(get_audit)]
 Caller = Annotated[Principal, Depends(current_principal)]
 User = Annotated[str, Depends(current_user)]
 Admin = Annotated[Principal, Depends(current_admin)]

@@ -16,6 +16,7 @@ from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnav
 from genai_chatbot.auth.users import DuplicateUserError, UnknownKeyError, UnknownUserError, UserStoreError
 from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.governance.errors import LimitReachedError, ModelNotAllowedError
+from genai_chatbot.governance.store import GovernanceStoreError, UnknownGroupError
 from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
 from genai_chatbot.wording import clause
 
@@ -133,7 +134,13 @@ async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_seconds)})
 
 
+async def _governance_store_error(_: Request, exc: Exception) -> JSONResponse:
+    status, code = (404, "group_not_found") if isinstance(exc, UnknownGroupError) else (422, "invalid_group")
+    return JSONResponse(error_body(str(exc), "invalid_request_error", None, code), status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GovernanceStoreError, _governance_store_error)
     app.add_exception_handler(ModelNotAllowedError, _model_not_allowed)
     app.add_exception_handler(LimitReachedError, _limit_reached)
     app.add_exception_handler(UserStoreError, _user_store_error)

@@ -71,12 +71,17 @@ async def _model_list(service: ChatService, caller: Principal) -> ModelList:
     if caller.is_admin:
         return ModelList(models=models, problems=await service.registry.problems_with(infos, service.default_model))
     problems = [HIDDEN_KEYS_PROBLEM] if await service.registry.problems() else []
-    if not any(m.id == service.default_model for m in models):
+    if not any(m.id == service.default_model for m in models) and not await _hidden_by_access(service):
         problems.append(
             f"The default model {service.default_model!r} is not available; pick another model, "
             "or ask an admin to fix it."
         )
     return ModelList(models=models, problems=problems)
+
+
+async def _hidden_by_access(service: ChatService) -> bool:
+    """Whether the default model exists but the caller's groups do not allow it (the page picks another)."""
+    return any(m.id == service.default_model for m in await service.list_models())
 
 
 @router.get("/sessions", response_model=list[SessionOut])
@@ -86,10 +91,11 @@ async def list_sessions(service: Service, user: User, limit: LimitParam = 100) -
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-async def create_session(body: SessionCreate, service: Service, user: User, limits: Limits) -> SessionOut:
+async def create_session(body: SessionCreate, service: Service, caller: Caller, limits: Limits) -> SessionOut:
+    """A new session; 403 `model_not_allowed` when the caller's groups do not allow its model."""
     enforce(limits, body)
     session = await service.create_session(
-        user, model_id=body.model, system_prompt=body.system_prompt, title=body.title
+        caller, model_id=body.model, system_prompt=body.system_prompt, title=body.title
     )
     return SessionOut.of(session)
 

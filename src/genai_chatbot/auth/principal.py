@@ -23,7 +23,7 @@ class Principal:
     user_id: str
     role: Role
     groups: tuple[str, ...] = ()
-    #: How the caller authenticated: "none", "api-key", "settings-token" or "oidc".
+    #: How the caller authenticated: "none", "api-key", "settings-token", "oidc", or "terminal" (`chat --user`).
     method: str = "none"
 
     @property

@@ -75,6 +75,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX api_keys_by_user ON api_keys (user_name, created_at)
         """,
     ),
+    (
+        # Numbered as the SQLite store's migration of the same tables (governance/postgres_store.py).
+        "m005_group_policies_and_audit_log",
+        """
+        CREATE TABLE group_policies (
+            name TEXT PRIMARY KEY,
+            policy_json TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+        CREATE TABLE audit_log (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at DOUBLE PRECISION NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail_json TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_by_time ON audit_log (at);
+        CREATE INDEX audit_log_by_actor ON audit_log (actor, at)
+        """,
+    ),
 ]
 
 

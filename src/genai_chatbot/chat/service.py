@@ -22,6 +22,7 @@ from genai_chatbot.chat.store import HistoryStore, TurnStart
 from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.errors import ModelNotAllowedError
 from genai_chatbot.governance.gate import OPEN_GOVERNOR, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
@@ -184,6 +185,13 @@ class ChatService:
             return models
         return await self.governor.visible_models(caller_of(caller), models)
 
+    async def allowed_model(self, who: Principal | str, model_id: str | None) -> ModelInfo:
+        """The model `model_id` names (the default when None); `ModelNotAllowedError` when `who` may not use it."""
+        _, info = await self.registry.resolve(model_id or self.default_model)
+        if self.governor is not OPEN_GOVERNOR and not await self.governor.visible_models(caller_of(who), [info]):
+            raise ModelNotAllowedError(info.id)
+        return info
+
     async def prepare(
         self,
         model_id: str | None,
@@ -234,11 +242,14 @@ class ChatService:
     # Sessions -------------------------------------------------------------------------------------
 
     async def create_session(
-        self, user_id: str, *, model_id: str | None = None, system_prompt: str | None = None, title: str = ""
+        self, who: Principal | str, *, model_id: str | None = None, system_prompt: str | None = None, title: str = ""
     ) -> Session:
-        """A new, empty session; the model must exist (it may be unavailable for now)."""
-        _, info = await self.registry.resolve(model_id or self.default_model)
-        session = Session(id=new_id(), user_id=user_id, title=title, model_id=info.id, system_prompt=system_prompt)
+        """A new, empty session; the model must exist (it may be unavailable for now) and be allowed to `who`."""
+        caller = caller_of(who)
+        info = await self.allowed_model(caller, model_id)
+        session = Session(
+            id=new_id(), user_id=caller.user_id, title=title, model_id=info.id, system_prompt=system_prompt
+        )
         await self.store.create_session(session)
         return session
 
@@ -433,8 +444,12 @@ async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
         await close()
 
 
-def build_chat_service(settings: Settings) -> ChatService:
-    """The service for these settings: registry of enabled providers and the history store `database_url` names."""
+def build_chat_service(settings: Settings, governor: Governor | None = None) -> ChatService:
+    """The service for these settings: registry of enabled providers and the history store `database_url` names.
+
+    `governor` replaces the one built from the settings (the terminal acting as a named user asks for
+    model access even where the server would not need it).
+    """
     from genai_chatbot.governance.build import build_governor
     from genai_chatbot.models.registry import build_registry
     from genai_chatbot.stores import select_store
@@ -445,5 +460,5 @@ def build_chat_service(settings: Settings) -> ChatService:
         default_model=settings.default_model,
         default_system_prompt=settings.default_system_prompt,
         default_max_tokens=settings.default_max_tokens,
-        governor=build_governor(settings),
+        governor=governor or build_governor(settings),
     )

@@ -130,11 +130,41 @@ def _m004_users_and_api_keys(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX api_keys_by_user ON api_keys (user_name, created_at)")
 
 
+def _m005_group_policies_and_audit_log(db: sqlite3.Connection) -> None:
+    # Group policies set at run time (genai_chatbot.governance.sqlite_store): each replaces the settings'
+    # [groups.NAME]. The audit log is append-only; `id` gives one order even for entries of the same second.
+    db.execute(
+        """
+        CREATE TABLE group_policies (
+            name TEXT PRIMARY KEY,
+            policy_json TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail_json TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_log_by_time ON audit_log (at)")
+    db.execute("CREATE INDEX audit_log_by_actor ON audit_log (actor, at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_sessions_and_messages,
     _m002_message_feedback,
     _m003_one_streaming_turn_per_session,
     _m004_users_and_api_keys,
+    _m005_group_policies_and_audit_log,
 ]
 
 

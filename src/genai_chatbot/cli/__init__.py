@@ -1,10 +1,10 @@
-"""The `genai-chatbot` command: serve, chat, models, users, keys. One module per command group."""
+"""The `genai-chatbot` command: serve, chat, models, users, keys, groups, audit. One module per command group."""
 
 from __future__ import annotations
 
 import typer
 
-from genai_chatbot.cli import chat, doctor, keys, models, pull, sagemaker, serve, store, users
+from genai_chatbot.cli import audit, chat, doctor, groups, keys, models, pull, sagemaker, serve, store, users
 
 app = typer.Typer(
     name="genai-chatbot",
@@ -22,6 +22,8 @@ app.command("doctor")(doctor.doctor)
 app.command("pull")(pull.pull)
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(groups.app, name="groups")
+app.command("audit")(audit.audit)
 app.add_typer(sagemaker.app, name="sagemaker")
 app.add_typer(store.app, name="store")
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from genai_chatbot.auth.principal import ANONYMOUS_USER, Principal
 from genai_chatbot.chat.service import (
     ChatService,
     GenerationOptions,
@@ -21,10 +22,11 @@ from genai_chatbot.chat.service import (
     TurnInProgressError,
 )
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.cli.users import LOCAL_USER, caller_named
+from genai_chatbot.governance.errors import GovernanceError, ModelNotAllowedError
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import ChatChunk
 
-CLI_USER = "default"
 #: How many of the most recent sessions `/open` searches for an id prefix.
 OPEN_SEARCH_LIMIT = 10_000
 HELP = """Commands:
@@ -37,8 +39,16 @@ HELP = """Commands:
 class TerminalChat:
     """The state of one terminal conversation: which session and model the next message goes to."""
 
-    def __init__(self, service: ChatService, model_id: str, options: GenerationOptions, system: str | None) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        model_id: str,
+        options: GenerationOptions,
+        system: str | None,
+        caller: Principal = LOCAL_USER,
+    ) -> None:
         self.service = service
+        self.caller = caller  # whose sessions, and whose groups decide the models
         self.model_id = model_id
         self.options = options
         self.system = system
@@ -61,15 +71,15 @@ class TerminalChat:
             if not argument:
                 self.say(f"Current model: {self.model_id}. Usage: /model ID")
             else:
-                _, info = await self.service.registry.resolve(argument)
+                info = await self.service.allowed_model(self.caller, argument)
                 self.model_id = info.id
                 self.say(f"Model: {info.id}" + ("" if info.available else f" (unavailable: {info.unavailable_reason})"))
         elif name == "/models":
-            for m in await self.service.list_models():
+            for m in await self.service.list_models(self.caller):
                 mark = "*" if m.id == self.model_id else " "
                 self.say(f" {mark} {m.id}" + ("" if m.available else f"  (unavailable: {m.unavailable_reason})"))
         elif name == "/sessions":
-            sessions = await self.service.list_sessions(CLI_USER, limit=20)
+            sessions = await self.service.list_sessions(self.caller.user_id, limit=20)
             if not sessions:
                 self.say("No sessions yet.")
             for s in sessions:
@@ -78,7 +88,7 @@ class TerminalChat:
         elif name == "/open":
             session_id = await self.find_session(argument)
             if session_id is not None:
-                session, messages = await self.service.session_messages(CLI_USER, session_id)
+                session, messages = await self.service.session_messages(self.caller.user_id, session_id)
                 self.session_id, self.model_id = session.id, session.model_id
                 for message in messages[-6:]:
                     self.say(f"{message.role}> {message.content}")
@@ -95,7 +105,7 @@ class TerminalChat:
         if not prefix:
             self.say("Usage: /open ID, the whole id or its first characters; /sessions lists your sessions.")
             return None
-        sessions = await self.service.list_sessions(CLI_USER, limit=OPEN_SEARCH_LIMIT)
+        sessions = await self.service.list_sessions(self.caller.user_id, limit=OPEN_SEARCH_LIMIT)
         matches = [s for s in sessions if s.id == prefix] or [s for s in sessions if s.id.startswith(prefix)]
         if len(matches) == 1:
             return matches[0].id
@@ -110,10 +120,10 @@ class TerminalChat:
     async def send(self, content: str) -> None:
         """Send one message and stream the answer to the terminal."""
         if self.session_id is None:
-            session = await self.service.create_session(CLI_USER, model_id=self.model_id, system_prompt=self.system)
+            session = await self.service.create_session(self.caller, model_id=self.model_id, system_prompt=self.system)
             self.session_id = session.id
         events = await self.service.start_turn(
-            CLI_USER, self.session_id, content, model_id=self.model_id, options=self.options, surface="terminal"
+            self.caller, self.session_id, content, model_id=self.model_id, options=self.options, surface="terminal"
         )
         try:
             async for item in events:
@@ -134,21 +144,29 @@ def chat(
     system: Annotated[str | None, typer.Option(help="System prompt for new sessions.")] = None,
     temperature: Annotated[float | None, typer.Option(min=0, max=2)] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    user: Annotated[
+        str, typer.Option("--user", "-u", help="Chat as this user of the user store: their sessions and groups.")
+    ] = ANONYMOUS_USER,
 ) -> None:
     """Chat in the terminal with streamed answers. Type /help for commands."""
     settings = settings_or_exit(config)
     from genai_chatbot.chat.service import build_chat_service
+    from genai_chatbot.governance.build import build_governor, close_governor
 
-    service = build_chat_service(settings)
+    caller = caller_named(settings, user)
+    # A named user's groups limit their models here as on the server, even where the server needs no check.
+    governor = None if caller.is_admin else build_governor(settings, model_access=True)
+    service = build_chat_service(settings, governor)
     options = GenerationOptions(temperature=temperature, max_tokens=max_tokens)
     with asyncio.Runner() as runner:
-        terminal = TerminalChat(service, model or settings.default_model, options, system)
+        terminal = TerminalChat(service, model or settings.default_model, options, system, caller)
         terminal.say(f"genai-chatbot chat with {terminal.model_id}. /help for commands, /exit to leave.")
         try:
             _loop(runner, terminal)
         finally:
             runner.run(service.registry.aclose())
             runner.run(service.store.close())
+            runner.run(close_governor(service.governor))
 
 
 def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
@@ -171,5 +189,7 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
         except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
             terminal.session_id = None
             terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
-        except (ModelError, TurnInProgressError) as exc:
+        except ModelNotAllowedError as exc:  # its message points API callers to GET /v1/models
+            terminal.say(f"error: Your groups do not allow model {exc.model_id!r}; /models lists those you may use.")
+        except (ModelError, TurnInProgressError, GovernanceError) as exc:
             terminal.say(f"error: {exc.message}")

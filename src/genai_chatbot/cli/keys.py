@@ -1,7 +1,8 @@
 """`genai-chatbot keys`: create, list and revoke API keys, in the database the server uses.
 
 `keys create` prints the key as the only line on stdout, so `KEY=$(genai-chatbot keys create alice)` works;
-everything else goes to stderr. The key is shown this once: only its hash is stored.
+everything else goes to stderr. The key is shown this once: only its hash is stored. Creating and revoking
+are audited (`cli:<OS user>`), naming the key by its prefix.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 
 from genai_chatbot.auth.api_keys import new_api_key, prefix_of
 from genai_chatbot.auth.users import ApiKeyRecord, UnknownUserError, UserStore, UserStoreError
+from genai_chatbot.cli.audit import record_cli_action
 from genai_chatbot.cli.common import ConfigOption
 from genai_chatbot.cli.users import run_on_store, when
 
@@ -43,6 +45,7 @@ def create(
         return key, record
 
     key, record = run_on_store(config, work)
+    record_cli_action(config, "key.create", name, {"prefix": record.prefix, "expires_at": record.expires_at})
     expiry = f"expires {when(record.expires_at)}" if record.expires_at else "never expires"
     typer.echo(f"Created key {record.prefix} for {name!r} ({expiry}). It is shown only now: store it.", err=True)
     typer.echo(key)
@@ -68,6 +71,7 @@ def list_keys(name: str, config: ConfigOption = None) -> None:
 def revoke(prefix: str, config: ConfigOption = None) -> None:
     """Revoke the key with this PREFIX (as `keys list` shows it); a whole key is accepted too."""
     record = run_on_store(config, lambda store: store.revoke_key(prefix_of(prefix), time.time()))
+    record_cli_action(config, "key.revoke", record.user, {"prefix": record.prefix})
     typer.echo(
         f"Revoked key {record.prefix} of {record.user!r}; a running server refuses it within 10 seconds.", err=True
     )

@@ -9,13 +9,18 @@ from typing import Annotated, Any
 
 import typer
 
+from genai_chatbot.auth.principal import Principal
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.cli.users import caller_named
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.build import build_governor, close_governor
 from genai_chatbot.models.registry import build_registry
 from genai_chatbot.secrets import build_provider_keys
 
 
-async def _list_here(settings: Settings, refresh: bool) -> tuple[list[dict[str, Any]], list[str]]:
+async def _list_here(
+    settings: Settings, refresh: bool, caller: Principal | None
+) -> tuple[list[dict[str, Any]], list[str]]:
     # The command prints key-source problems itself, once: no log line repeating them.
     registry = build_registry(settings, build_provider_keys(settings, log_errors=False))
     try:
@@ -23,6 +28,12 @@ async def _list_here(settings: Settings, refresh: bool) -> tuple[list[dict[str, 
             await registry.refresh()
         models = await registry.list_models()
         problems = await registry.problems_with(models, settings.default_model)
+        if caller is not None and not caller.is_admin:  # only what their groups allow
+            governor = build_governor(settings, model_access=True)
+            try:
+                models = await governor.visible_models(caller, models)
+            finally:
+                await close_governor(governor)
     finally:
         await registry.aclose()
     rows = [
@@ -85,13 +96,21 @@ def models(
             help="API key for --server (sent as 'Authorization: Bearer'); --token is its old name.",
         ),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", help="Only the models this user of the user store may use (their groups)."),
+    ] = None,
 ) -> None:
     """List model ids with provider, streaming, context window and availability."""
     settings = settings_or_exit(config)
     if server:
+        if user:
+            typer.echo("error: --user lists here; with --server the API key says who you are.", err=True)
+            raise typer.Exit(2)
         rows, problems = _list_on_server(server, refresh, api_key)
     else:
-        rows, problems = asyncio.run(_list_here(settings, refresh))
+        caller = caller_named(settings, user) if user else None
+        rows, problems = asyncio.run(_list_here(settings, refresh, caller))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:

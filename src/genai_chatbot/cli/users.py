@@ -1,7 +1,8 @@
 """`genai-chatbot users`: add, list and disable the users of API keys, in the database the server uses.
 
 It works on `<data_dir>/chat.sqlite3` directly, so it needs no running server and no key; whoever can run
-it can read that file anyway. A running server sees changes within its key cache period (10 s).
+it can read that file anyway. A running server sees changes within its key cache period (10 s). Every
+change is appended to the audit log as `cli:<OS user>`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from genai_chatbot.auth.factory import auth_mode, build_user_store
+from genai_chatbot.auth.principal import ANONYMOUS_USER, Principal
 from genai_chatbot.auth.users import (
     UserAccount,
     UserStore,
@@ -23,7 +25,9 @@ from genai_chatbot.auth.users import (
     check_role,
     check_user_name,
 )
+from genai_chatbot.cli.audit import record_cli_action
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.config import Settings
 
 T = TypeVar("T")
 
@@ -51,6 +55,36 @@ def run_on_store(config: Path | None, work: Callable[[UserStore], Awaitable[T]])
     return result
 
 
+#: Who the terminal is without `--user`: the local user of `auth = "none"`, an admin in no group.
+LOCAL_USER = Principal(ANONYMOUS_USER, "admin", method="none")
+
+
+def caller_named(settings: Settings, name: str) -> Principal:
+    """Who the terminal acts as: the stored user `name` with their role and groups.
+
+    `default`, when no user of that name is stored, is the local user of `auth = "none"` (an admin, in no
+    group), so a single-user install behaves as before. Any other unknown or disabled name exits 1.
+    """
+    user = asyncio.run(_stored_user(settings, name))
+    if user is None and name == ANONYMOUS_USER:
+        return LOCAL_USER
+    if user is None:
+        typer.echo(f"error: There is no user {name!r}; list users with 'genai-chatbot users list'.", err=True)
+        raise typer.Exit(1)
+    if user.disabled:
+        typer.echo(f"error: User {name!r} is disabled; enable them with: genai-chatbot users enable {name}", err=True)
+        raise typer.Exit(1)
+    return Principal(user.name, user.role, user.groups, method="terminal")
+
+
+async def _stored_user(settings: Settings, name: str) -> UserAccount | None:
+    store = build_user_store(settings)
+    try:
+        return await store.get_user(name)
+    finally:
+        await store.close()
+
+
 def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
 
@@ -69,6 +103,7 @@ def add(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     run_on_store(config, lambda store: store.add_user(user))
+    record_cli_action(config, "user.add", name, {"role": user.role, "groups": list(user.groups)})
     typer.echo(
         f"Added user {name!r} with role {user.role}. Create a key with: genai-chatbot keys create {name}", err=True
     )
@@ -92,6 +127,7 @@ def list_users(config: ConfigOption = None) -> None:
 def disable(name: str, config: ConfigOption = None) -> None:
     """Disable a user: none of their keys signs in any more (their history is kept)."""
     run_on_store(config, lambda store: store.update_user(name, disabled=True))
+    record_cli_action(config, "user.update", name, {"disabled": True})
     typer.echo(f"Disabled user {name!r}; a running server refuses their keys within 10 seconds.", err=True)
 
 
@@ -99,4 +135,5 @@ def disable(name: str, config: ConfigOption = None) -> None:
 def enable(name: str, config: ConfigOption = None) -> None:
     """Enable a disabled user again."""
     run_on_store(config, lambda store: store.update_user(name, disabled=False))
+    record_cli_action(config, "user.update", name, {"disabled": False})
     typer.echo(f"Enabled user {name!r}.", err=True)

@@ -13,6 +13,7 @@ import anyio
 
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.governance.gate import Admission, Governor, Outcome, Surface
+from genai_chatbot.governance.policies import StoredPolicies
 from genai_chatbot.models.types import ModelInfo
 
 
@@ -28,8 +29,21 @@ class _Admissions:
 class ChainGovernor:
     """The parts applied in order: models visible to all of them, turns admitted by all of them."""
 
-    def __init__(self, parts: Sequence[Governor]) -> None:
+    def __init__(self, parts: Sequence[Governor], policies: StoredPolicies | None = None) -> None:
         self.parts = tuple(parts)
+        #: The group policies its parts read, when they read the store: forgotten when this process
+        #: changes a group, closed with the chain.
+        self.policies = policies
+
+    def forget_policies(self) -> None:
+        """Read the group policies again at the next request (this process just changed one)."""
+        if self.policies is not None:
+            self.policies.forget()
+
+    async def aclose(self) -> None:
+        """Close what the parts share (the store of group policies)."""
+        if self.policies is not None:
+            await self.policies.aclose()
 
     async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
         for part in self.parts:

@@ -6,11 +6,16 @@ hold them and the admin API and CLI can validate the same shapes they accept.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 BudgetPeriod = Literal["day", "month"]
+#: At most this many model patterns per group, each at most `MAX_PATTERN_CHARS` long: every listing and
+#: every turn of a member matches model ids against them.
+MAX_MODEL_PATTERNS = 100
+MAX_PATTERN_CHARS = 200
+ModelPattern = Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_CHARS)]
 
 
 class Limits(BaseModel):
@@ -33,7 +38,7 @@ class GroupPolicy(Limits):
     apply to them.
     """
 
-    models: list[str] | None = None
+    models: list[ModelPattern] | None = Field(default=None, max_length=MAX_MODEL_PATTERNS)
 
 
 class ModelPrice(BaseModel):
