@@ -75,6 +75,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             if owned:
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
+                if app.state.service.tracing is not None:  # export the spans still buffered
+                    await asyncio.to_thread(app.state.service.tracing.shutdown)
 
     app = FastAPI(
         title="genai-chatbot",

@@ -39,6 +39,7 @@ from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Messa
 
 if TYPE_CHECKING:
     from genai_chatbot.governance.metrics import Metrics
+    from genai_chatbot.governance.tracing import Tracing
 
 __all__ = [
     "RETRYABLE",
@@ -138,11 +139,14 @@ class ChatService:
         default_max_tokens: int,
         governor: Governor = OPEN_GOVERNOR,
         fallbacks: FallbackPlan = NO_FALLBACKS,
+        tracing: Tracing | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.governor = governor
         self.fallbacks = fallbacks
+        #: Spans of model calls, when an OTLP endpoint is configured; the owner shuts it down (flushes).
+        self.tracing = tracing
         self.default_model = default_model
         self.default_system_prompt = default_system_prompt
         self.default_max_tokens = default_max_tokens
@@ -185,17 +189,14 @@ class ChatService:
         With fallbacks, its `model_id` names the model that answered.
         """
         fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
+        admission = await self._admit(prepared)
         if fallbacks is not None:
-            admission = await self._admit(prepared)
             prepare = functools.partial(self._prepare_fallback, prepared)
             return await complete_with_fallbacks(
                 prepared, admission, fallbacks, self.fallbacks.retries, prepare, self._admit
             )
-        if self.governor is OPEN_GOVERNOR:
+        if admission is None:
             return await prepared.provider.complete(prepared.request)
-        admission = await self.governor.admit(
-            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
-        )
         return await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
 
     async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
@@ -204,25 +205,26 @@ class ChatService:
         A model with fallbacks (or retries) gives a `FallbackStream`, which says which model answered.
         """
         fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
+        admission = await self._admit(prepared)
         if fallbacks is not None:
-            admission = await self._admit(prepared)
             prepare = functools.partial(self._prepare_fallback, prepared)
             return FallbackStream(prepared, admission, fallbacks, self.fallbacks.retries, prepare, self._admit)
         chunks = prepared.provider.stream(prepared.request)
-        if self.governor is OPEN_GOVERNOR:  # nothing to admit or record: no wrapper on the hot path
+        if admission is None:  # nothing to admit, record or trace: no wrapper on the hot path
             return chunks
-        admission = await self.governor.admit(
-            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
-        )
         return governed_stream(chunks, admission, prepared.model.id)
 
     async def _admit(self, prepared: PreparedChat) -> Admission | None:
-        """The governor's admission of `prepared` (`None` with the open governor: nothing to report)."""
-        if self.governor is OPEN_GOVERNOR:
-            return None
-        return await self.governor.admit(
-            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
-        )
+        """The governor's admission of `prepared`, traced when tracing is on; `None` when nothing is to be
+        reported (the open governor, no tracing)."""
+        admission = None
+        if self.governor is not OPEN_GOVERNOR:
+            admission = await self.governor.admit(
+                prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
+            )
+        if self.tracing is not None:
+            return self.tracing.traced(prepared.model, prepared.request, prepared.surface, admission)
+        return admission
 
     async def _prepare_fallback(self, first: PreparedChat, model_id: str) -> PreparedChat:
         """`first`'s conversation and options prepared for `model_id`: its defaults, trimmed to its window."""
@@ -501,6 +503,7 @@ def build_chat_service(settings: Settings, metrics: Metrics | None = None) -> Ch
     `metrics` are the server's, counted by the governor.
     """
     from genai_chatbot.governance.build import build_governor
+    from genai_chatbot.governance.tracing import build_tracing
     from genai_chatbot.models.registry import build_registry
     from genai_chatbot.stores import select_store
 
@@ -512,4 +515,5 @@ def build_chat_service(settings: Settings, metrics: Metrics | None = None) -> Ch
         default_max_tokens=settings.default_max_tokens,
         governor=build_governor(settings, metrics),
         fallbacks=FallbackPlan.from_settings(settings.models, settings.retries),
+        tracing=build_tracing(settings),
     )
