@@ -97,8 +97,12 @@ class FallbackPlan:
 NO_FALLBACKS = FallbackPlan()
 
 
-class _Attempts:
-    """The requested model, then its fallbacks, each retried by the plan, until one answers."""
+class Attempts:
+    """The requested model, then its fallbacks, each retried by the plan, until one answers.
+
+    `admission` is the requested model's (already admitted); `prepare` and `admit` make and admit the
+    request of a fallback.
+    """
 
     def __init__(
         self,
@@ -200,16 +204,8 @@ class FallbackStream:
     then reports the admitted request as cancelled, like a `GovernedStream`.
     """
 
-    def __init__(
-        self,
-        first: PreparedChat,
-        admission: Admission | None,
-        fallbacks: Sequence[str],
-        plan: RetryPlan,
-        prepare: Prepare,
-        admit: Admit,
-    ) -> None:
-        self._attempts = _Attempts(first, admission, fallbacks, plan, prepare, admit)
+    def __init__(self, attempts: Attempts) -> None:
+        self._attempts = attempts
         self._chunks: AsyncIterator[ChatChunk] | None = None
         self._next: Callable[[], Awaitable[ChatChunk]] = self._first_chunk
 
@@ -263,16 +259,8 @@ class FallbackStream:
             await self._attempts.release("cancelled", asyncio.CancelledError())
 
 
-async def complete_with_fallbacks(
-    first: PreparedChat,
-    admission: Admission | None,
-    fallbacks: Sequence[str],
-    plan: RetryPlan,
-    prepare: Prepare,
-    admit: Admit,
-) -> ChatResult:
+async def complete_with_fallbacks(attempts: Attempts) -> ChatResult:
     """The whole reply of the first model of the plan that gives one, its `model_id` saying which."""
-    attempts = _Attempts(first, admission, fallbacks, plan, prepare, admit)
 
     async def attempt(prepared: PreparedChat, admitted: Admission | None) -> ChatResult:
         result = await prepared.provider.complete(prepared.request)

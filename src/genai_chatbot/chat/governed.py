@@ -55,8 +55,11 @@ class GovernedStream:
         try:
             close = getattr(self._chunks, "aclose", None)
             if close is not None:
-                with anyio.CancelScope(shield=True):
+                if self._reported:  # the model's stream ended: closing it has nothing to wait for
                     await close()
+                else:
+                    with anyio.CancelScope(shield=True):
+                        await close()
         finally:
             await self._report("cancelled")
 

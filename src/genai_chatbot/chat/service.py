@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.chat.fallbacks import (
     NO_FALLBACKS,
+    Attempts,
     FallbackPlan,
     FallbackStream,
     complete_with_fallbacks,
@@ -191,10 +192,7 @@ class ChatService:
         fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
         admission = await self._admit(prepared)
         if fallbacks is not None:
-            prepare = functools.partial(self._prepare_fallback, prepared)
-            return await complete_with_fallbacks(
-                prepared, admission, fallbacks, self.fallbacks.retries, prepare, self._admit
-            )
+            return await complete_with_fallbacks(self._attempts(prepared, admission, fallbacks))
         if admission is None:
             return await prepared.provider.complete(prepared.request)
         return await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
@@ -207,8 +205,7 @@ class ChatService:
         fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
         admission = await self._admit(prepared)
         if fallbacks is not None:
-            prepare = functools.partial(self._prepare_fallback, prepared)
-            return FallbackStream(prepared, admission, fallbacks, self.fallbacks.retries, prepare, self._admit)
+            return FallbackStream(self._attempts(prepared, admission, fallbacks))
         chunks = prepared.provider.stream(prepared.request)
         if admission is None:  # nothing to admit, record or trace: no wrapper on the hot path
             return chunks
@@ -225,6 +222,11 @@ class ChatService:
         if self.tracing is not None:
             return self.tracing.traced(prepared.model, prepared.request, prepared.surface, admission)
         return admission
+
+    def _attempts(self, prepared: PreparedChat, admission: Admission | None, fallbacks: Sequence[str]) -> Attempts:
+        """`prepared`, then its fallbacks, by the retry plan; each fallback prepared and admitted in its turn."""
+        prepare = functools.partial(self._prepare_fallback, prepared)
+        return Attempts(prepared, admission, fallbacks, self.fallbacks.retries, prepare, self._admit)
 
     async def _prepare_fallback(self, first: PreparedChat, model_id: str) -> PreparedChat:
         """`first`'s conversation and options prepared for `model_id`: its defaults, trimmed to its window."""

@@ -19,4 +19,4 @@ def build_governor(settings: Settings, metrics: Metrics | None = None) -> Govern
         parts.append(MetricsGovernor(metrics))
     if not parts:
         return OPEN_GOVERNOR
-    return ChainGovernor(parts)
+    return parts[0] if len(parts) == 1 else ChainGovernor(parts)  # one part: no chain to go through
