@@ -132,15 +132,19 @@ async def test_a_fallback_the_caller_may_not_use_is_skipped(tmp_path: Path) -> N
 async def test_when_no_model_answers_the_answer_fails_with_what_each_did(tmp_path: Path) -> None:
     primary = Model("primary", failing(RateLimitedError("Primary is rate-limiting requests.", retry_after=60)))
     backup = Model("backup", failing(ProviderUnavailableError("Backup is down.")))
-    service = make(tmp_path, primary, backup, fallbacks={PRIMARY: ("nowhere/model", BACKUP)})
+    spare = Model("spare", ["Spare"])
+    governor = RecordingGovernor(allowed={PRIMARY, BACKUP})
+    fallbacks = {PRIMARY: ("nowhere/model", BACKUP, SPARE)}
+    service = make(tmp_path, primary, backup, spare, fallbacks=fallbacks, governor=governor)
     ended = await answer_of(service)
     assert (ended.message.status, ended.message.model_id) == ("failed", PRIMARY)
-    error = ended.message.error or ""
-    assert "primary/echo (Primary is rate-limiting requests)" in error
-    assert "nowhere/model (skipped: Model 'nowhere/model' does not exist" in error
-    assert "backup/echo (Backup is down)" in error
+    assert ended.message.error == (
+        "No model answered: primary/echo (Primary is rate-limiting requests); "
+        "nowhere/model (skipped: no such model is configured); backup/echo (Backup is down); "
+        "spare/echo (skipped: not allowed to you)."
+    )
     # Retry-After 60 s is past the 5 s deadline: no retry, no wait.
-    assert (len(primary.requests), len(backup.requests)) == (1, 1)
+    assert (len(primary.requests), len(backup.requests), len(spare.requests)) == (1, 1, 0)
     await service.store.close()
 
 

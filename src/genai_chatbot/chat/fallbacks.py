@@ -32,10 +32,16 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from genai_chatbot.chat.governed import GovernedStream, report
-from genai_chatbot.governance.errors import GovernanceError
+from genai_chatbot.governance.errors import GovernanceError, ModelNotAllowedError
 from genai_chatbot.governance.gate import Admission
 from genai_chatbot.governance.settings import ModelPolicy, RetrySettings
-from genai_chatbot.models.errors import ModelError, ProviderError, ProviderUnavailableError, RateLimitedError
+from genai_chatbot.models.errors import (
+    ModelError,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
 from genai_chatbot.models.types import ChatChunk, ChatResult, ModelInfo
 
 if TYPE_CHECKING:
@@ -170,7 +176,7 @@ class Attempts:
             self._pending = await self._admit(prepared)
         except (ModelError, GovernanceError) as exc:
             logger.info("Fallback %s skipped: %s", model_id, exc)
-            tried.append(f"{model_id} (skipped: {exc})")
+            tried.append(f"{model_id} (skipped: {_why_skipped(exc)})")
             return None
         logger.info("Falling back to %s.", model_id)
         return prepared
@@ -186,6 +192,15 @@ class Attempts:
 
 def unavailable(model: ModelInfo) -> str:
     return f"Model {model.id!r} is unavailable: {model.unavailable_reason}"
+
+
+def _why_skipped(exc: ModelError | GovernanceError) -> str:
+    """Why a fallback was not tried, in a few words that name no other model (the caller may not see them)."""
+    if isinstance(exc, ModelNotFoundError):
+        return "no such model is configured"
+    if isinstance(exc, ModelNotAllowedError):
+        return "not allowed to you"
+    return exc.message.rstrip(".")
 
 
 def _exhausted(first_error: ModelError, tried: list[str]) -> ModelError:
