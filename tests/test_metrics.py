@@ -6,6 +6,9 @@ completion tokens per reply.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,19 +29,26 @@ MODEL = "fake/gpt-4o"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
 
-def scrape(client: httpx.Client, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of `/metrics` by (name, sorted labels)."""
-    reply = client.get("/metrics", headers=headers)
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"].startswith("text/plain")
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples_of(text: str) -> Samples:
+    """Every sample of a Prometheus text exposition by (name, sorted labels)."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(reply.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
 
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+def scrape(client: httpx.Client, **headers: str) -> Samples:
+    reply = client.get("/metrics", headers=headers)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/plain")
+    return samples_of(reply.text)
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -170,3 +180,24 @@ def test_metrics_off_are_neither_served_nor_counted(tmp_path: Path, upstream: Fa
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
         assert app.state.metrics is None
         assert app.state.service.governor.__class__.__name__ == "OpenGovernor"
+
+
+COUNT_ONE_REQUEST = """
+from genai_chatbot.governance.metrics import Metrics
+Metrics().http_request("/v1/models", "GET", 200)
+"""
+SCRAPE = """
+import sys
+from genai_chatbot.governance.metrics import Metrics
+sys.stdout.write(Metrics().exposition().decode())
+"""
+
+
+def test_in_multiprocess_mode_every_process_counts_into_one_scrape(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR (what `serve --workers N` needs), a scrape of any process sums them all."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", COUNT_ONE_REQUEST], env=env, check=True)
+    scraped = subprocess.run([sys.executable, "-c", SCRAPE], env=env, check=True, capture_output=True, text=True)
+    samples = samples_of(scraped.stdout)
+    assert value(samples, "genai_chatbot_http_requests_total", route="/v1/models", method="GET", status="200") == 2
