@@ -6,6 +6,9 @@ provider against the fake OpenAI upstream answering 429 with `Retry-After`, and 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -285,3 +288,26 @@ def test_a_stream_whose_models_all_fail_is_answered_with_the_http_status(
         assert reply.status_code == 429
         assert reply.headers["retry-after"] == "1"
         assert "steady/gpt-4o-mini" in reply.json()["error"]["message"]
+
+
+def test_the_terminal_says_which_model_answered(tmp_path: Path, upstreams: tuple[FakeOpenAI, FakeOpenAI]) -> None:
+    _, healthy = upstreams
+    config = tmp_path / "genai-chatbot.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path}/data"\ndefault_model = "flaky/gpt-4o"\n[local]\nenabled = false\n'
+        f'[[openai_compatible]]\nname = "flaky"\nbase_url = "http://127.0.0.1:{free_port()}/v1"\n'
+        'models = ["gpt-4o"]\n'
+        f'[[openai_compatible]]\nname = "steady"\nbase_url = "{healthy.url}/v1"\nmodels = ["gpt-4o-mini"]\n'
+        '[models."flaky/gpt-4o"]\nfallbacks = ["steady/gpt-4o-mini"]\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "genai_chatbot", "chat"],
+        input="hi\n/exit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GENAI_CHATBOT_CONFIG": str(config)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Hello, world" in result.stdout
+    assert "(answered by steady/gpt-4o-mini: flaky/gpt-4o did not answer)" in result.stdout
