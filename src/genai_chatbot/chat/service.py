@@ -275,7 +275,9 @@ class ChatService:
                 f"({info.context_window} tokens, prompt included); ask for fewer.",
                 param="max_tokens",
             )
-        counts = await provider.count_tokens(info.name, system, messages)
+        # An unavailable model (with fallbacks) is never called: estimate, without loading its tokenizer.
+        count_tokens = provider.count_tokens if info.available else functools.partial(Provider.count_tokens, provider)
+        counts = await count_tokens(info.name, system, messages)
         budget = info.context_window - max_tokens - counts[0]
         first = first_kept_index(counts[1:], budget)
         first = trim_start_to_user_turn(first, [m.role for m in messages])
