@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -129,6 +130,31 @@ async def test_a_fallback_the_caller_may_not_use_is_skipped(tmp_path: Path) -> N
     assert (ended.message.content, ended.message.model_id) == ("Spare", SPARE)
     assert (len(primary.requests), len(backup.requests), len(spare.requests)) == (1, 0, 1)  # unavailable: no retry
     assert [m for _, m, _ in governor.admitted] == [PRIMARY, SPARE]
+    await service.store.close()
+
+
+class Missing(Model):
+    """A configured model that cannot run (its file is missing): listed unavailable, and cannot even count tokens."""
+
+    async def list_models(self) -> list[ModelInfo]:
+        [info] = await super().list_models()
+        return [replace(info, available=False, unavailable_reason="the model file is missing")]
+
+    async def count_tokens(self, model: str, system: str | None, messages: Sequence[Message]) -> list[int]:
+        raise ProviderUnavailableError("the model file is missing")
+
+
+async def test_a_requested_model_that_is_unavailable_goes_straight_to_its_fallbacks(tmp_path: Path) -> None:
+    primary, backup = Missing("primary", ["never"]), Model("backup", ["Backup"])
+    governor = RecordingGovernor(allowed={PRIMARY, BACKUP})
+    service = make(tmp_path, primary, backup, fallbacks={PRIMARY: (BACKUP,)}, governor=governor)
+    ended = await answer_of(service)
+    assert (ended.message.content, ended.message.model_id) == ("Backup", BACKUP)
+    assert (len(primary.requests), len(backup.requests)) == (0, 1)
+    assert [(o.model_id, o.status, o.error_type) for o in governor.outcomes] == [
+        (PRIMARY, "failed", "provider_unavailable"),
+        (BACKUP, "complete", None),
+    ]
     await service.store.close()
 
 
