@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,9 +21,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import LiveServer
 from fake_openai import FakeOpenAI, Recorded, Reply, default_reply
 from genai_chatbot.api.app import create_app
+from genai_chatbot.auth.principal import Principal
 from genai_chatbot.chat.service import build_chat_service
 from genai_chatbot.config import Settings
-from genai_chatbot.governance.metrics import Metrics
+from genai_chatbot.governance.chain import ChainGovernor
+from genai_chatbot.governance.errors import BudgetExceededError, ModelNotAllowedError
+from genai_chatbot.governance.gate import Admission, Outcome, Surface
+from genai_chatbot.governance.metrics import Metrics, MetricsGovernor
+from genai_chatbot.models.types import ModelInfo
 from test_isolation import make_users
 
 MODEL = "fake/gpt-4o"
@@ -201,3 +207,47 @@ def test_in_multiprocess_mode_every_process_counts_into_one_scrape(tmp_path: Pat
     scraped = subprocess.run([sys.executable, "-c", SCRAPE], env=env, check=True, capture_output=True, text=True)
     samples = samples_of(scraped.stdout)
     assert value(samples, "genai_chatbot_http_requests_total", route="/v1/models", method="GET", status="200") == 2
+
+
+@dataclass
+class Refusing:
+    """A governance part that refuses what `refusals` holds, in order, then admits."""
+
+    refusals: list[Exception]
+
+    async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
+        return models
+
+    async def admit(self, caller: Principal, model: ModelInfo, surface: Surface, max_tokens: int) -> Admission:
+        if self.refusals:
+            raise self.refusals.pop(0)
+        return self
+
+    async def finish(self, outcome: Outcome) -> None:
+        return None
+
+
+def test_refusals_are_counted_by_reason_and_never_counted_in_flight(tmp_path: Path, upstream: FakeOpenAI) -> None:
+    settings = settings_for(tmp_path, upstream)
+    metrics = Metrics()
+    refusing = Refusing(
+        [
+            ModelNotAllowedError(MODEL),
+            BudgetExceededError("spent", limit="user alice: budget_usd 1.0 per day", reset_at=0, retry_after_seconds=9),
+        ]
+    )
+    service = build_chat_service(settings)
+    service.governor = ChainGovernor([refusing, MetricsGovernor(metrics)])
+    with (
+        LiveServer(create_app(settings, service=service, close_service=True)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        assert client.post("/v1/chat/completions", json=CHAT).status_code == 403
+        assert client.post("/v1/chat/completions", json=CHAT).status_code == 429
+        assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+        samples = scrape(client)
+    assert value(samples, "genai_chatbot_refusals_total", reason="model_not_allowed") == 1
+    assert value(samples, "genai_chatbot_refusals_total", reason="budget_exceeded") == 1
+    assert value(samples, "genai_chatbot_turns_total", model=MODEL, surface="v1", status="complete") == 1
+    assert value(samples, "genai_chatbot_turns_total", model=MODEL, surface="v1", status="cancelled") == 0
+    assert value(samples, "genai_chatbot_turns_in_flight", model=MODEL) == 0

@@ -126,6 +126,13 @@ class Metrics:
             ["model"],
             registry=registry,
         )
+        self.refusals = Counter(
+            "genai_chatbot_refusals",
+            "Turns and requests the governor refused before they started, by reason (model_not_allowed, "
+            "budget_exceeded, rate_limited).",
+            ["reason"],
+            registry=registry,
+        )
         self.in_flight = Gauge(
             "genai_chatbot_turns_in_flight",
             "Turns and /v1 requests admitted and not yet ended, by model.",
@@ -135,6 +142,7 @@ class Metrics:
         )
         self._models: dict[str, _ModelMetrics] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._refusals: dict[str, Counter] = {}
 
     def model(self, model_id: str) -> _ModelMetrics:
         bound = self._models.get(model_id)
@@ -149,6 +157,13 @@ class Metrics:
         if counter is None:
             label = method if method in _METHODS else "other"
             counter = self._requests[key] = self.http_requests.labels(route or "unmatched", label, str(status))
+        counter.inc()
+
+    def refused(self, reason: str) -> None:
+        """Count a turn or request the governor refused, by its error code."""
+        counter = self._refusals.get(reason)
+        if counter is None:
+            counter = self._refusals[reason] = self.refusals.labels(reason)
         counter.inc()
 
     def exposition(self) -> bytes:
