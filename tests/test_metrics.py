@@ -81,7 +81,7 @@ def price(model_id: str, prompt: int, completion: int) -> float | None:
 
 def test_metrics_count_requests_turns_tokens_cost_and_errors_by_model(tmp_path: Path, upstream: FakeOpenAI) -> None:
     settings = settings_for(tmp_path, upstream)
-    service = build_chat_service(settings, Metrics(pricing=price))
+    service = build_chat_service(settings, metrics=Metrics(pricing=price))
     failures = iter([Reply(status=500, json={"error": {"message": "boom"}})])
 
     def answer(request: Recorded) -> Reply:

@@ -53,7 +53,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None if close_service is None else close_service
-        app.state.service = service or build_chat_service(settings, metrics)
+        app.state.service = service or build_chat_service(settings, metrics=metrics)
         install_log_redaction(app.state.service.registry.keys)
         # Read the keys once at start, in the background: it creates the keys file where people will look
         # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.

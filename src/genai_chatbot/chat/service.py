@@ -501,7 +501,7 @@ async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
         await close()
 
 
-def build_chat_service(settings: Settings, metrics: Metrics | None = None) -> ChatService:
+def build_chat_service(settings: Settings, *, metrics: Metrics | None = None) -> ChatService:
     """The service for these settings: registry of enabled providers and the history store `database_url` names.
 
     `metrics` are the server's, counted by the governor.
