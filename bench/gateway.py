@@ -7,11 +7,15 @@ count and time. LiteLLM is installed by this script into its own throwaway venv 
 dir, the key sent as an OpenAI client sends it) and prints what authentication costs next to no auth.
 `--rounds N` alternates the two N times and keeps each one's best round, to see through a noisy machine.
 
+`--metrics-off` also runs genai-chatbot with `metrics = false` and prints what the metrics (on by default)
+cost: the two alternate in the rounds, then are compared paired, both servers at once.
+
 `--before-src DIR` adds a third genai-chatbot, run from another checkout's `src` (e.g. a `git worktree` of the
 commit before a change), so a change's cost is measured side by side in one run: it joins the alternating
 rounds, and the paired comparisons then set it against the api-keys server.
 
-Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--rounds 1] [--before-src DIR]
+Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--metrics-off] [--rounds 1]
+                               [--before-src DIR]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from serving import running as process
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
-NO_AUTH, API_KEYS, BEFORE = "genai-chatbot", "  with api-keys", "  before"
+NO_AUTH, API_KEYS, BEFORE, METRICS_OFF = "genai-chatbot", "  with api-keys", "  before", "  metrics off"
 LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
 
 
@@ -134,7 +138,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests at concurrency 64 (bounded by 60 s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
     parser.add_argument("--api-keys", action="store_true", help='also run genai-chatbot with auth = "api-keys"')
-    parser.add_argument("--rounds", type=int, default=1, help="alternate no-auth and api-keys runs this often")
+    parser.add_argument("--metrics-off", action="store_true", help="also run genai-chatbot with metrics = false")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the genai-chatbot variants this often")
     parser.add_argument("--before-src", type=Path, help="also run genai-chatbot from this src directory (no auth)")
     args = parser.parse_args()
 
@@ -143,6 +148,8 @@ def main() -> None:
     rows: list[tuple[str, LoadResult, LoadResult, float | None]] = []
     paired: list[float] = []
     paired_load: list[LoadResult] = []
+    metrics_paired: list[float] = []
+    metrics_load: list[LoadResult] = []
     with (
         tempfile.TemporaryDirectory() as work,
         process([sys.executable, str(HERE / "fake_upstream.py"), str(upstream_port)], f"{upstream}/v1/models"),
@@ -163,8 +170,10 @@ def main() -> None:
         before_env = {"PYTHONPATH": str(args.before_src.resolve())} if args.before_src else None
         if before_env is not None:
             variants.append((BEFORE, before_env, None))
+        if args.metrics_off:
+            variants.append((METRICS_OFF, {"GENAI_CHATBOT_METRICS": "false"}, None))
         results: dict[str, list[tuple[LoadResult, LoadResult, float | None]]] = {name: [] for name, _, _ in variants}
-        for _ in range(args.rounds if args.api_keys else 1):
+        for _ in range(args.rounds if args.api_keys or args.metrics_off else 1):
             for name, env, key in variants:
                 with process(command, f"{ours}/healthz", env) as pid:
                     url = f"{ours}/v1/chat/completions"
@@ -183,6 +192,19 @@ def main() -> None:
                 ]
                 paired = paired_first_token(targets, "fake/fake-model")
                 paired_load = paired_throughput(targets, "fake/fake-model")
+        if args.metrics_off:
+            off_port = free_port()
+            off_command = [*command[:-1], str(off_port)]
+            with (
+                process(command, f"{ours}/healthz"),
+                process(off_command, f"http://127.0.0.1:{off_port}/healthz", {"GENAI_CHATBOT_METRICS": "false"}),
+            ):
+                targets = [
+                    (f"http://127.0.0.1:{off_port}/v1/chat/completions", None),
+                    (f"{ours}/v1/chat/completions", None),
+                ]
+                metrics_paired = paired_first_token(targets, "fake/fake-model")
+                metrics_load = paired_throughput(targets, "fake/fake-model")
 
         if not args.no_litellm:
             litellm = ensure_litellm()
@@ -207,6 +229,28 @@ def main() -> None:
         print(
             f"{name:<16} {single.median_first_token_ms:>13.2f} ms {added:>6.2f} ms "
             f"{loaded.per_second:>11.0f} {cpu} {loaded.errors + single.errors:>7}"
+        )
+
+    if args.metrics_off:
+        by_name = {name: (single, loaded, cpu_ms) for name, single, loaded, cpu_ms in rows}
+        (off_single, off_loaded, off_cpu), (on_single, on_loaded, on_cpu) = by_name[METRICS_OFF], by_name[NO_AUTH]
+        change = (on_loaded.per_second / off_loaded.per_second - 1) * 100 if off_loaded.per_second else 0.0
+        cpu_change = (on_cpu / off_cpu - 1) * 100 if on_cpu and off_cpu else 0.0
+        print(
+            f"metrics on vs off: req/s c=64 {change:+.1f} %, first token "
+            f"{on_single.median_first_token_ms - off_single.median_first_token_ms:+.2f} ms, "
+            f"server CPU per request {cpu_change:+.1f} %"
+        )
+        print(
+            f"paired, both servers at once, 400 alternating requests each at c=1: first token "
+            f"{metrics_paired[0]:.3f} ms metrics off, {metrics_paired[1]:.3f} ms metrics on "
+            f"({metrics_paired[1] - metrics_paired[0]:+.3f} ms)"
+        )
+        off, on = metrics_load
+        print(
+            f"paired, both servers loaded at once at c=64: {off.per_second:.0f} req/s metrics off, "
+            f"{on.per_second:.0f} req/s metrics on ({(on.per_second / off.per_second - 1) * 100:+.1f} %), "
+            f"errors {off.errors + on.errors}"
         )
 
     if args.api_keys:

@@ -243,6 +243,8 @@ class Settings(BaseSettings):
     retries: RetrySettings = Field(default_factory=RetrySettings)
     #: Rate-limit counters in Redis instead of the history store, e.g. `redis://127.0.0.1:6379/0`.
     redis_url: str | None = Field(default=None, repr=False)
+    #: Prometheus metrics at `/metrics` (governance/metrics.py); `false` neither counts nor serves them.
+    metrics: bool = True
     #: A bearer token that may read `/metrics` when authentication is on (besides admin keys).
     metrics_token: str | None = Field(default=None, repr=False)
     #: Export OpenTelemetry traces to this OTLP/HTTP endpoint (also read from OTEL_EXPORTER_OTLP_ENDPOINT).

@@ -16,6 +16,7 @@ from genai_chatbot.api import (
     auth_routes,
     governance_routes,
     message_routes,
+    metrics_routes,
     openai_routes,
     session_routes,
 )
@@ -28,6 +29,7 @@ from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.governance.audit import AuditTrail
 from genai_chatbot.governance.build import close_governor
+from genai_chatbot.governance.metrics import Metrics, metrics_of
 from genai_chatbot.secrets import install_log_redaction
 from genai_chatbot.stores import open_store, select_store
 
@@ -54,7 +56,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None if close_service is None else close_service
-        app.state.service = service or build_chat_service(settings)
+        app.state.service = service or build_chat_service(settings, metrics=metrics)
         install_log_redaction(app.state.service.registry.keys)
         # Read the keys once at start, in the background: it creates the keys file where people will look
         # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.
@@ -82,6 +84,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
                 await close_governor(app.state.service.governor)
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
+                if app.state.service.tracing is not None:  # export the spans still buffered
+                    await asyncio.to_thread(app.state.service.tracing.shutdown)
 
     app = FastAPI(
         title="genai-chatbot",
@@ -93,6 +97,11 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     )
     check_auth_settings(settings)
     app.state.settings = settings
+    # The service's metrics when it was given with them; else, when metrics are on, the ones it is built with.
+    metrics: Metrics | None = metrics_of(service.governor) if service is not None else None
+    if metrics is None and settings.metrics:
+        metrics = Metrics()
+    app.state.metrics = metrics
     app.state.authenticator = None  # set by the lifespan
     install_error_handlers(app)
     app.include_router(auth_routes.router)
@@ -102,6 +111,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     app.include_router(account_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(governance_routes.router)
+    app.include_router(metrics_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:
@@ -110,6 +120,6 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
 
     install_web_page(app)
     install_docs(app)
-    install_middleware(app, settings)  # keep it the last add_middleware: its layers must stay outermost
+    install_middleware(app, settings, metrics)  # keep it the last add_middleware: its layers must stay outermost
 
     return app

@@ -122,13 +122,22 @@ async def _user_store_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(str(exc), "invalid_request_error", None, code), status_code=status)
 
 
-async def _model_not_allowed(_: Request, exc: Exception) -> JSONResponse:
+def _count_refusal(request: Request, reason: str) -> None:
+    """Count a governor's refusal for /metrics, when metrics are on."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.refused(reason)
+
+
+async def _model_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelNotAllowedError)
+    _count_refusal(request, "model_not_allowed")
     return JSONResponse(error_body(exc.message, "permission_error", "model", "model_not_allowed"), status_code=403)
 
 
-async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:
+async def _limit_reached(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LimitReachedError)
+    _count_refusal(request, exc.code)
     body = error_body(exc.message, "rate_limit_error", None, exc.code)
     body["error"].update(limit=exc.limit, reset_at=exc.reset_at)
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_seconds)})

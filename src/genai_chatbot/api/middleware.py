@@ -1,8 +1,8 @@
 """The server's outer layers, pure ASGI so that they cost a few function calls per request, not a task.
 
 Outermost first: `RequestContextMiddleware` (a request id on every response and in the log, a JSON 500
-for anything unexpected, security headers on HTML), then the `Host` check, then the body limit, then the
-routes. `install_middleware` puts them in that order.
+for anything unexpected, security headers on HTML, each response counted for `/metrics`), then the `Host`
+check, then the body limit, then the routes. `install_middleware` puts them in that order.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from genai_chatbot.api.host_check import AllowedHosts, HostCheckMiddleware
 from genai_chatbot.api.limits import install_limits
 from genai_chatbot.api.web_routes import PAGE_HEADERS
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,11 @@ class RequestContextMiddleware:
     report the id, and whoever reads the log finds the traceback by it.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
+        """With `metrics`, each response is counted by route template, method and status as it starts (routing
+        is done by then), so that counting adds nothing per streamed chunk."""
         self.app = app
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,12 +82,16 @@ class RequestContextMiddleware:
         request_id = request_id or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id.decode()
         started = False
+        metrics = self._metrics
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 message = {**message, "headers": _with_headers(list(message.get("headers", ())), request_id)}
+                if metrics is not None:
+                    route = scope.get("route")
+                    metrics.http_request(getattr(route, "path", ""), scope["method"], message["status"])
             await send(message)
 
         try:
@@ -99,8 +107,11 @@ class RequestContextMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Add the outer layers to `app`; call it after every other `add_middleware`, so that these stay outermost."""
+def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics | None = None) -> None:
+    """Add the outer layers to `app`; call it after every other `add_middleware`, so that these stay outermost.
+
+    `metrics` count every response, those of the outer layers (400, 413, 500) included.
+    """
     install_limits(app, settings.limits.max_body_bytes)
     app.add_middleware(HostCheckMiddleware, allowed=AllowedHosts(settings))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)

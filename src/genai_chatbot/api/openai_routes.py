@@ -1,6 +1,11 @@
 """The OpenAI-compatible API: `GET /v1/models` and `POST /v1/chat/completions`, stateless.
 
 Any OpenAI client (the official SDK, LangChain, curl) works against `http://host:port/v1`.
+
+A response's `model` field is the model the client asked for, as OpenAI clients expect; the
+`X-GenAI-Chatbot-Model` header names the model that answered, which differs when a fallback did. A stream of
+a model with fallbacks starts (headers included) once a model sent its first token, so the header is right
+and an error before that is answered with its HTTP status.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 _FINISH = {"stop": "stop", "length": "length", "cancelled": "stop", "error": "stop"}
+#: Names the model that answered (a fallback's, when one did); the body's `model` is the one asked for.
+MODEL_HEADER = "X-GenAI-Chatbot-Model"
 
 
 def _usage(usage: Usage | None) -> dict[str, int] | None:
@@ -67,7 +74,10 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return sse_response(_stream(await service.stream(prepared), completion_id, created, body.model, include_usage))
+        chunks = await service.stream(prepared)
+        response = sse_response(_stream(chunks, completion_id, created, body.model, include_usage))
+        response.headers[MODEL_HEADER] = chunks.model_id
+        return response
     result = await service.complete(prepared)
     return JSONResponse(
         {
@@ -84,7 +94,8 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
                 }
             ],
             "usage": _usage(result.usage),
-        }
+        },
+        headers={MODEL_HEADER: result.model_id or prepared.model.id},
     )
 
 

@@ -20,11 +20,14 @@ from genai_chatbot.models.types import ChatChunk, ChatResult, Usage
 class GovernedStream:
     """`chunks`, reporting to `admission` once when they end: complete, failed or cancelled."""
 
-    def __init__(self, chunks: AsyncIterator[ChatChunk], admission: Admission, model_id: str) -> None:
+    def __init__(
+        self, chunks: AsyncIterator[ChatChunk], admission: Admission, model_id: str, started: float | None = None
+    ) -> None:
+        """`started` is the `time.perf_counter()` the request started at, when earlier than now (fallbacks)."""
         self._chunks = chunks
         self._admission = admission
         self._model_id = model_id
-        self._clock = time.perf_counter()
+        self._clock = time.perf_counter() if started is None else started
         self._first_token: float | None = None
         self._usage: Usage | None = None
         self._reported = False
@@ -38,8 +41,8 @@ class GovernedStream:
         except StopAsyncIteration:
             await self._report("complete")
             raise
-        except ModelError:
-            await self._report("failed")
+        except ModelError as exc:
+            await self._report("failed", exc.error_type)
             raise
         if chunk.usage is not None:
             self._usage = chunk.usage
@@ -52,17 +55,20 @@ class GovernedStream:
         try:
             close = getattr(self._chunks, "aclose", None)
             if close is not None:
-                with anyio.CancelScope(shield=True):
+                if self._reported:  # the model's stream ended: closing it has nothing to wait for
                     await close()
+                else:
+                    with anyio.CancelScope(shield=True):
+                        await close()
         finally:
             await self._report("cancelled")
 
-    async def _report(self, status: str) -> None:
+    async def _report(self, status: str, error_type: str | None = None) -> None:
         if self._reported:
             return
         self._reported = True
         elapsed = time.perf_counter() - self._clock
-        await _report(self._admission, self._model_id, status, self._usage, elapsed, self._first_token)
+        await report(self._admission, self._model_id, status, self._usage, elapsed, self._first_token, error_type)
 
 
 def governed_stream(chunks: AsyncIterator[ChatChunk], admission: Admission, model_id: str) -> GovernedStream:
@@ -72,21 +78,28 @@ def governed_stream(chunks: AsyncIterator[ChatChunk], admission: Admission, mode
 async def governed_complete(reply: Awaitable[ChatResult], admission: Admission, model_id: str) -> ChatResult:
     """The awaited `reply` of a non-streamed request, reported to `admission` however it ends."""
     clock = time.perf_counter()
-    status, usage = "cancelled", None
+    status, usage, error_type = "cancelled", None, None
     try:
         result = await reply
         status, usage = "complete", result.usage
         return result
-    except ModelError:
-        status = "failed"
+    except ModelError as exc:
+        status, error_type = "failed", exc.error_type
         raise
     finally:
         elapsed = time.perf_counter() - clock
-        await _report(admission, model_id, status, usage, elapsed, elapsed if status == "complete" else None)
+        first_token = elapsed if status == "complete" else None
+        await report(admission, model_id, status, usage, elapsed, first_token, error_type)
 
 
-async def _report(
-    admission: Admission, model_id: str, status: str, usage: Usage | None, elapsed: float, first_token: float | None
+async def report(
+    admission: Admission,
+    model_id: str,
+    status: str,
+    usage: Usage | None,
+    elapsed: float,
+    first_token: float | None = None,
+    error_type: str | None = None,
 ) -> None:
     """Tell `admission` how the request ended; shielded, so a cancelled caller still reports."""
     outcome = Outcome(
@@ -96,6 +109,7 @@ async def _report(
         completion_tokens=usage.completion_tokens if usage else None,
         latency_seconds=elapsed,
         first_token_seconds=first_token,
+        error_type=error_type,
     )
     with anyio.CancelScope(shield=True):
         await admission.finish(outcome)

@@ -8,13 +8,23 @@ when it ends, fails or is cancelled (see `turns.py`). Nothing is written per str
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
+from genai_chatbot.chat.fallbacks import (
+    NO_FALLBACKS,
+    Attempts,
+    FallbackPlan,
+    FallbackStream,
+    complete_with_fallbacks,
+    unavailable,
+)
 from genai_chatbot.chat.governed import governed_complete, governed_stream
 from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
 from genai_chatbot.chat.stopping import StoppableStream
@@ -23,11 +33,15 @@ from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
 from genai_chatbot.governance.errors import ModelNotAllowedError
-from genai_chatbot.governance.gate import OPEN_GOVERNOR, Governor, Surface
+from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Message, ModelInfo
+
+if TYPE_CHECKING:
+    from genai_chatbot.governance.metrics import Metrics
+    from genai_chatbot.governance.tracing import Tracing
 
 __all__ = [
     "RETRYABLE",
@@ -110,6 +124,8 @@ class PreparedChat:
     #: Who asks, and from where: what the governor admits and records the request under.
     caller: Principal = field(default_factory=lambda: Principal("default", "user"))
     surface: Surface = "v1"
+    #: The options as the caller gave them, to prepare the same request for a fallback model.
+    options: GenerationOptions = GenerationOptions()
 
 
 class ChatService:
@@ -124,10 +140,15 @@ class ChatService:
         default_system_prompt: str,
         default_max_tokens: int,
         governor: Governor = OPEN_GOVERNOR,
+        fallbacks: FallbackPlan = NO_FALLBACKS,
+        tracing: Tracing | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.governor = governor
+        self.fallbacks = fallbacks
+        #: Spans of model calls, when an OTLP endpoint is configured; the owner shuts it down (flushes).
+        self.tracing = tracing
         self.default_model = default_model
         self.default_system_prompt = default_system_prompt
         self.default_max_tokens = default_max_tokens
@@ -153,30 +174,72 @@ class ChatService:
         The governor admits the request first (it may refuse it). The caller iterates the stream and
         closes it (`aclose()`) however the response ends.
         """
-        stream = StoppableStream(await self._admitted_chunks(prepared))
+        chunks = await self._admitted_chunks(prepared)
+        if isinstance(chunks, FallbackStream):
+            # Wait for the model that answers: an error before its first token gets its HTTP status (429,
+            # 503, 502) instead of an error event, and the answering model is known before the headers.
+            await chunks.start()
+        stream = StoppableStream(chunks, chunks.model_id if isinstance(chunks, FallbackStream) else prepared.model.id)
         self._streams.add(stream)
         if self._stopping:
             stream.stop()
         return stream
 
     async def complete(self, prepared: PreparedChat) -> ChatResult:
-        """The whole reply of a stateless request, once the governor admitted it."""
-        if self.governor is OPEN_GOVERNOR:
+        """The whole reply of a stateless request, once the governor admitted it.
+
+        With fallbacks, its `model_id` names the model that answered.
+        """
+        fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
+        admission = await self._admit(prepared)
+        if fallbacks is not None:
+            return await complete_with_fallbacks(self._attempts(prepared, admission, fallbacks))
+        if admission is None:
             return await prepared.provider.complete(prepared.request)
-        admission = await self.governor.admit(
-            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
-        )
         return await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
 
     async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
-        """The provider's chunks for `prepared`, once admitted; reported to the governor when they end."""
+        """The provider's chunks for `prepared`, once admitted; reported to the governor when they end.
+
+        A model with fallbacks (or retries) gives a `FallbackStream`, which says which model answered.
+        """
+        fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
+        admission = await self._admit(prepared)
+        if fallbacks is not None:
+            return FallbackStream(self._attempts(prepared, admission, fallbacks))
         chunks = prepared.provider.stream(prepared.request)
-        if self.governor is OPEN_GOVERNOR:  # nothing to admit or record: no wrapper on the hot path
+        if admission is None:  # nothing to admit, record or trace: no wrapper on the hot path
             return chunks
-        admission = await self.governor.admit(
-            prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
-        )
         return governed_stream(chunks, admission, prepared.model.id)
+
+    async def _admit(self, prepared: PreparedChat) -> Admission | None:
+        """The governor's admission of `prepared`, traced when tracing is on; `None` when nothing is to be
+        reported (the open governor, no tracing)."""
+        admission = None
+        if self.governor is not OPEN_GOVERNOR:
+            admission = await self.governor.admit(
+                prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
+            )
+        if self.tracing is not None:
+            return self.tracing.traced(prepared.model, prepared.request, prepared.surface, admission)
+        return admission
+
+    def _attempts(self, prepared: PreparedChat, admission: Admission | None, fallbacks: Sequence[str]) -> Attempts:
+        """`prepared`, then its fallbacks, by the retry plan; each fallback prepared and admitted in its turn."""
+        prepare = functools.partial(self._prepare_fallback, prepared)
+        return Attempts(prepared, admission, fallbacks, self.fallbacks.retries, prepare, self._admit)
+
+    async def _prepare_fallback(self, first: PreparedChat, model_id: str) -> PreparedChat:
+        """`first`'s conversation and options prepared for `model_id`: its defaults, trimmed to its window."""
+        request = first.request
+        return await self.prepare(
+            model_id,
+            request.messages,
+            system=request.system,
+            options=first.options,
+            caller=first.caller,
+            surface=first.surface,
+        )
 
     async def list_models(self, caller: Principal | str | None = None) -> list[ModelInfo]:
         """The models the caller may use (every model when `caller` is None: the server's own view)."""
@@ -209,8 +272,8 @@ class ChatService:
         if not messages:
             raise InvalidRequestError("messages must contain at least one message.", param="messages")
         provider, info = await self.registry.resolve(model_id or self.default_model)
-        if not info.available:
-            raise ProviderUnavailableError(f"Model {info.id!r} is unavailable: {info.unavailable_reason}")
+        if not info.available and info.id not in self.fallbacks.fallbacks:  # else its fallbacks answer
+            raise ProviderUnavailableError(unavailable(info))
         if system is None:
             system = self.default_system_prompt or None
         max_tokens = options.max_tokens or min(self.default_max_tokens, info.context_window // 2)
@@ -220,7 +283,9 @@ class ChatService:
                 f"({info.context_window} tokens, prompt included); ask for fewer.",
                 param="max_tokens",
             )
-        counts = await provider.count_tokens(info.name, system, messages)
+        # An unavailable model (with fallbacks) is never called: estimate, without loading its tokenizer.
+        count_tokens = provider.count_tokens if info.available else functools.partial(Provider.count_tokens, provider)
+        counts = await count_tokens(info.name, system, messages)
         budget = info.context_window - max_tokens - counts[0]
         first = first_kept_index(counts[1:], budget)
         first = trim_start_to_user_turn(first, [m.role for m in messages])
@@ -237,7 +302,7 @@ class ChatService:
             top_k=defaults.top_k,
             repeat_penalty=defaults.repeat_penalty,
         )
-        return PreparedChat(provider=provider, model=info, request=request, caller=caller_of(caller), surface=surface)
+        return PreparedChat(provider, info, request, caller_of(caller), surface, options)
 
     # Sessions -------------------------------------------------------------------------------------
 
@@ -359,7 +424,8 @@ class ChatService:
         user_message = history[index - 1]
         past = [Message(m.role, m.content) for m in history[:index] if m.status == "complete"]
         prepared = await self.prepare(
-            model_id or retried.model_id or session.model_id,
+            # The model the session asked for, which is the retried answer's unless a fallback gave it.
+            model_id or session.model_id,
             past,
             system=session.system_prompt,
             options=options,
@@ -431,6 +497,8 @@ class ChatService:
             answer,
             chunks,
             self._turns.discard,
+            # The stored answer names the model that gave it: a fallback's, when one answered.
+            answered_by=(lambda: chunks.model_id) if isinstance(chunks, FallbackStream) else None,
         )
         self._turns.add(turn)
         if self._stopping:  # stop_turns() ran while the start was being stored
@@ -444,13 +512,16 @@ async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
         await close()
 
 
-def build_chat_service(settings: Settings, governor: Governor | None = None) -> ChatService:
+def build_chat_service(
+    settings: Settings, governor: Governor | None = None, *, metrics: Metrics | None = None
+) -> ChatService:
     """The service for these settings: registry of enabled providers and the history store `database_url` names.
 
     `governor` replaces the one built from the settings (the terminal acting as a named user asks for
-    model access even where the server would not need it).
+    model access even where the server would not need it); `metrics` are the server's, counted by the governor.
     """
     from genai_chatbot.governance.build import build_governor
+    from genai_chatbot.governance.tracing import build_tracing
     from genai_chatbot.models.registry import build_registry
     from genai_chatbot.stores import select_store
 
@@ -460,5 +531,7 @@ def build_chat_service(settings: Settings, governor: Governor | None = None) -> 
         default_model=settings.default_model,
         default_system_prompt=settings.default_system_prompt,
         default_max_tokens=settings.default_max_tokens,
-        governor=governor or build_governor(settings),
+        governor=governor or build_governor(settings, metrics),
+        fallbacks=FallbackPlan.from_settings(settings.models, settings.retries),
+        tracing=build_tracing(settings),
     )

@@ -19,7 +19,9 @@ from genai_chatbot.models.types import ChatChunk
 class StoppableStream:
     """`chunks`, ended early (cleanly, as a finished stream) once `stop()` is called."""
 
-    def __init__(self, chunks: AsyncIterator[ChatChunk]) -> None:
+    def __init__(self, chunks: AsyncIterator[ChatChunk], model_id: str = "") -> None:
+        """`model_id` is the public id of the model whose chunks these are, for the response to name it."""
+        self.model_id = model_id
         self._chunks = chunks
         self._next = chunks.__anext__
         self._loop = asyncio.get_running_loop()

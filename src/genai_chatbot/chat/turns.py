@@ -60,8 +60,11 @@ class Turn:
         answer: StoredMessage,
         chunks: AsyncIterator[ChatChunk],
         on_end: Callable[[Turn], None],
+        answered_by: Callable[[], str] | None = None,
     ) -> None:
+        """`answered_by` says which model gave the answer when it may not be the one asked (fallbacks)."""
         self.started = started
+        self._answered_by = answered_by
         self._store = store
         self._answer = answer
         self._chunks = StoppableStream(chunks)
@@ -129,6 +132,7 @@ class Turn:
         usage = self._usage
         self._final = message = replace(
             self._answer,
+            model_id=self._answered_by() if self._answered_by is not None else self._answer.model_id,
             content="".join(self._parts),
             status=status,
             error=error,

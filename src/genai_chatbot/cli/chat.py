@@ -134,6 +134,8 @@ class TerminalChat:
                     sys.stdout.write("\n")
                     if item.message.status == "failed":
                         self.say(f"error: {item.message.error}")
+                    elif item.message.model_id != self.model_id:  # a fallback answered
+                        self.say(f"(answered by {item.message.model_id}: {self.model_id} did not answer)")
         finally:
             await events.aclose()  # Ctrl+C mid-answer: stored as cancelled with its text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from genai_chatbot.config import Settings
 from genai_chatbot.governance.chain import ChainGovernor
 from genai_chatbot.governance.gate import OPEN_GOVERNOR, Governor
+from genai_chatbot.governance.metrics import Metrics, MetricsGovernor
 from genai_chatbot.governance.policies import StoredPolicies
 
 
@@ -26,12 +27,13 @@ def needs_model_access(settings: Settings) -> bool:
     return bool(settings.groups) or auth_mode(settings) != "none"
 
 
-def build_governor(settings: Settings, *, model_access: bool | None = None) -> Governor:
+def build_governor(settings: Settings, metrics: Metrics | None = None, *, model_access: bool | None = None) -> Governor:
     """The open governor when nothing is configured, else the chain of configured parts.
 
     Each part of governance appends itself here when its settings ask for it; parts that read group
     policies share one `StoredPolicies` (one store connection, one cache). `model_access` forces the
-    model-access part on or off (default: `needs_model_access`).
+    model-access part on or off (default: `needs_model_access`). `metrics` are the server's (the terminal
+    has none to serve).
     """
     parts: list[Governor] = []
     policies: StoredPolicies | None = None
@@ -40,8 +42,12 @@ def build_governor(settings: Settings, *, model_access: bool | None = None) -> G
 
         policies = policies or build_policy_source(settings)
         parts.append(ModelAccess(policies))
+    if metrics is not None:  # last: it counts only the turns every other part admitted
+        parts.append(MetricsGovernor(metrics))
     if not parts:
         return OPEN_GOVERNOR
+    if len(parts) == 1 and policies is None:
+        return parts[0]  # one part holding nothing open: no chain to go through
     return ChainGovernor(parts, policies)
 
 

@@ -33,6 +33,9 @@ class Outcome:
     completion_tokens: int | None
     latency_seconds: float
     first_token_seconds: float | None = None
+    #: Why it failed, when it did: the model error's `error_type` ("rate_limited", "provider_unavailable",
+    #: "provider_error", ...); `None` for every other status.
+    error_type: str | None = None
 
 
 class Admission(Protocol):

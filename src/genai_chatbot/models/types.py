@@ -91,6 +91,9 @@ class ChatResult:
     text: str
     finish_reason: FinishReason
     usage: Usage | None = None
+    #: The public id of the model that produced it, when the chat service answered with a fallback model;
+    #: providers leave it `None`.
+    model_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
