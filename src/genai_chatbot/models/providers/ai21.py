@@ -14,7 +14,7 @@ Two SDK behaviours are worked around here, both with the SDK's own request path 
 - its error types drop the response headers, so a response hook on the httpx client we hand it notes
   Retry-After (and reads error bodies, which its async client tries to read synchronously and cannot);
 - its stream decoder calls its own deprecated `from_dict` for every chunk, warning each time, so the
-  stream's SSE lines are decoded here into the SDK's `ChatCompletionChunk` model instead.
+  stream's events are read here with the shared SSE decoder into the SDK's `ChatCompletionChunk` model.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,8 +36,11 @@ from genai_chatbot.models.errors import (
 )
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
-from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
+from genai_chatbot.models.providers._clients import ClientCache, fingerprint
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._http_errors import ErrorContext, key_refused
+from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.providers._sse import sse_events
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -72,7 +76,7 @@ class AI21Provider(Provider):
         self._keys = keys
         self._timeout = timeout_seconds
         self._base_url = base_url
-        self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
+        self._clients: ClientCache[Any] = ClientCache(_close_client)
         self._checked: dict[str, tuple[str | None, float | None]] = {}  # key digest: (reason, unreachable since)
 
     async def list_models(self) -> list[ModelInfo]:
@@ -95,35 +99,37 @@ class AI21Provider(Provider):
         return known[0]
 
     async def _check_key(self, api_key: str, base_url: str | None) -> tuple[str | None, float | None]:
+        ctx = _context(base_url)
         try:
-            client = await self._clients.get(api_key, base_url)
-            await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
+            async with self._lease(api_key, base_url) as client:
+                await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
         except ModelError as exc:
             return exc.message, None
         except TimeoutError:
-            return (
-                f"AI21 did not answer at {base_url or DEFAULT_BASE_URL} within {_CHECK_TIMEOUT_SECONDS:g} s; "
-                f"check {BASE_URL_KEY} or the network.",
-                time.monotonic(),
-            )
+            return ctx.timed_out(_CHECK_TIMEOUT_SECONDS).message, time.monotonic()
         except Exception as exc:
             if key_refused(getattr(exc, "status_code", None)):
                 return _translate(exc, self._timeout, base_url).message, None
-            url = base_url or DEFAULT_BASE_URL
-            transport = error_for_transport("AI21", exc, _CHECK_TIMEOUT_SECONDS, BASE_URL_KEY, url)
+            transport = ctx.httpx_failure(exc, _CHECK_TIMEOUT_SECONDS)
             if transport is not None:
                 return transport.message, time.monotonic()
             logger.debug("AI21 key check answered %s; the key was not refused", type(exc).__name__)
         return None, None
 
-    async def _client(self) -> tuple[Any, str | None]:
-        """The SDK client for the current key and URL (built once per pair on a worker thread), and that URL."""
+    def _lease(self, api_key: str, base_url: str | None) -> Any:
+        """The SDK client of this key and URL (built on a worker thread when they change), held while in use."""
+        return self._clients.lease("ai21", (api_key, base_url), lambda: self._build_client(api_key, base_url))
+
+    @asynccontextmanager
+    async def _client(self) -> AsyncIterator[tuple[Any, str | None]]:
+        """The SDK client of the current key and URL, and that URL."""
         snapshot = await self._keys.current()
         api_key = snapshot.get(API_KEY)
         if api_key is None:
             raise ProviderUnavailableError(f"AI21 is unavailable: {API_KEY} is not in the keys secret; add it.")
         base_url = self._base_url or snapshot.get(BASE_URL_KEY)
-        return await self._clients.get(api_key, base_url), base_url
+        async with self._lease(api_key, base_url) as client:
+            yield client, base_url
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -137,39 +143,39 @@ class AI21Provider(Provider):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        client, base_url = await self._client()  # imports the SDK (on a worker thread) before the line below needs it
-        from ai21.models.chat import ChatCompletionChunk
-
         finish: FinishReason = "stop"
         usage: Usage | None = None
         _retry_after.set(None)
-        try:
-            stream = await client.chat.completions.create(**_chat_arguments(request), stream=True)
-            async with stream:
-                async for data in _sse_data(stream.response):
-                    chunk = ChatCompletionChunk.model_validate(data)
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            yield ChatChunk(text=choice.delta.content)
-                        if choice.finish_reason:
-                            finish = _finish_reason(choice.finish_reason)
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._client() as (client, base_url):  # imports the SDK (on a worker thread) first
+            from ai21.models.chat import ChatCompletionChunk
+
+            try:
+                stream = await client.chat.completions.create(**_chat_arguments(request), stream=True)
+                async with stream:
+                    async for data in _sse_data(stream.response):
+                        chunk = ChatCompletionChunk.model_validate(data)
+                        for choice in chunk.choices:
+                            if choice.delta.content:
+                                yield ChatChunk(text=choice.delta.content)
+                            if choice.finish_reason:
+                                finish = finish_reason(choice.finish_reason)
+                        if chunk.usage is not None:
+                            usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            except Exception as exc:
+                raise _translate(exc, self._timeout, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        client, base_url = await self._client()
         _retry_after.set(None)
-        try:
-            response = await client.chat.completions.create(**_chat_arguments(request))
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._client() as (client, base_url):
+            try:
+                response = await client.chat.completions.create(**_chat_arguments(request))
+            except Exception as exc:
+                raise _translate(exc, self._timeout, base_url) from exc
         choice = response.choices[0]
         return ChatResult(
             text=choice.message.content or "",
-            finish_reason=_finish_reason(choice.finish_reason),
+            finish_reason=finish_reason(choice.finish_reason),
             usage=Usage(response.usage.prompt_tokens, response.usage.completion_tokens),
         )
 
@@ -193,29 +199,18 @@ async def _note_error_response(response: Any) -> None:
     """httpx response hook: read error bodies asynchronously and remember Retry-After for `_translate`."""
     if response.status_code >= 400:
         await response.aread()
-        _retry_after.set(_parse_retry_after(response.headers.get("retry-after")))
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date; callers fall back to their own backoff
+        _retry_after.set(retry_after_from(response.headers))
 
 
 async def _sse_data(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payloads of an OpenAI-style SSE body (`data: {...}` lines, ending at `data: [DONE]`)."""
-    async for line in response.aiter_lines():
-        line = line.strip()
-        if not line.startswith("data:"):
-            continue  # blank separators, comments and event names carry no chunk
-        payload = line[len("data:") :].strip()
-        if payload == "[DONE]":
+    """The JSON payloads of an OpenAI-style event stream, ending at `data: [DONE]`."""
+    async for event in sse_events(response.aiter_bytes()):
+        if event.data == "[DONE]":
             return
         try:
-            yield json.loads(payload)
+            yield json.loads(event.data)
         except json.JSONDecodeError:
-            raise ProviderError(f"AI21 sent a stream chunk that is not JSON: {payload[:200]!r}") from None
+            raise ProviderError(f"AI21 sent a stream chunk that is not JSON: {event.data[:200]!r}") from None
 
 
 def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
@@ -239,10 +234,6 @@ def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
     return arguments
 
 
-def _finish_reason(reason: str | None) -> FinishReason:
-    return "length" if reason == "length" else "stop"
-
-
 def _detail(details: str | None) -> str:
     if not details:
         return ""
@@ -262,7 +253,8 @@ def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> M
         return exc
     from ai21.errors import AI21APIError, AI21Error
 
-    transport = error_for_transport("AI21", exc, timeout, BASE_URL_KEY, base_url or DEFAULT_BASE_URL)
+    ctx = _context(base_url)
+    transport = ctx.httpx_failure(exc, timeout)
     if transport is not None:
         return transport
     if isinstance(exc, AI21Error):
@@ -270,4 +262,14 @@ def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> M
     if not isinstance(exc, AI21APIError):
         logger.exception("Unexpected error from the AI21 SDK")
         return ProviderError(f"AI21 failed: {type(exc).__name__}.")
-    return error_for_status("AI21", API_KEY, exc.status_code, _detail(exc.details), _retry_after.get())
+    return ctx.status_error(exc.status_code, _detail(exc.details), _retry_after.get())
+
+
+def _context(base_url: str | None) -> ErrorContext:
+    return ErrorContext(
+        "AI21",
+        base_url or DEFAULT_BASE_URL,
+        API_KEY,
+        not_found_hint="check the model name (ai21/jamba-large, ai21/jamba-mini)",
+        unreachable_fix=f"check {BASE_URL_KEY} or the network.",
+    )

@@ -21,7 +21,7 @@ import importlib.util
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -31,8 +31,10 @@ from genai_chatbot.models.errors import (
 )
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
-from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
+from genai_chatbot.models.providers._clients import ClientCache, fingerprint
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._http_errors import ErrorContext, key_refused
+from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -56,15 +58,6 @@ CURATED_MODELS: tuple[CatalogModel, ...] = (
     CatalogModel("command-r7b-12-2024", "Command R7B", 128_000),
 )
 
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "COMPLETE": "stop",
-    "STOP_SEQUENCE": "stop",
-    "TOOL_CALL": "stop",
-    "MAX_TOKENS": "length",
-    "ERROR": "error",
-    "TIMEOUT": "error",
-}
-
 
 class CohereProvider(Provider):
     """Cohere's chat models, available while `COHERE_API_KEY` is in the keys."""
@@ -84,13 +77,17 @@ class CohereProvider(Provider):
         self._timeout = timeout_seconds
         self._base_url = base_url
         self._discover = discover_models
-        self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
+        self._clients: ClientCache[Any] = ClientCache(_close_client)
         # per key digest: the models, why they are unusable (None: usable), and when an unreachable API was seen
         self._discovered: dict[str, tuple[tuple[CatalogModel, ...], str | None, float | None]] = {}
 
     async def _credentials(self) -> tuple[str | None, str | None]:
         snapshot = await self._keys.current()
         return snapshot.get(API_KEY), self._base_url or snapshot.get(BASE_URL_KEY)
+
+    def _lease(self, api_key: str, base_url: str | None) -> Any:
+        """The SDK client of this key and URL (built on a worker thread when they change), held while in use."""
+        return self._clients.lease("cohere", (api_key, base_url), lambda: self._build_client(api_key, base_url))
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -137,18 +134,16 @@ class CohereProvider(Provider):
         was not refused, and a chat will say what is wrong.
         """
         try:
-            client = await self._clients.get(api_key, base_url)
-            response = await client.models.list(
-                endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
-            )
+            async with self._lease(api_key, base_url) as client:
+                response = await client.models.list(
+                    endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
+                )
         except ModelError as exc:
             return CURATED_MODELS, exc.message, None
         except Exception as exc:
             if key_refused(getattr(exc, "status_code", None)):
                 return CURATED_MODELS, _translate(exc, self._timeout, base_url).message, None
-            transport = error_for_transport(
-                "Cohere", exc, _DISCOVERY_TIMEOUT_SECONDS, BASE_URL_KEY, base_url or DEFAULT_BASE_URL
-            )
+            transport = _context(base_url).httpx_failure(exc, _DISCOVERY_TIMEOUT_SECONDS)
             if transport is not None:
                 return CURATED_MODELS, transport.message, time.monotonic()
             logger.info("Listing Cohere's chat models failed (%s); offering the curated list", _describe(exc))
@@ -161,41 +156,43 @@ class CohereProvider(Provider):
         ]
         return tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS, None, None
 
-    async def _ready_client(self) -> tuple[Any, str | None]:
+    @asynccontextmanager
+    async def _ready_client(self) -> AsyncIterator[tuple[Any, str | None]]:
         """The SDK client of the current key, and the base URL it uses (None: Cohere's own)."""
         api_key, base_url = await self._credentials()
         if api_key is None:
             raise ProviderUnavailableError(f"Cohere is unavailable: {API_KEY} is not in the keys secret; add it.")
-        return await self._clients.get(api_key, base_url), base_url
+        async with self._lease(api_key, base_url) as client:
+            yield client, base_url
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        client, base_url = await self._ready_client()
         finish: FinishReason = "stop"
         usage: Usage | None = None
-        try:
-            async with aclosing(client.chat_stream(**_chat_arguments(request))) as events:
-                async for event in events:
-                    if event.type == "content-delta":
-                        text = _delta_text(event)
-                        if text:
-                            yield ChatChunk(text=text)
-                    elif event.type == "message-end" and event.delta is not None:
-                        if event.delta.error:
-                            raise ProviderError(f"Cohere failed while generating: {event.delta.error}")
-                        finish = _finish_reason(event.delta.finish_reason)
-                        usage = _usage(event.delta.usage)
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._ready_client() as (client, base_url):
+            try:
+                async with aclosing(client.chat_stream(**_chat_arguments(request))) as events:
+                    async for event in events:
+                        if event.type == "content-delta":
+                            text = _delta_text(event)
+                            if text:
+                                yield ChatChunk(text=text)
+                        elif event.type == "message-end" and event.delta is not None:
+                            if event.delta.error:
+                                raise ProviderError(f"Cohere failed while generating: {event.delta.error}")
+                            finish = finish_reason(event.delta.finish_reason)
+                            usage = _usage(event.delta.usage)
+            except Exception as exc:
+                raise _translate(exc, self._timeout, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        client, base_url = await self._ready_client()
-        try:
-            response = await client.chat(**_chat_arguments(request))
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._ready_client() as (client, base_url):
+            try:
+                response = await client.chat(**_chat_arguments(request))
+            except Exception as exc:
+                raise _translate(exc, self._timeout, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
-        return ChatResult(text=text, finish_reason=_finish_reason(response.finish_reason), usage=_usage(response.usage))
+        return ChatResult(text=text, finish_reason=finish_reason(response.finish_reason), usage=_usage(response.usage))
 
     async def diagnose(self) -> list[Diagnosis]:
         """One row for the provider and the key's problem said once (not once per model)."""
@@ -243,10 +240,6 @@ def _delta_text(event: Any) -> str:
     return (content.text or "") if content is not None else ""
 
 
-def _finish_reason(reason: object) -> FinishReason:
-    return _FINISH_REASONS.get(str(reason), "stop")
-
-
 def _usage(usage: Any) -> Usage | None:
     """Billed tokens, which is what other providers report as usage; raw token counts when billing is absent."""
     if usage is None:
@@ -269,24 +262,27 @@ def _error_detail(exc: Any) -> str:
     return str(body)[:300] if body else ""
 
 
-def _retry_after(headers: dict[str, str] | None) -> float | None:
-    value = {k.lower(): v for k, v in (headers or {}).items()}.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare enough from Cohere that callers may fall back to their own backoff
-
-
 def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
     """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
     if isinstance(exc, ModelError):
         return exc
     from cohere.core.api_error import ApiError
 
-    transport = error_for_transport("Cohere", exc, timeout, BASE_URL_KEY, base_url or DEFAULT_BASE_URL)
+    ctx = _context(base_url)
+    transport = ctx.httpx_failure(exc, timeout)
     if transport is not None:
         return transport
     if not isinstance(exc, ApiError) or exc.status_code is None:
         logger.exception("Unexpected error from the Cohere SDK")
         return ProviderError(f"Cohere failed: {type(exc).__name__}.")
-    return error_for_status("Cohere", API_KEY, exc.status_code, _error_detail(exc), _retry_after(exc.headers))
+    return ctx.status_error(exc.status_code, _error_detail(exc), retry_after_from(exc.headers))
+
+
+def _context(base_url: str | None) -> ErrorContext:
+    return ErrorContext(
+        "Cohere",
+        base_url or DEFAULT_BASE_URL,
+        API_KEY,
+        not_found_hint="run `genai-chatbot models` for the chat models this key may use",
+        unreachable_fix=f"check {BASE_URL_KEY} or the network.",
+    )
