@@ -7,6 +7,7 @@ It implements only what the SDK and our providers send: `GET …/models` and `PO
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -140,6 +141,10 @@ class FakeOpenAI:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+
+    def serve_tls(self, context: ssl.SSLContext) -> None:
+        """Answer over TLS from now on (call before the first request); the URL keeps its `http://`."""
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
 
     def __enter__(self) -> FakeOpenAI:
         self._thread.start()

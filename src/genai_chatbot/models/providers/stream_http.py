@@ -69,7 +69,12 @@ class HTTPClient:
     def __init__(self, base_url: str, timeout_seconds: float, ctx: ErrorContext) -> None:
         self._timeout = timeout_seconds
         self._ctx = ctx
-        self.proxy, self._proxy_headers = proxy_for(base_url)
+        self.proxy, proxy_headers = proxy_for(base_url)
+        # Through CONNECT (https) the proxy reads its credentials from the CONNECT request; plain http is
+        # forwarded as is, so they ride on each request (and the proxy strips them).
+        tunnelled = urlsplit(base_url).scheme == "https"
+        self._proxy_headers = proxy_headers if tunnelled else None
+        self._forwarded_headers = proxy_headers if not tunnelled else None
         self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop(self._new_session)
 
     def _between_chunks(self) -> aiohttp.ClientTimeout:
@@ -104,6 +109,8 @@ class HTTPClient:
         session = self._sessions.get()
         if session.closed:
             session = self._sessions.replace()
+        if self._forwarded_headers:
+            headers = {**headers, **self._forwarded_headers}
         timeout = aiohttp.ClientTimeout(total=total_seconds) if total_seconds is not None else self._between_chunks()
         try:
             return await session.request(
