@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from served import Served
+
 
 @dataclass(frozen=True)
 class Proxied:
@@ -86,17 +88,15 @@ class HTTPProxy:
     def __init__(self) -> None:
         self._server = _Server()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._served = Served(self._server)
 
     @property
     def seen(self) -> list[Proxied]:
         return self._server.seen
 
     def __enter__(self) -> HTTPProxy:
-        self._thread.start()
+        self._served.__enter__()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._served.__exit__()

@@ -21,6 +21,7 @@ from genai_chatbot.models.errors import InvalidRequestError, ProviderError, Prov
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
 from genai_chatbot.models.providers._per_loop import LoopLock
 from genai_chatbot.models.providers._pump import pump
 from genai_chatbot.models.providers._retry_after import MAX_RETRY_AFTER_SECONDS, parse_retry_after, retry_after_from
@@ -131,6 +132,27 @@ def test_one_status_mapping_names_the_key_never_its_value() -> None:
     assert isinstance(ctx.status_error(413, "too big"), InvalidRequestError)
     failed = ctx.status_error(503, "")
     assert isinstance(failed, ProviderError) and "HTTP 503" in failed.message and "try again later" in failed.message
+
+
+# Key checks -----------------------------------------------------------------------------------------
+
+
+async def test_a_key_check_is_asked_again_only_when_the_api_was_unreachable() -> None:
+    checks: KeyChecks[int] = KeyChecks(retry_seconds=0)
+    asked: list[str] = []
+
+    async def ask(key: str, check: KeyCheck[int]) -> KeyCheck[int]:
+        asked.append(key)
+        return check
+
+    refused, unreachable = KeyCheck(1, "refused"), KeyCheck(2, "unreachable", ask_again=True)
+    for _ in range(2):
+        assert await checks.get(["refused-key"], lambda: ask("refused-key", refused)) is refused
+        assert await checks.get(["far-key"], lambda: ask("far-key", unreachable)) is unreachable
+    assert asked == ["refused-key", "far-key", "far-key"]
+    checks.clear()
+    await checks.get(["refused-key"], lambda: ask("refused-key", refused))
+    assert asked[-1] == "refused-key", "refresh asks again"
 
 
 # The client cache -----------------------------------------------------------------------------------

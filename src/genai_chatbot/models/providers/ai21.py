@@ -23,10 +23,10 @@ import asyncio
 import importlib.util
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -36,9 +36,10 @@ from genai_chatbot.models.errors import (
 )
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientCache, fingerprint
+from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._finish import finish_reason
-from genai_chatbot.models.providers._http_errors import ErrorContext, key_refused
+from genai_chatbot.models.providers._http_errors import ErrorContext
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks, failed_check
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
@@ -51,7 +52,6 @@ BASE_URL_KEY = "AI21_BASE_URL"
 DEFAULT_BASE_URL = "https://api.ai21.com/studio/v1"
 INSTALL_HINT = "install the ai21 extra: pip install 'genai-chatbot[ai21]'"
 _CHECK_TIMEOUT_SECONDS = 10.0  # listing must stay quick even when AI21 is slow
-_UNREACHABLE_TTL = 30.0  # an unreachable API is asked again after this long; a refused key only on refresh
 
 # Retry-After of the last error response seen by this task's request; a context variable because the hook
 # runs inside the request's own task, and concurrent requests must not see each other's value.
@@ -77,7 +77,7 @@ class AI21Provider(Provider):
         self._timeout = timeout_seconds
         self._base_url = base_url
         self._clients: ClientCache[Any] = ClientCache(_close_client)
-        self._checked: dict[str, tuple[str | None, float | None]] = {}  # key digest: (reason, unreachable since)
+        self._checked: KeyChecks[None] = KeyChecks()
 
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
@@ -87,34 +87,23 @@ class AI21Provider(Provider):
         if importlib.util.find_spec("ai21") is None:
             reason: str | None = f"the ai21 SDK is not installed; {INSTALL_HINT}"
         else:
-            reason = await self._key_problem(api_key, self._base_url or snapshot.get(BASE_URL_KEY))
+            base_url = self._base_url or snapshot.get(BASE_URL_KEY)
+            check = await self._checked.get((api_key, base_url), lambda: self._check_key(api_key, base_url))
+            reason = check.problem
         return [model.info(self.name, reason) for model in MODELS]
 
-    async def _key_problem(self, api_key: str, base_url: str | None) -> str | None:
-        """Why the key cannot be used (refused, or the API unreachable), None when it can; cached per key."""
-        digest = fingerprint(api_key, base_url)
-        known = self._checked.get(digest)
-        if known is None or (known[1] is not None and time.monotonic() - known[1] >= _UNREACHABLE_TTL):
-            known = self._checked[digest] = await self._check_key(api_key, base_url)
-        return known[0]
-
-    async def _check_key(self, api_key: str, base_url: str | None) -> tuple[str | None, float | None]:
-        ctx = _context(base_url)
+    async def _check_key(self, api_key: str, base_url: str | None) -> KeyCheck[None]:
+        """Why the key cannot be used (refused, or the API unreachable), if it cannot."""
         try:
             async with self._lease(api_key, base_url) as client:
                 await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
-        except ModelError as exc:
-            return exc.message, None
-        except TimeoutError:
-            return ctx.timed_out(_CHECK_TIMEOUT_SECONDS).message, time.monotonic()
         except Exception as exc:
-            if key_refused(getattr(exc, "status_code", None)):
-                return _translate(exc, self._timeout, base_url).message, None
-            transport = ctx.httpx_failure(exc, _CHECK_TIMEOUT_SECONDS)
-            if transport is not None:
-                return transport.message, time.monotonic()
+            refusal = partial(_translate, exc, self._timeout, base_url)
+            failed = failed_check(exc, _context(base_url), _CHECK_TIMEOUT_SECONDS, refusal)
+            if failed is not None:
+                return KeyCheck(None, *failed)
             logger.debug("AI21 key check answered %s; the key was not refused", type(exc).__name__)
-        return None, None
+        return KeyCheck(None)
 
     def _lease(self, api_key: str, base_url: str | None) -> Any:
         """The SDK client of this key and URL (built on a worker thread when they change), held while in use."""

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
+from functools import partial
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -31,9 +31,10 @@ from genai_chatbot.models.errors import (
 )
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientCache, fingerprint
+from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._finish import finish_reason
-from genai_chatbot.models.providers._http_errors import ErrorContext, key_refused
+from genai_chatbot.models.providers._http_errors import ErrorContext
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks, failed_check
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
@@ -46,7 +47,6 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 INSTALL_HINT = "install the cohere extra: pip install 'genai-chatbot[cohere]'"
 # Listing must stay quick even when Cohere is slow; chat calls get the full request timeout.
 _DISCOVERY_TIMEOUT_SECONDS = 10.0
-_UNREACHABLE_TTL = 30.0  # an unreachable API is asked again after this long; a refused key only on refresh
 
 
 #: Current chat models (docs.cohere.com/docs/models); dated names, since aliases move under users' feet.
@@ -78,8 +78,7 @@ class CohereProvider(Provider):
         self._base_url = base_url
         self._discover = discover_models
         self._clients: ClientCache[Any] = ClientCache(_close_client)
-        # per key digest: the models, why they are unusable (None: usable), and when an unreachable API was seen
-        self._discovered: dict[str, tuple[tuple[CatalogModel, ...], str | None, float | None]] = {}
+        self._discovered: KeyChecks[tuple[CatalogModel, ...]] = KeyChecks()
 
     async def _credentials(self) -> tuple[str | None, str | None]:
         snapshot = await self._keys.current()
@@ -119,15 +118,10 @@ class CohereProvider(Provider):
         """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
         if not self._discover:
             return CURATED_MODELS, None
-        digest = fingerprint(api_key, base_url)
-        known = self._discovered.get(digest)
-        if known is None or (known[2] is not None and time.monotonic() - known[2] >= _UNREACHABLE_TTL):
-            known = self._discovered[digest] = await self._discover_models(api_key, base_url)
-        return known[0], known[1]
+        check = await self._discovered.get((api_key, base_url), lambda: self._discover_models(api_key, base_url))
+        return check.found, check.problem
 
-    async def _discover_models(
-        self, api_key: str, base_url: str | None
-    ) -> tuple[tuple[CatalogModel, ...], str | None, float | None]:
+    async def _discover_models(self, api_key: str, base_url: str | None) -> KeyCheck[tuple[CatalogModel, ...]]:
         """Ask the API; a refused key or an unreachable API makes the curated names unavailable with the reason.
 
         Any other failure (an old proxy without `/v1/models`, a 5xx) leaves the curated list usable: the key
@@ -138,23 +132,20 @@ class CohereProvider(Provider):
                 response = await client.models.list(
                     endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
                 )
-        except ModelError as exc:
-            return CURATED_MODELS, exc.message, None
         except Exception as exc:
-            if key_refused(getattr(exc, "status_code", None)):
-                return CURATED_MODELS, _translate(exc, self._timeout, base_url).message, None
-            transport = _context(base_url).httpx_failure(exc, _DISCOVERY_TIMEOUT_SECONDS)
-            if transport is not None:
-                return CURATED_MODELS, transport.message, time.monotonic()
+            refusal = partial(_translate, exc, self._timeout, base_url)
+            failed = failed_check(exc, _context(base_url), _DISCOVERY_TIMEOUT_SECONDS, refusal)
+            if failed is not None:
+                return KeyCheck(CURATED_MODELS, *failed)
             logger.info("Listing Cohere's chat models failed (%s); offering the curated list", _describe(exc))
-            return CURATED_MODELS, None, None
+            return KeyCheck(CURATED_MODELS)
         curated = {model.name: model for model in CURATED_MODELS}
         found = [
             curated.get(item.name) or CatalogModel(item.name, item.name, int(item.context_length or 4096))
             for item in response.models or ()
             if item.name and not item.is_deprecated
         ]
-        return tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS, None, None
+        return KeyCheck(tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS)
 
     @asynccontextmanager
     async def _ready_client(self) -> AsyncIterator[tuple[Any, str | None]]:
