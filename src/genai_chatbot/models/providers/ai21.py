@@ -24,9 +24,7 @@ import importlib.util
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from functools import partial
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -34,15 +32,14 @@ from genai_chatbot.models.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
-from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientCache
+from genai_chatbot.models.providers._catalog import CatalogModel
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
-from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks, failed_check
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
+from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -65,29 +62,28 @@ MODELS: tuple[CatalogModel, ...] = (
 )
 
 
-class AI21Provider(Provider):
-    """AI21's Jamba chat models, available while `AI21_API_KEY` is in the keys."""
+class AI21Provider(KeyedSDKProvider):
+    """AI21's Jamba chat models, available while `AI21_API_KEY` is in the keys.
+
+    A `base_url` given to the constructor (up to and including `/studio/v1`) overrides `AI21_BASE_URL`.
+    """
 
     name = "ai21"
-    enabling_keys = ("AI21_API_KEY",)
+    enabling_keys = (API_KEY,)
+    label, api_key_name, base_url_key, default_base_url = "AI21", API_KEY, BASE_URL_KEY, DEFAULT_BASE_URL
+    not_found_hint = "check the model name (ai21/jamba-large, ai21/jamba-mini)"
 
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0, base_url: str | None = None) -> None:
-        """`base_url` (up to and including `/studio/v1`) overrides `AI21_BASE_URL` from the keys."""
-        self._keys = keys
-        self._timeout = timeout_seconds
-        self._base_url = base_url
-        self._clients: ClientCache[Any] = ClientCache(_close_client)
+        super().__init__(keys, timeout_seconds, base_url)
         self._checked: KeyChecks[None] = KeyChecks()
 
     async def list_models(self) -> list[ModelInfo]:
-        snapshot = await self._keys.current()
-        api_key = snapshot.get(API_KEY)
+        api_key, base_url = await self._credentials()
         if api_key is None:
             return []  # not configured: the key is what turns AI21 on
         if importlib.util.find_spec("ai21") is None:
             reason: str | None = f"the ai21 SDK is not installed; {INSTALL_HINT}"
         else:
-            base_url = self._base_url or snapshot.get(BASE_URL_KEY)
             check = await self._checked.get((api_key, base_url), lambda: self._check_key(api_key, base_url))
             reason = check.problem
         return [model.info(self.name, reason) for model in MODELS]
@@ -98,27 +94,11 @@ class AI21Provider(Provider):
             async with self._lease(api_key, base_url) as client:
                 await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
         except Exception as exc:
-            refusal = partial(_translate, exc, self._timeout, base_url)
-            failed = failed_check(exc, _context(base_url), _CHECK_TIMEOUT_SECONDS, refusal)
+            failed = self._check_failure(exc, base_url, _CHECK_TIMEOUT_SECONDS)
             if failed is not None:
                 return KeyCheck(None, *failed)
             logger.debug("AI21 key check answered %s; the key was not refused", type(exc).__name__)
         return KeyCheck(None)
-
-    def _lease(self, api_key: str, base_url: str | None) -> Any:
-        """The SDK client of this key and URL (built on a worker thread when they change), held while in use."""
-        return self._clients.lease("ai21", (api_key, base_url), lambda: self._build_client(api_key, base_url))
-
-    @asynccontextmanager
-    async def _client(self) -> AsyncIterator[tuple[Any, str | None]]:
-        """The SDK client of the current key and URL, and that URL."""
-        snapshot = await self._keys.current()
-        api_key = snapshot.get(API_KEY)
-        if api_key is None:
-            raise ProviderUnavailableError(f"AI21 is unavailable: {API_KEY} is not in the keys secret; add it.")
-        base_url = self._base_url or snapshot.get(BASE_URL_KEY)
-        async with self._lease(api_key, base_url) as client:
-            yield client, base_url
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -151,7 +131,7 @@ class AI21Provider(Provider):
                         if chunk.usage is not None:
                             usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             except Exception as exc:
-                raise _translate(exc, self._timeout, base_url) from exc
+                raise self._translate(exc, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -160,7 +140,7 @@ class AI21Provider(Provider):
             try:
                 response = await client.chat.completions.create(**_chat_arguments(request))
             except Exception as exc:
-                raise _translate(exc, self._timeout, base_url) from exc
+                raise self._translate(exc, base_url) from exc
         choice = response.choices[0]
         return ChatResult(
             text=choice.message.content or "",
@@ -168,20 +148,14 @@ class AI21Provider(Provider):
             usage=Usage(response.usage.prompt_tokens, response.usage.completion_tokens),
         )
 
-    async def diagnose(self) -> list[Diagnosis]:
-        """One row for the provider and the key's problem said once (not once per model)."""
-        models = await self.list_models()
-        return key_diagnosis(self.name, models) if models else await super().diagnose()
-
     async def refresh(self) -> None:
         self._checked.clear()
 
-    async def aclose(self) -> None:
-        await self._clients.aclose()
+    def _sdk_error(self, exc: Exception, errors: ErrorContext) -> ModelError:
+        return _sdk_error(exc, errors)
 
-
-async def _close_client(client: Any) -> None:
-    await client._client.aclose()
+    async def _close_client(self, client: Any) -> None:
+        await client._client.aclose()
 
 
 async def _note_error_response(response: Any) -> None:
@@ -236,29 +210,12 @@ def _detail(details: str | None) -> str:
     return details[:300]
 
 
-def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
-    """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
-    if isinstance(exc, ModelError):
-        return exc
+def _sdk_error(exc: Exception, errors: ErrorContext) -> ModelError:
     from ai21.errors import AI21APIError, AI21Error
 
-    ctx = _context(base_url)
-    transport = ctx.httpx_failure(exc, timeout)
-    if transport is not None:
-        return transport
     if isinstance(exc, AI21Error):
         return ProviderError(f"AI21 failed: {exc.message[:300]}")
     if not isinstance(exc, AI21APIError):
         logger.exception("Unexpected error from the AI21 SDK")
         return ProviderError(f"AI21 failed: {type(exc).__name__}.")
-    return ctx.status_error(exc.status_code, _detail(exc.details), _retry_after.get())
-
-
-def _context(base_url: str | None) -> ErrorContext:
-    return ErrorContext(
-        "AI21",
-        base_url or DEFAULT_BASE_URL,
-        API_KEY,
-        not_found_hint="check the model name (ai21/jamba-large, ai21/jamba-mini)",
-        unreachable_fix=f"check {BASE_URL_KEY} or the network.",
-    )
+    return errors.status_error(exc.status_code, _detail(exc.details), _retry_after.get())

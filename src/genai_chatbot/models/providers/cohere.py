@@ -20,8 +20,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
-from functools import partial
+from contextlib import aclosing
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -29,14 +28,13 @@ from genai_chatbot.models.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
-from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientCache
+from genai_chatbot.models.providers._catalog import CatalogModel
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
-from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks, failed_check
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
+from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
 from genai_chatbot.models.providers._retry_after import retry_after_from
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -59,11 +57,13 @@ CURATED_MODELS: tuple[CatalogModel, ...] = (
 )
 
 
-class CohereProvider(Provider):
+class CohereProvider(KeyedSDKProvider):
     """Cohere's chat models, available while `COHERE_API_KEY` is in the keys."""
 
     name = "cohere"
-    enabling_keys = ("COHERE_API_KEY",)
+    enabling_keys = (API_KEY,)
+    label, api_key_name, base_url_key, default_base_url = "Cohere", API_KEY, BASE_URL_KEY, DEFAULT_BASE_URL
+    not_found_hint = "run `genai-chatbot models` for the chat models this key may use"
 
     def __init__(
         self,
@@ -73,20 +73,9 @@ class CohereProvider(Provider):
         discover_models: bool = True,
     ) -> None:
         """`base_url` overrides `COHERE_BASE_URL`; `discover_models` asks the API for the key's chat models."""
-        self._keys = keys
-        self._timeout = timeout_seconds
-        self._base_url = base_url
+        super().__init__(keys, timeout_seconds, base_url)
         self._discover = discover_models
-        self._clients: ClientCache[Any] = ClientCache(_close_client)
         self._discovered: KeyChecks[tuple[CatalogModel, ...]] = KeyChecks()
-
-    async def _credentials(self) -> tuple[str | None, str | None]:
-        snapshot = await self._keys.current()
-        return snapshot.get(API_KEY), self._base_url or snapshot.get(BASE_URL_KEY)
-
-    def _lease(self, api_key: str, base_url: str | None) -> Any:
-        """The SDK client of this key and URL (built on a worker thread when they change), held while in use."""
-        return self._clients.lease("cohere", (api_key, base_url), lambda: self._build_client(api_key, base_url))
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -133,8 +122,7 @@ class CohereProvider(Provider):
                     endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
                 )
         except Exception as exc:
-            refusal = partial(_translate, exc, self._timeout, base_url)
-            failed = failed_check(exc, _context(base_url), _DISCOVERY_TIMEOUT_SECONDS, refusal)
+            failed = self._check_failure(exc, base_url, _DISCOVERY_TIMEOUT_SECONDS)
             if failed is not None:
                 return KeyCheck(CURATED_MODELS, *failed)
             logger.info("Listing Cohere's chat models failed (%s); offering the curated list", _describe(exc))
@@ -147,19 +135,10 @@ class CohereProvider(Provider):
         ]
         return KeyCheck(tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS)
 
-    @asynccontextmanager
-    async def _ready_client(self) -> AsyncIterator[tuple[Any, str | None]]:
-        """The SDK client of the current key, and the base URL it uses (None: Cohere's own)."""
-        api_key, base_url = await self._credentials()
-        if api_key is None:
-            raise ProviderUnavailableError(f"Cohere is unavailable: {API_KEY} is not in the keys secret; add it.")
-        async with self._lease(api_key, base_url) as client:
-            yield client, base_url
-
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         finish: FinishReason = "stop"
         usage: Usage | None = None
-        async with self._ready_client() as (client, base_url):
+        async with self._client() as (client, base_url):
             try:
                 async with aclosing(client.chat_stream(**_chat_arguments(request))) as events:
                     async for event in events:
@@ -173,32 +152,26 @@ class CohereProvider(Provider):
                             finish = finish_reason(event.delta.finish_reason)
                             usage = _usage(event.delta.usage)
             except Exception as exc:
-                raise _translate(exc, self._timeout, base_url) from exc
+                raise self._translate(exc, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        async with self._ready_client() as (client, base_url):
+        async with self._client() as (client, base_url):
             try:
                 response = await client.chat(**_chat_arguments(request))
             except Exception as exc:
-                raise _translate(exc, self._timeout, base_url) from exc
+                raise self._translate(exc, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
         return ChatResult(text=text, finish_reason=finish_reason(response.finish_reason), usage=_usage(response.usage))
-
-    async def diagnose(self) -> list[Diagnosis]:
-        """One row for the provider and the key's problem said once (not once per model)."""
-        models = await self.list_models()
-        return key_diagnosis(self.name, models) if models else await super().diagnose()
 
     async def refresh(self) -> None:
         self._discovered.clear()
 
-    async def aclose(self) -> None:
-        await self._clients.aclose()
+    def _sdk_error(self, exc: Exception, errors: ErrorContext) -> ModelError:
+        return _sdk_error(exc, errors)
 
-
-async def _close_client(client: Any) -> None:
-    await client._client_wrapper.httpx_client.httpx_client.aclose()
+    async def _close_client(self, client: Any) -> None:
+        await client._client_wrapper.httpx_client.httpx_client.aclose()
 
 
 def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
@@ -253,27 +226,10 @@ def _error_detail(exc: Any) -> str:
     return str(body)[:300] if body else ""
 
 
-def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
-    """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
-    if isinstance(exc, ModelError):
-        return exc
+def _sdk_error(exc: Exception, errors: ErrorContext) -> ModelError:
     from cohere.core.api_error import ApiError
 
-    ctx = _context(base_url)
-    transport = ctx.httpx_failure(exc, timeout)
-    if transport is not None:
-        return transport
     if not isinstance(exc, ApiError) or exc.status_code is None:
         logger.exception("Unexpected error from the Cohere SDK")
         return ProviderError(f"Cohere failed: {type(exc).__name__}.")
-    return ctx.status_error(exc.status_code, _error_detail(exc), retry_after_from(exc.headers))
-
-
-def _context(base_url: str | None) -> ErrorContext:
-    return ErrorContext(
-        "Cohere",
-        base_url or DEFAULT_BASE_URL,
-        API_KEY,
-        not_found_hint="run `genai-chatbot models` for the chat models this key may use",
-        unreachable_fix=f"check {BASE_URL_KEY} or the network.",
-    )
+    return errors.status_error(exc.status_code, _error_detail(exc), retry_after_from(exc.headers))
