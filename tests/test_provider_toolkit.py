@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,13 @@ import pytest
 from conftest import LiveServer
 from fake_openai import FakeOpenAI, Recorded, Reply, chunk, default_reply, sse
 from genai_chatbot.api.app import create_app
-from genai_chatbot.config import LocalModelSettings, OpenAICompatibleEndpoint, Settings
+from genai_chatbot.config import (
+    LocalModelSettings,
+    OpenAICompatibleEndpoint,
+    SageMakerEndpoint,
+    SageMakerSettings,
+    Settings,
+)
 from genai_chatbot.models.errors import InvalidRequestError, ProviderError, ProviderUnavailableError, RateLimitedError
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._finish import finish_reason
@@ -25,7 +32,11 @@ from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
 from genai_chatbot.models.providers._per_loop import LoopLock
 from genai_chatbot.models.providers._pump import pump
 from genai_chatbot.models.providers._retry_after import MAX_RETRY_AFTER_SECONDS, parse_retry_after, retry_after_from
+from genai_chatbot.models.providers.bedrock import ERRORS as BEDROCK_ERRORS
+from genai_chatbot.models.providers.bedrock import BedrockProvider
 from genai_chatbot.models.providers.openai import OpenAICompatibleProvider
+from genai_chatbot.models.providers.sagemaker import ERRORS as SAGEMAKER_ERRORS
+from genai_chatbot.models.providers.sagemaker import SageMakerProvider
 from genai_chatbot.models.types import ChatRequest, Message
 from genai_chatbot.secrets import ProviderKeys
 
@@ -249,3 +260,44 @@ async def test_the_openai_compatible_provider_keeps_tool_call_finishes(filtering
     finally:
         await provider.aclose()
     assert chunks[-1].finish_reason == "tool_calls"
+
+
+# AWS error tables -----------------------------------------------------------------------------------
+
+
+def client_error(code: str, message: str = "The service said no.") -> Exception:
+    from botocore.exceptions import ClientError
+
+    answer: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPHeaders": {"retry-after": "5"}},
+    }
+    return ClientError(answer, "Operation")
+
+
+async def test_every_bedrock_error_code_in_the_table_becomes_its_error() -> None:
+    bedrock = BedrockProvider(Settings(bedrock_region="eu-west-1"))
+    try:
+        for code, outcome in BEDROCK_ERRORS.items():
+            error = bedrock._translate(client_error(code), "some-model")
+            assert type(error) is outcome.error, code
+            assert "The service said no" in error.message and "no.." not in error.message, code
+            if isinstance(error, RateLimitedError):
+                assert error.retry_after == 5.0
+        assert type(bedrock._translate(client_error("SomethingNew"), "some-model")) is ProviderError
+    finally:
+        await bedrock.aclose()
+
+
+async def test_every_sagemaker_error_code_in_the_table_becomes_its_error() -> None:
+    endpoint = SageMakerEndpoint(name="qwen", format="tgi")
+    sagemaker = SageMakerProvider(SageMakerSettings(region="eu-west-1", endpoints=[endpoint]))
+    try:
+        for code, outcome in SAGEMAKER_ERRORS.items():
+            error = sagemaker._translate(client_error(code), endpoint)
+            assert type(error) is outcome.error, code
+            assert "SageMaker endpoint 'qwen'" in error.message, code
+        throttled = sagemaker._translate(client_error("ThrottlingException", "Rate exceeded for quota"), endpoint)
+        assert isinstance(throttled, RateLimitedError) and throttled.retry_after == 5.0, "not a capacity problem"
+    finally:
+        await sagemaker.aclose()

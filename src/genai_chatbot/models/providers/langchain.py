@@ -93,7 +93,10 @@ class LangChainProvider(Provider):
         return self._classes[class_path]
 
     async def _model(self, entry: LangChainModel) -> Any:
-        """The model object for `entry` with the current keys, rebuilt only when their values changed."""
+        """The model object for `entry` with the current keys, rebuilt only when their values changed.
+
+        It is used past its lease: a LangChain model holds nothing to close, so a rotated one is simply dropped.
+        """
         snapshot = await self._keys.current()
         secrets = {argument: snapshot.get(key) for argument, key in entry.keys.items()}
         missing = [entry.keys[argument] for argument, value in secrets.items() if value is None]
