@@ -29,7 +29,6 @@ from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
 from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
-from genai_chatbot.models.providers._per_loop import LoopLock
 from genai_chatbot.models.providers._pump import pump
 from genai_chatbot.models.providers._retry_after import MAX_RETRY_AFTER_SECONDS, parse_retry_after, retry_after_from
 from genai_chatbot.models.providers.bedrock import ERRORS as BEDROCK_ERRORS
@@ -38,6 +37,7 @@ from genai_chatbot.models.providers.openai import OpenAICompatibleProvider
 from genai_chatbot.models.providers.sagemaker import ERRORS as SAGEMAKER_ERRORS
 from genai_chatbot.models.providers.sagemaker import SageMakerProvider
 from genai_chatbot.models.types import ChatRequest, Message
+from genai_chatbot.per_loop import LoopLock
 from genai_chatbot.secrets import ProviderKeys
 
 # Retry-After ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from genai_chatbot.models.providers._per_loop import LoopLock
+from genai_chatbot.per_loop import LoopLock
 
 Client = TypeVar("Client")
 

@@ -45,7 +45,6 @@ from genai_chatbot.models.providers._aws import (
 )
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
-from genai_chatbot.models.providers._per_loop import LoopLock
 from genai_chatbot.models.providers._pump import pump, whole_reply
 from genai_chatbot.models.providers.bedrock_access import ModelAccess, check_access
 from genai_chatbot.models.providers.bedrock_models import (
@@ -57,6 +56,7 @@ from genai_chatbot.models.providers.bedrock_models import (
     usage_from,
 )
 from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.per_loop import LoopLock
 
 logger = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 from genai_chatbot.models.errors import ModelError, ProviderError
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext, body_message
-from genai_chatbot.models.providers._per_loop import LoopLock
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
 from genai_chatbot.models.providers.stream_http import HTTPClient, split_credentials
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.per_loop import LoopLock
 
 if TYPE_CHECKING:
     import aiohttp

@@ -41,7 +41,6 @@ from genai_chatbot.models.providers._aws import (
     error_message,
 )
 from genai_chatbot.models.providers._catalog import model_info
-from genai_chatbot.models.providers._per_loop import LoopLock
 from genai_chatbot.models.providers._pump import pump, whole_reply
 from genai_chatbot.models.providers.sagemaker_formats import Payload, StreamDecoder, build_payload, parse_whole
 from genai_chatbot.models.providers.sagemaker_status import (
@@ -53,6 +52,7 @@ from genai_chatbot.models.providers.sagemaker_status import (
     describe,
 )
 from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.per_loop import LoopLock
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from genai_chatbot.models.errors import ProviderError
 from genai_chatbot.models.providers._http_errors import ErrorContext
-from genai_chatbot.models.providers._per_loop import PerLoop
+from genai_chatbot.per_loop import PerLoop
 
 if TYPE_CHECKING:
     import aiohttp

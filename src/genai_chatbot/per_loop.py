@@ -2,7 +2,8 @@
 
 An `asyncio.Lock` or an aiohttp session binds to the loop it is first used in, and fails when another
 loop touches it; the server runs one loop, but tests and CLI commands each run their own. `PerLoop`
-makes one object per loop on first use there and forgets those of loops that have closed.
+makes one object per loop on first use there and forgets those of loops that have closed; `LoopLock`
+is the lock every long-lived object (the keys, the providers' caches) takes.
 """
 
 from __future__ import annotations
