@@ -150,7 +150,7 @@ _CLIENT = textwrap.dedent(
 )
 
 
-def test_an_https_endpoint_is_reached_through_https_proxy_with_connect(
+def test_an_https_endpoint_is_reached_through_https_proxy_with_connect_and_its_credentials(
     fake: FakeOpenAI, proxy: HTTPProxy, tmp_path: Path
 ) -> None:
     cert_file, key_file = _self_signed(tmp_path)
@@ -161,7 +161,8 @@ def test_an_https_endpoint_is_reached_through_https_proxy_with_connect(
     base = fake.url.replace("http://", "https://") + "/v1"
     keys.write_text(json.dumps({"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": base}))
     env = {k: v for k, v in os.environ.items() if k.upper() not in PROXY_VARIABLES}
-    env |= {"HTTPS_PROXY": proxy.url, "SSL_CERT_FILE": str(cert_file), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proxy_url = proxy.url.replace("http://", "http://tunnel-user:secret@")
+    env |= {"HTTPS_PROXY": proxy_url, "SSL_CERT_FILE": str(cert_file), "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
         [sys.executable, "-c", _CLIENT, str(keys)], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -170,4 +171,6 @@ def test_an_https_endpoint_is_reached_through_https_proxy_with_connect(
     assert "gpt-4o" in answer["models"] and answer["text"] == "Hello, world"
     port = fake.url.rsplit(":", 1)[1]
     assert [(seen.method, seen.target) for seen in proxy.seen] == [("CONNECT", f"127.0.0.1:{port}")] * 2
+    credentials = "Basic " + base64.b64encode(b"tunnel-user:secret").decode()
+    assert [seen.proxy_authorization for seen in proxy.seen] == [credentials] * 2, "on the CONNECT, not inside TLS"
     assert [r.path for r in fake.requests] == ["/v1/models", "/v1/chat/completions"]
