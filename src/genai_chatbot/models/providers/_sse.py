@@ -15,7 +15,7 @@ cost stays a few dictionary-free byte operations: this runs for every token of e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import NamedTuple
 
 _BOM = b"\xef\xbb\xbf"
@@ -51,22 +51,26 @@ class SSEDecoder:
 
     def feed(self, piece: bytes) -> list[ServerSentEvent]:
         """The events completed by `piece`."""
+        return list(self.events(piece))
+
+    def events(self, piece: bytes) -> Iterator[ServerSentEvent]:
+        """The events completed by `piece`, each decoded only when asked for: the first token of a burst goes
+        out before the rest is parsed. Read it to its end before feeding the next piece."""
         if self._after_cr and piece[:1] == b"\n":
             piece = piece[1:]
         if not piece:
-            return []
+            return
         self._after_cr = piece[-1] == 13
         text = self._pending + piece if self._pending else piece
         if not self._started:
             if len(text) < len(_BOM) and _BOM.startswith(text):
                 self._pending = text
-                return []
+                return
             self._started = True
             if text.startswith(_BOM):
                 text = text[len(_BOM) :]
         lines = text.splitlines()  # bytes.splitlines splits at CRLF, LF and CR only
         self._pending = lines.pop() if lines and text[-1] not in _LINE_ENDS else b""
-        events: list[ServerSentEvent] = []
         data = self._data
         for line in lines:
             if line[:6] == b"data: ":  # the common case, kept free of calls
@@ -74,11 +78,10 @@ class SSEDecoder:
             elif line:
                 self._field(line)
             elif data:
-                events.append(self._dispatch())
+                yield self._dispatch()
                 data = self._data
             else:
                 self._event = b""
-        return events
 
     def flush(self) -> list[ServerSentEvent]:
         """At the end of the body: the event left open by a body that ended without its empty line."""
@@ -120,7 +123,7 @@ async def sse_events(body: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEven
     """The events of a body read piece by piece, including one left open at its end."""
     decoder = SSEDecoder()
     async for piece in body:
-        for event in decoder.feed(piece):
+        for event in decoder.events(piece):
             yield event
     for event in decoder.flush():
         yield event
