@@ -7,12 +7,14 @@ It implements only what the SDK and our providers send: `GET …/models` and `PO
 from __future__ import annotations
 
 import json
-import threading
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from served import Served
 
 MODEL_IDS = [
     "gpt-4o",
@@ -139,16 +141,18 @@ class FakeOpenAI:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        self._served = Served(self._server)
+
+    def serve_tls(self, context: ssl.SSLContext) -> None:
+        """Answer over TLS from now on (call before the first request); the URL keeps its `http://`."""
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
 
     def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
+        self._served.__enter__()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._served.__exit__()
 
     def last(self, suffix: str) -> Recorded:
         """The latest request whose path ends with `suffix`."""

@@ -160,7 +160,7 @@ async def test_a_key_the_api_refuses_lists_the_models_unavailable_naming_the_key
     assert {m.name for m in listed} == {"jamba-large", "jamba-mini"}, "the names stay listed"
     assert not any(m.available for m in listed)
     reason = listed[0].unavailable_reason or ""
-    assert "rejected AI21_API_KEY (HTTP 401)" in reason and KEY not in reason
+    assert "the key AI21_API_KEY was refused (HTTP 401)" in reason and KEY not in reason
     [check] = fake_api.received
     assert check.headers["authorization"] == f"Bearer {KEY}"
     await provider.list_models()
@@ -182,5 +182,5 @@ async def test_an_unreachable_api_lists_the_models_unavailable_as_unreachable(ke
         await provider.aclose()
     assert len(listed) == 2 and not any(m.available for m in listed)
     reason = listed[0].unavailable_reason or ""
-    assert f"Cannot reach AI21 at http://127.0.0.1:{port}/studio/v1" in reason
+    assert f"Cannot reach AI21: endpoint http://127.0.0.1:{port}/studio/v1 did not answer" in reason
     assert "check AI21_BASE_URL or the network" in reason

@@ -1,4 +1,4 @@
-"""AzureOpenAIProvider, configured exactly as documented, against a real local HTTP server and the real SDK."""
+"""AzureOpenAIProvider, configured exactly as documented, against a real local HTTP server."""
 
 from __future__ import annotations
 
@@ -112,9 +112,7 @@ async def test_a_stream_goes_to_the_deployment_with_the_api_version_and_api_key(
     assert sent.body["model"] == "Model1DeploymentName" and sent.body["stream"] is True
 
 
-async def test_a_whole_reply_goes_through_the_sdk_to_the_same_deployment(
-    provider: AzureOpenAIProvider, fake: FakeOpenAI
-) -> None:
+async def test_a_whole_reply_is_posted_to_the_same_deployment(provider: AzureOpenAIProvider, fake: FakeOpenAI) -> None:
     result = await provider.complete(REQUEST)
     assert result.text == "Hello, world"
     sent = fake.last("/chat/completions")

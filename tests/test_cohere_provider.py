@@ -216,7 +216,7 @@ async def test_a_key_the_api_refuses_lists_the_models_unavailable_naming_the_key
     assert [m.name for m in listed] == [m.name for m in CURATED_MODELS], "the names stay listed"
     assert not any(m.available for m in listed)
     reason = listed[0].unavailable_reason or ""
-    assert "rejected COHERE_API_KEY (HTTP 401)" in reason and KEY not in reason
+    assert "the key COHERE_API_KEY was refused (HTTP 401)" in reason and KEY not in reason
     assert await provider.diagnose() == [
         Diagnosis("cohere", "error", f"0 of {len(CURATED_MODELS)} models available"),
         Diagnosis("cohere", "error", reason),  # said once, not once per model
@@ -240,5 +240,5 @@ async def test_an_unreachable_api_lists_the_models_unavailable_as_unreachable(ke
     assert [m.name for m in listed] == [m.name for m in CURATED_MODELS]
     assert not any(m.available for m in listed)
     reason = listed[0].unavailable_reason or ""
-    assert f"Cannot reach Cohere at http://127.0.0.1:{port}" in reason
+    assert f"Cannot reach Cohere: endpoint http://127.0.0.1:{port} did not answer" in reason
     assert "check COHERE_BASE_URL or the network" in reason

@@ -115,12 +115,12 @@ async def test_model_object_is_reused_until_its_key_changes(
 ) -> None:
     fake_api.on("POST", PATH, openai_stream)
     [c async for c in provider.stream(request())]
-    first = provider._built["gpt-local"].model
+    first = provider._built.current("gpt-local")
     [c async for c in provider.stream(request())]
-    assert provider._built["gpt-local"].model is first
+    assert provider._built.current("gpt-local") is first
     keys_file.write(OPENAI_API_KEY="sk-rotated-9876543210")
     [c async for c in provider.stream(request())]
-    assert provider._built["gpt-local"].model is not first
+    assert provider._built.current("gpt-local") is not first
     assert [r.headers["authorization"] for r in fake_api.received] == [
         f"Bearer {KEY}",
         f"Bearer {KEY}",

@@ -132,7 +132,10 @@ async def test_an_endpoint_that_is_down_lists_its_models_as_unavailable_with_the
 
 async def test_a_down_endpoint_without_configured_models_lists_a_placeholder() -> None:
     provider = OpenAICompatibleProvider(endpoint(f"http://127.0.0.1:{free_port()}/v1"), ProviderKeys([]))
-    [model] = await provider.list_models()
+    try:
+        [model] = await provider.list_models()
+    finally:
+        await provider.aclose()
     assert model.id == "llamacpp/llamacpp" and not model.available
 
 

@@ -1,4 +1,4 @@
-"""OpenAIProvider against a real local HTTP server, through the real SDK and our streaming path."""
+"""OpenAIProvider against a real local HTTP server: listing, streams and whole replies over our aiohttp path."""
 
 from __future__ import annotations
 
@@ -118,9 +118,7 @@ async def test_streaming_sends_the_request_openai_expects_and_yields_text_then_u
     }
 
 
-async def test_a_whole_reply_goes_through_the_sdk_with_the_same_request(
-    provider: OpenAIProvider, fake: FakeOpenAI
-) -> None:
+async def test_a_whole_reply_is_posted_with_the_same_request(provider: OpenAIProvider, fake: FakeOpenAI) -> None:
     result = await provider.complete(REQUEST)
     assert (result.text, result.finish_reason) == ("Hello, world", "stop")
     assert result.usage is not None and result.usage.total_tokens == 12

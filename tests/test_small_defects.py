@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from aws_local import aws_env, moto_url  # noqa: F401  (fixtures)
 from genai_chatbot.config import ConfigError, Settings, load_settings
 from genai_chatbot.models.providers._aws import error_message
-from genai_chatbot.models.providers._sdk_errors import error_for_status
+from genai_chatbot.models.providers._http_errors import ErrorContext
 from genai_chatbot.pull import PullError, PullRequest, pull
 from genai_chatbot.secrets import build_provider_keys
 from genai_chatbot.wording import clause
@@ -72,8 +72,8 @@ def test_messages_built_from_messages_end_in_one_full_stop() -> None:
     assert clause("waiting...") == "waiting..."
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "You lack access."}}, "Converse")
     assert error_message(denied) == "You lack access"
-    limited = error_for_status("Cohere", "COHERE_API_KEY", 429, "Slow down.")
-    assert limited.message == "Cohere is rate limiting this key: Slow down."
+    limited = ErrorContext("Cohere", key_name="COHERE_API_KEY").status_error(429, "Slow down.")
+    assert limited.message == "Cohere is rate limiting this key: Slow down. Retry later, or raise the quota."
 
 
 def test_open_takes_a_unique_id_prefix_and_lists_an_ambiguous_one(tmp_path: Path) -> None:

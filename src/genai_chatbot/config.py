@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     #: Where sessions, messages, users and keys are stored: `sqlite:///path/chat.sqlite3` (default:
     #: `<data_dir>/chat.sqlite3`) or `postgresql://user:password@host:port/database`. It may hold a password:
-    #: never in a repr, a log line or an error (see `genai_chatbot.stores.redact_url`).
+    #: never in a repr, a log line or an error (see `genai_chatbot.redaction.redact_url`).
     database_url: str | None = Field(default=None, repr=False)
     #: The model used when a request names none.
     default_model: str = f"local/{EMBEDDED_MODEL_NAME}"

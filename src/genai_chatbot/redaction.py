@@ -35,6 +35,14 @@ def mask_url_credentials(text: str) -> str:
     return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text) if "@" in text else text
 
 
+_PASSWORD_PARAMETER = re.compile(r"(?i)\b(password=)[^&\s]*")
+
+
+def redact_url(url: str) -> str:
+    """`url` with its credentials (`user:password@`) and any `password=` parameter masked: safe to show."""
+    return _PASSWORD_PARAMETER.sub(rf"\g<1>{MASK}", mask_url_credentials(url))
+
+
 def secret_fragments(name: str, value: str) -> set[str]:
     """The strings to mask wherever they appear, for one entry of the keys secret.
 

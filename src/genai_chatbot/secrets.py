@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from genai_chatbot.config import Settings
 from genai_chatbot.files import private_dir
+from genai_chatbot.per_loop import LoopLock
 
 # Masking lives in `redaction`; these names stay importable from here, where callers have always found them.
 from genai_chatbot.redaction import MASK as MASK
@@ -298,8 +299,7 @@ class ProviderKeys:
         self._clock = clock
         self._snapshot: KeysSnapshot | None = None
         self._read_at = 0.0
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = LoopLock()  # the CLI and tests may use this object from several event loops
 
     @property
     def descriptions(self) -> list[str]:
@@ -313,7 +313,7 @@ class ProviderKeys:
 
     async def refresh(self, only_if_stale: bool = False) -> KeysSnapshot:
         """Re-read every source now."""
-        async with self._refresh_lock():
+        async with self._lock:
             if only_if_stale and self._snapshot is not None and self._clock() - self._read_at < self._ttl:
                 return self._snapshot
             results = await asyncio.gather(*(s.read() for s in self._sources), return_exceptions=True)
@@ -336,13 +336,6 @@ class ProviderKeys:
                 for error in self._snapshot.errors:
                     logger.warning("%s", error)
             return self._snapshot
-
-    def _refresh_lock(self) -> asyncio.Lock:
-        # A lock belongs to one event loop; the CLI and tests may use this object from several.
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
 
     def redact(self, text: str) -> str:
         """`text` with every value of the last snapshot's keys secret (and URL credentials) replaced by `***`.

@@ -10,13 +10,12 @@ show instead (the server's log filter masks URL credentials too).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from genai_chatbot.config import ConfigError, Settings
-from genai_chatbot.redaction import MASK, mask_url_credentials
+from genai_chatbot.redaction import redact_url
 
 if TYPE_CHECKING:
     from genai_chatbot.auth.users import UserStore
@@ -24,13 +23,6 @@ if TYPE_CHECKING:
     from genai_chatbot.governance.store import GovernanceStore
 
 StoreKind = Literal["sqlite", "postgresql"]
-
-_PASSWORD_PARAMETER = re.compile(r"(?i)\b(password=)[^&\s]*")
-
-
-def redact_url(url: str) -> str:
-    """`url` with its credentials (`user:password@`) and any `password=` parameter masked: safe to show."""
-    return _PASSWORD_PARAMETER.sub(rf"\g<1>{MASK}", mask_url_credentials(url))
 
 
 @runtime_checkable

@@ -34,7 +34,16 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
-_FINISH = {"stop": "stop", "length": "length", "cancelled": "stop", "error": "stop"}
+# OpenAI's own reasons pass through; ours (a stopped consumer, a provider failure) are a plain "stop" to a client.
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "function_call",
+    "cancelled": "stop",
+    "error": "stop",
+}
 #: Names the model that answered (a fallback's, when one did); the body's `model` is the one asked for.
 MODEL_HEADER = "X-GenAI-Chatbot-Model"
 

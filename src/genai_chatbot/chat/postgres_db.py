@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from genai_chatbot.chat.postgres_migrations import migrate
+from genai_chatbot.redaction import redact_url
 
 CONNECT_TIMEOUT_SECONDS = 10
 POOL_SIZE = 8
@@ -33,8 +34,6 @@ class StoreUnavailableError(RuntimeError):
 
 def redacted(url: str, text: str) -> str:
     """`text` with the URL's password, wherever it appears, replaced by `***`."""
-    from genai_chatbot.stores import redact_url
-
     try:
         password = conninfo_to_dict(url).get("password")
     except psycopg.Error:
@@ -51,8 +50,6 @@ async def connect(url: str) -> AsyncConnection[DictRow]:
             url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_SECONDS
         )
     except psycopg.Error as exc:
-        from genai_chatbot.stores import redact_url
-
         raise StoreUnavailableError(
             f"Cannot connect to PostgreSQL at {redact_url(url)}: {redacted(url, str(exc)).strip()}. "
             "Check database_url (GENAI_CHATBOT_DATABASE_URL) and that the server accepts connections."

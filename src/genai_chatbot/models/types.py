@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "cancelled", "error"]
+#: OpenAI's finish reasons, kept as they are (see `providers/_finish.py`), and ours: `cancelled` (the consumer
+#: stopped reading) and `error` (the provider reported a failure in the stream).
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "function_call", "cancelled", "error"]
 
 
 @dataclass(frozen=True, slots=True)

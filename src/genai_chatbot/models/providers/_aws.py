@@ -1,37 +1,63 @@
-"""What the AWS providers (Bedrock, SageMaker) share: client settings, a thread pump, and error facts.
+"""What the AWS providers (Bedrock, SageMaker) share: client settings, and how botocore's failures read.
 
-boto3 blocks, and its event streams are read by iterating in the calling thread. So every AWS call runs on
-the provider's own thread pool (not asyncio's default one, which long streams would starve), and a stream
-is read on a worker thread that hands items to the event loop. A consumer that stops reading sets a flag
-the worker checks after every event; the worker then closes the HTTP response, which ends the stream at
-the server and stops generation there.
+boto3 blocks, so every AWS call runs on the provider's own thread pool, and streams are read through the
+shared thread pump (`_pump.py`). botocore fails with a `ClientError` carrying an error code; each provider
+maps codes to our errors with a table (`AwsOutcome` per code) and `error_from_table`, and the failures
+every AWS call can have (no credentials, a timeout) are worded once, in `boto_failure`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from genai_chatbot.models.errors import ModelError, ProviderError, ProviderUnavailableError, RateLimitedError
+from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.wording import clause
 
 if TYPE_CHECKING:
     from botocore.config import Config
 
-T = TypeVar("T")
-#: A blocking producer: calls `emit` for each item and returns when done or when the stop flag is set.
-Producer = Callable[[Callable[[T], None], threading.Event], None]
+CREDENTIALS_HINT = (
+    "configure AWS credentials the standard way (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an "
+    "instance/task role)"
+)
 
-_END = object()
+
+@dataclass(frozen=True, slots=True)
+class AwsOutcome:
+    """What an AWS error code means: our error class and its message, a `str.format` template.
+
+    The template may use `{code}`, `{message}` (AWS's own, without its full stop) and whatever fields the
+    provider passes (`{what}`, `{where}`, `{hint}`...).
+    """
+
+    error: type[ModelError]
+    template: str
 
 
-class _Failure(Generic[T]):
-    """An exception raised on the worker thread, carried to the consumer."""
+def error_from_table(table: Mapping[str, AwsOutcome], exc: Any, **fields: str) -> ModelError | None:
+    """Our error for a `ClientError` whose code is in `table`; None for any other code."""
+    code = error_code(exc)
+    outcome = table.get(code)
+    if outcome is None:
+        return None
+    text = outcome.template.format(code=code, message=error_message(exc), **fields)
+    if issubclass(outcome.error, RateLimitedError):
+        return outcome.error(text, retry_after(exc))
+    return outcome.error(text)
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+
+def boto_failure(exc: BaseException, what: str, timeout_seconds: float) -> ModelError | None:
+    """Our error for the failures any AWS call can have: no credentials, or no answer in time."""
+    if is_missing_credentials(exc):
+        return ProviderUnavailableError(f"No AWS credentials for {what}; {CREDENTIALS_HINT}.")
+    if is_timeout(exc):
+        return ProviderError(
+            f"{what} did not answer within {timeout_seconds:g} s; retry, or raise request_timeout_seconds."
+        )
+    return None
 
 
 def client_config(timeout_seconds: float) -> Config:
@@ -49,42 +75,6 @@ def client_config(timeout_seconds: float) -> Config:
     )
 
 
-async def pump(executor: Executor, produce: Producer[T]) -> AsyncIterator[T]:
-    """Run `produce` on `executor`, yielding what it emits; its exception is raised here, after its items.
-
-    Closing the returned generator sets the stop flag the producer must check between items.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    stop = threading.Event()
-
-    def emit(item: object) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop closed while the worker finished; nobody is listening any more
-            stop.set()
-
-    def run() -> None:
-        try:
-            produce(emit, stop)
-        except BaseException as exc:  # carried to the consumer, who maps it
-            emit(_Failure[T](exc))
-        finally:
-            emit(_END)
-
-    loop.run_in_executor(executor, run)
-    try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield cast(T, item)
-    finally:
-        stop.set()
-
-
 def error_code(exc: Any) -> str:
     """The AWS error code of a `ClientError`, with event-stream spellings (`throttlingException`) capitalised."""
     code = str(exc.response.get("Error", {}).get("Code", "") or "")
@@ -100,12 +90,7 @@ def error_message(exc: Any) -> str:
 
 def retry_after(exc: Any) -> float | None:
     """Seconds to wait, when the service sent a `Retry-After` header with the error."""
-    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_from(exc.response.get("ResponseMetadata", {}).get("HTTPHeaders"))
 
 
 def is_timeout(exc: BaseException) -> bool:
@@ -119,9 +104,3 @@ def is_missing_credentials(exc: BaseException) -> bool:
     from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
     return isinstance(exc, NoCredentialsError | PartialCredentialsError)
-
-
-CREDENTIALS_HINT = (
-    "configure AWS credentials the standard way (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an "
-    "instance/task role)"
-)

@@ -1,10 +1,37 @@
-"""A model a provider knows by name, as providers whose APIs list no context windows keep them."""
+"""How providers describe their models: the one `ModelInfo` factory, named catalogue entries, doctor rows."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from genai_chatbot.models.types import Diagnosis, ModelInfo
+from genai_chatbot.models.types import Diagnosis, GenerationDefaults, ModelInfo
+
+
+def model_info(
+    provider: str,
+    name: str,
+    display_name: str | None = None,
+    *,
+    context_window: int = 4096,
+    unavailable_reason: str | None = None,
+    streaming: bool = True,
+    extra: Mapping[str, str] | None = None,
+    defaults: GenerationDefaults | None = None,
+) -> ModelInfo:
+    """A model as the model list shows it: id `provider/name`, unavailable exactly when a reason is given."""
+    return ModelInfo(
+        id=f"{provider}/{name}",
+        provider=provider,
+        name=name,
+        display_name=display_name or name,
+        streaming=streaming,
+        context_window=context_window,
+        available=unavailable_reason is None,
+        unavailable_reason=unavailable_reason,
+        extra=dict(extra or {}),
+        defaults=defaults or GenerationDefaults(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +44,11 @@ class CatalogModel:
 
     def info(self, provider: str, unavailable_reason: str | None = None) -> ModelInfo:
         """This model as the model list shows it, unavailable when a reason is given."""
-        return ModelInfo(
-            id=f"{provider}/{self.name}",
-            provider=provider,
-            name=self.name,
-            display_name=self.display_name,
+        return model_info(
+            provider,
+            self.name,
+            self.display_name,
             context_window=self.context_window,
-            available=unavailable_reason is None,
             unavailable_reason=unavailable_reason,
         )
 

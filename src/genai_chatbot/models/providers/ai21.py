@@ -14,7 +14,7 @@ Two SDK behaviours are worked around here, both with the SDK's own request path 
 - its error types drop the response headers, so a response hook on the httpx client we hand it notes
   Retry-After (and reads error bodies, which its async client tries to read synchronously and cannot);
 - its stream decoder calls its own deprecated `from_dict` for every chunk, warning each time, so the
-  stream's SSE lines are decoded here into the SDK's `ChatCompletionChunk` model instead.
+  stream's events are read here with the shared SSE decoder into the SDK's `ChatCompletionChunk` model.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import asyncio
 import importlib.util
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
@@ -33,11 +32,14 @@ from genai_chatbot.models.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
-from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
-from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.providers._catalog import CatalogModel
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._http_errors import ErrorContext
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
+from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
+from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.providers._sse import sse_events
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ BASE_URL_KEY = "AI21_BASE_URL"
 DEFAULT_BASE_URL = "https://api.ai21.com/studio/v1"
 INSTALL_HINT = "install the ai21 extra: pip install 'genai-chatbot[ai21]'"
 _CHECK_TIMEOUT_SECONDS = 10.0  # listing must stay quick even when AI21 is slow
-_UNREACHABLE_TTL = 30.0  # an unreachable API is asked again after this long; a refused key only on refresh
 
 # Retry-After of the last error response seen by this task's request; a context variable because the hook
 # runs inside the request's own task, and concurrent requests must not see each other's value.
@@ -61,69 +62,43 @@ MODELS: tuple[CatalogModel, ...] = (
 )
 
 
-class AI21Provider(Provider):
-    """AI21's Jamba chat models, available while `AI21_API_KEY` is in the keys."""
+class AI21Provider(KeyedSDKProvider):
+    """AI21's Jamba chat models, available while `AI21_API_KEY` is in the keys.
+
+    A `base_url` given to the constructor (up to and including `/studio/v1`) overrides `AI21_BASE_URL`.
+    """
 
     name = "ai21"
-    enabling_keys = ("AI21_API_KEY",)
+    enabling_keys = (API_KEY,)
+    label, api_key_name, base_url_key, default_base_url = "AI21", API_KEY, BASE_URL_KEY, DEFAULT_BASE_URL
+    not_found_hint = "check the model name (ai21/jamba-large, ai21/jamba-mini)"
 
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0, base_url: str | None = None) -> None:
-        """`base_url` (up to and including `/studio/v1`) overrides `AI21_BASE_URL` from the keys."""
-        self._keys = keys
-        self._timeout = timeout_seconds
-        self._base_url = base_url
-        self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
-        self._checked: dict[str, tuple[str | None, float | None]] = {}  # key digest: (reason, unreachable since)
+        super().__init__(keys, timeout_seconds, base_url)
+        self._checked: KeyChecks[None] = KeyChecks()
 
     async def list_models(self) -> list[ModelInfo]:
-        snapshot = await self._keys.current()
-        api_key = snapshot.get(API_KEY)
+        api_key, base_url = await self._credentials()
         if api_key is None:
             return []  # not configured: the key is what turns AI21 on
         if importlib.util.find_spec("ai21") is None:
             reason: str | None = f"the ai21 SDK is not installed; {INSTALL_HINT}"
         else:
-            reason = await self._key_problem(api_key, self._base_url or snapshot.get(BASE_URL_KEY))
+            check = await self._checked.get((api_key, base_url), lambda: self._check_key(api_key, base_url))
+            reason = check.problem
         return [model.info(self.name, reason) for model in MODELS]
 
-    async def _key_problem(self, api_key: str, base_url: str | None) -> str | None:
-        """Why the key cannot be used (refused, or the API unreachable), None when it can; cached per key."""
-        digest = fingerprint(api_key, base_url)
-        known = self._checked.get(digest)
-        if known is None or (known[1] is not None and time.monotonic() - known[1] >= _UNREACHABLE_TTL):
-            known = self._checked[digest] = await self._check_key(api_key, base_url)
-        return known[0]
-
-    async def _check_key(self, api_key: str, base_url: str | None) -> tuple[str | None, float | None]:
+    async def _check_key(self, api_key: str, base_url: str | None) -> KeyCheck[None]:
+        """Why the key cannot be used (refused, or the API unreachable), if it cannot."""
         try:
-            client = await self._clients.get(api_key, base_url)
-            await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
-        except ModelError as exc:
-            return exc.message, None
-        except TimeoutError:
-            return (
-                f"AI21 did not answer at {base_url or DEFAULT_BASE_URL} within {_CHECK_TIMEOUT_SECONDS:g} s; "
-                f"check {BASE_URL_KEY} or the network.",
-                time.monotonic(),
-            )
+            async with self._lease(api_key, base_url) as client:
+                await asyncio.wait_for(client.library.files.list(limit=1), _CHECK_TIMEOUT_SECONDS)
         except Exception as exc:
-            if key_refused(getattr(exc, "status_code", None)):
-                return _translate(exc, self._timeout, base_url).message, None
-            url = base_url or DEFAULT_BASE_URL
-            transport = error_for_transport("AI21", exc, _CHECK_TIMEOUT_SECONDS, BASE_URL_KEY, url)
-            if transport is not None:
-                return transport.message, time.monotonic()
+            failed = self._check_failure(exc, base_url, _CHECK_TIMEOUT_SECONDS)
+            if failed is not None:
+                return KeyCheck(None, *failed)
             logger.debug("AI21 key check answered %s; the key was not refused", type(exc).__name__)
-        return None, None
-
-    async def _client(self) -> tuple[Any, str | None]:
-        """The SDK client for the current key and URL (built once per pair on a worker thread), and that URL."""
-        snapshot = await self._keys.current()
-        api_key = snapshot.get(API_KEY)
-        if api_key is None:
-            raise ProviderUnavailableError(f"AI21 is unavailable: {API_KEY} is not in the keys secret; add it.")
-        base_url = self._base_url or snapshot.get(BASE_URL_KEY)
-        return await self._clients.get(api_key, base_url), base_url
+        return KeyCheck(None)
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -137,85 +112,68 @@ class AI21Provider(Provider):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        client, base_url = await self._client()  # imports the SDK (on a worker thread) before the line below needs it
-        from ai21.models.chat import ChatCompletionChunk
-
         finish: FinishReason = "stop"
         usage: Usage | None = None
         _retry_after.set(None)
-        try:
-            stream = await client.chat.completions.create(**_chat_arguments(request), stream=True)
-            async with stream:
-                async for data in _sse_data(stream.response):
-                    chunk = ChatCompletionChunk.model_validate(data)
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            yield ChatChunk(text=choice.delta.content)
-                        if choice.finish_reason:
-                            finish = _finish_reason(choice.finish_reason)
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._client() as (client, base_url):  # imports the SDK (on a worker thread) first
+            from ai21.models.chat import ChatCompletionChunk
+
+            try:
+                stream = await client.chat.completions.create(**_chat_arguments(request), stream=True)
+                async with stream:
+                    async for data in _sse_data(stream.response):
+                        chunk = ChatCompletionChunk.model_validate(data)
+                        for choice in chunk.choices:
+                            if choice.delta.content:
+                                yield ChatChunk(text=choice.delta.content)
+                            if choice.finish_reason:
+                                finish = finish_reason(choice.finish_reason)
+                        if chunk.usage is not None:
+                            usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            except Exception as exc:
+                raise self._translate(exc, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        client, base_url = await self._client()
         _retry_after.set(None)
-        try:
-            response = await client.chat.completions.create(**_chat_arguments(request))
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._client() as (client, base_url):
+            try:
+                response = await client.chat.completions.create(**_chat_arguments(request))
+            except Exception as exc:
+                raise self._translate(exc, base_url) from exc
         choice = response.choices[0]
         return ChatResult(
             text=choice.message.content or "",
-            finish_reason=_finish_reason(choice.finish_reason),
+            finish_reason=finish_reason(choice.finish_reason),
             usage=Usage(response.usage.prompt_tokens, response.usage.completion_tokens),
         )
-
-    async def diagnose(self) -> list[Diagnosis]:
-        """One row for the provider and the key's problem said once (not once per model)."""
-        models = await self.list_models()
-        return key_diagnosis(self.name, models) if models else await super().diagnose()
 
     async def refresh(self) -> None:
         self._checked.clear()
 
-    async def aclose(self) -> None:
-        await self._clients.aclose()
+    def _sdk_error(self, exc: Exception, errors: ErrorContext) -> ModelError:
+        return _sdk_error(exc, errors)
 
-
-async def _close_client(client: Any) -> None:
-    await client._client.aclose()
+    async def _close_client(self, client: Any) -> None:
+        await client._client.aclose()
 
 
 async def _note_error_response(response: Any) -> None:
     """httpx response hook: read error bodies asynchronously and remember Retry-After for `_translate`."""
     if response.status_code >= 400:
         await response.aread()
-        _retry_after.set(_parse_retry_after(response.headers.get("retry-after")))
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date; callers fall back to their own backoff
+        _retry_after.set(retry_after_from(response.headers))
 
 
 async def _sse_data(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payloads of an OpenAI-style SSE body (`data: {...}` lines, ending at `data: [DONE]`)."""
-    async for line in response.aiter_lines():
-        line = line.strip()
-        if not line.startswith("data:"):
-            continue  # blank separators, comments and event names carry no chunk
-        payload = line[len("data:") :].strip()
-        if payload == "[DONE]":
+    """The JSON payloads of an OpenAI-style event stream, ending at `data: [DONE]`."""
+    async for event in sse_events(response.aiter_bytes()):
+        if event.data == "[DONE]":
             return
         try:
-            yield json.loads(payload)
+            yield json.loads(event.data)
         except json.JSONDecodeError:
-            raise ProviderError(f"AI21 sent a stream chunk that is not JSON: {payload[:200]!r}") from None
+            raise ProviderError(f"AI21 sent a stream chunk that is not JSON: {event.data[:200]!r}") from None
 
 
 def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
@@ -239,10 +197,6 @@ def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
     return arguments
 
 
-def _finish_reason(reason: str | None) -> FinishReason:
-    return "length" if reason == "length" else "stop"
-
-
 def _detail(details: str | None) -> str:
     if not details:
         return ""
@@ -256,18 +210,12 @@ def _detail(details: str | None) -> str:
     return details[:300]
 
 
-def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
-    """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
-    if isinstance(exc, ModelError):
-        return exc
+def _sdk_error(exc: Exception, errors: ErrorContext) -> ModelError:
     from ai21.errors import AI21APIError, AI21Error
 
-    transport = error_for_transport("AI21", exc, timeout, BASE_URL_KEY, base_url or DEFAULT_BASE_URL)
-    if transport is not None:
-        return transport
     if isinstance(exc, AI21Error):
         return ProviderError(f"AI21 failed: {exc.message[:300]}")
     if not isinstance(exc, AI21APIError):
         logger.exception("Unexpected error from the AI21 SDK")
         return ProviderError(f"AI21 failed: {type(exc).__name__}.")
-    return error_for_status("AI21", API_KEY, exc.status_code, _detail(exc.details), _retry_after.get())
+    return errors.status_error(exc.status_code, _detail(exc.details), _retry_after.get())

@@ -16,13 +16,16 @@ version or key changes; the streaming and the error translation are the shared o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._catalog import model_info
+from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers.openai import context_window
-from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, WireCache, chat_body
+from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, chat_body, close_wire
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys, mask_url_credentials
 
@@ -87,28 +90,27 @@ class AzureOpenAIProvider(Provider):
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0) -> None:
         self._keys = keys
         self._timeout = timeout_seconds
-        self._wires = WireCache()
+        self._wires: ClientCache[OpenAIWire] = ClientCache(close_wire, blocking_build=False)
 
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
         infos = []
         for model in configured_models(snapshot):
             found = read_deployment(snapshot, model)
-            reason = found if isinstance(found, str) else None
             infos.append(
-                ModelInfo(
-                    id=f"{self.name}/{model}",
-                    provider=self.name,
-                    name=model,
-                    display_name=f"{model} (Azure OpenAI)",
+                model_info(
+                    self.name,
+                    model,
+                    f"{model} (Azure OpenAI)",
                     context_window=context_window(found.deployment if isinstance(found, Deployment) else model),
-                    available=reason is None,
-                    unavailable_reason=reason,
+                    unavailable_reason=found if isinstance(found, str) else None,
                 )
             )
         return infos
 
-    async def _wire(self, model: str) -> tuple[OpenAIWire, Deployment]:
+    @asynccontextmanager
+    async def _wire(self, model: str) -> AsyncIterator[tuple[OpenAIWire, Deployment]]:
+        """The wire of `model`'s deployment, leased while in use, and the deployment."""
         snapshot = await self._keys.current()
         if model not in configured_models(snapshot):
             raise ProviderUnavailableError(
@@ -120,8 +122,6 @@ class AzureOpenAIProvider(Provider):
         deployment = found
 
         def build() -> OpenAIWire:
-            from openai import AsyncAzureOpenAI
-
             ctx = ErrorContext(
                 f"Azure OpenAI ({deployment.base})",
                 deployment.base,
@@ -129,28 +129,26 @@ class AzureOpenAIProvider(Provider):
                 deployment.key,
                 f"check {key_name('API_DEPLOYMENT_NAME', model)} and {key_name('API_VERSION', model)}",
             )
-            return OpenAIWire.build(
-                AsyncAzureOpenAI,
-                ctx,
-                self._timeout,
-                {"api-key": deployment.key},
-                azure_endpoint=deployment.base,
-                api_version=deployment.api_version,
-                api_key=deployment.key,
-            )
+            query = "?" + urlencode({"api-version": deployment.api_version})
+            return OpenAIWire(f"{deployment.base}/openai", {"api-key": deployment.key}, ctx, self._timeout, query)
 
         settings = (deployment.base, deployment.api_version, deployment.key)
-        return await self._wires.get(model, settings, build), deployment
+        async with self._wires.lease(model, settings, build) as wire:
+            yield wire, deployment
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        wire, deployment = await self._wire(request.model)
-        path = f"deployments/{quote(deployment.deployment, safe='')}/chat/completions"
-        async for chunk in wire.stream(path, chat_body(deployment.deployment, request)):
-            yield chunk
+        async with self._wire(request.model) as (wire, deployment):
+            async for chunk in wire.stream(_path(deployment), chat_body(deployment.deployment, request)):
+                yield chunk
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        wire, deployment = await self._wire(request.model)
-        return await wire.complete(chat_body(deployment.deployment, request))
+        async with self._wire(request.model) as (wire, deployment):
+            return await wire.complete(_path(deployment), chat_body(deployment.deployment, request))
 
     async def aclose(self) -> None:
         await self._wires.aclose()
+
+
+def _path(deployment: Deployment) -> str:
+    """Where a deployment's chat completions are, relative to `{base}/openai/`."""
+    return f"deployments/{quote(deployment.deployment, safe='')}/chat/completions"

@@ -36,14 +36,16 @@ from genai_chatbot.models.errors import (
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._aws import (
     CREDENTIALS_HINT,
+    AwsOutcome,
+    boto_failure,
     client_config,
     error_code,
+    error_from_table,
     error_message,
-    is_missing_credentials,
-    is_timeout,
-    pump,
-    retry_after,
 )
+from genai_chatbot.models.providers._catalog import model_info
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._pump import pump, whole_reply
 from genai_chatbot.models.providers.bedrock_access import ModelAccess, check_access
 from genai_chatbot.models.providers.bedrock_models import (
     NO_STREAMING,
@@ -51,10 +53,10 @@ from genai_chatbot.models.providers.bedrock_models import (
     base_model_id,
     catalog_from,
     converse_arguments,
-    finish_reason,
     usage_from,
 )
 from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.per_loop import LoopLock
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,38 @@ ACCESS_HINT = (
     "request model access in the Bedrock console for region {region} (Model access); "
     "approval is instant but access can take several minutes to appear; then refresh the model list"
 )
+_THROTTLED = AwsOutcome(
+    RateLimitedError,
+    "Bedrock throttled {what} {where}: {message}. Retry shortly, or ask for a higher quota in the Service Quotas "
+    "console.",
+)
+_CREDENTIALS_REFUSED = AwsOutcome(
+    ProviderUnavailableError, "AWS rejected the credentials used for Bedrock ({code}); " + CREDENTIALS_HINT + "."
+)
+#: Bedrock's error codes and what they mean; AccessDeniedException is handled apart (it is remembered).
+ERRORS: dict[str, AwsOutcome] = {
+    "ThrottlingException": _THROTTLED,
+    "TooManyRequestsException": _THROTTLED,
+    "ServiceQuotaExceededException": AwsOutcome(
+        RateLimitedError,
+        "Bedrock quota exceeded for {what} {where}: {message}. Ask for a quota increase in the Service Quotas console.",
+    ),
+    "ResourceNotFoundException": AwsOutcome(
+        ProviderUnavailableError,
+        "Bedrock has no {what} {where}: {message}. Run 'genai-chatbot models' for this region's models, or set "
+        "GENAI_CHATBOT_BEDROCK_REGION to a region that offers it.",
+    ),
+    "ModelNotReadyException": AwsOutcome(
+        ProviderUnavailableError, "Bedrock {what} {where} is not ready yet: {message}. Retry in a minute."
+    ),
+    "ServiceUnavailableException": AwsOutcome(
+        ProviderUnavailableError, "Bedrock is unavailable {where}: {message}. Retry shortly."
+    ),
+    "ValidationException": AwsOutcome(InvalidRequestError, "Bedrock rejected the request for {what}: {message}"),
+    "UnrecognizedClientException": _CREDENTIALS_REFUSED,
+    "ExpiredTokenException": _CREDENTIALS_REFUSED,
+    "InvalidSignatureException": _CREDENTIALS_REFUSED,
+}
 _LIST_FAILURE_TTL = 30.0  # a failed listing is retried after this long, not on every request
 _CREDENTIALS_MARGIN = 300.0  # assume the role again this long before its credentials expire
 
@@ -83,7 +117,7 @@ class BedrockProvider(Provider):
         self._retired: list[Any] = []
         self._session: Any = None
         self._credentials_deadline = float("inf")
-        self._list_lock = asyncio.Lock()
+        self._list_lock = LoopLock()
         self._catalog: dict[str, BedrockModel] | None = None
         self._list_failure: tuple[ModelError, float] | None = None
         self._access = ModelAccess()
@@ -176,32 +210,25 @@ class BedrockProvider(Provider):
             catalog = await self._models()
         except ModelError as exc:
             return [
-                ModelInfo(
-                    id=f"{self.name}/*",
-                    provider=self.name,
-                    name="*",
-                    display_name=f"Amazon Bedrock ({self.region})",
-                    available=False,
+                model_info(
+                    self.name,
+                    "*",
+                    f"Amazon Bedrock ({self.region})",
                     unavailable_reason=exc.message,
                 )
             ]
-        infos = []
-        for model in catalog.values():
-            reason = self._denied.get(model.name) or self._access.reasons.get(model.base_id)
-            infos.append(
-                ModelInfo(
-                    id=f"{self.name}/{model.name}",
-                    provider=self.name,
-                    name=model.name,
-                    display_name=model.display_name,
-                    streaming=model.streaming,
-                    context_window=model.context_window,
-                    available=reason is None,
-                    unavailable_reason=reason,
-                    extra={"region": self.region, "base_model": model.base_id},
-                )
+        return [
+            model_info(
+                self.name,
+                model.name,
+                model.display_name,
+                streaming=model.streaming,
+                context_window=model.context_window,
+                unavailable_reason=self._denied.get(model.name) or self._access.reasons.get(model.base_id),
+                extra={"region": self.region, "base_model": model.base_id},
             )
-        return infos
+            for model in catalog.values()
+        ]
 
     async def _model(self, name: str) -> BedrockModel:
         try:
@@ -219,15 +246,12 @@ class BedrockProvider(Provider):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         model = await self._model(request.model)
         arguments = converse_arguments(model, request)
+        if model.streaming:
+            chunks = pump(self._executor, partial(self._converse_stream, arguments))
+        else:
+            chunks = whole_reply(self._executor, partial(self._converse, arguments))
         try:
-            if not model.streaming:
-                loop = asyncio.get_running_loop()
-                text, finish, usage = await loop.run_in_executor(self._executor, self._converse, arguments)
-                if text:
-                    yield ChatChunk(text=text)
-                yield ChatChunk(finish_reason=finish, usage=usage)
-                return
-            async for chunk in pump(self._executor, partial(self._converse_stream, arguments)):
+            async for chunk in chunks:
                 yield chunk
         except ModelError:
             raise
@@ -274,52 +298,19 @@ class BedrockProvider(Provider):
         what = f"model {model}" if model else "the model list"
         where = f"in {self.region}"
         if isinstance(exc, ClientError):
-            code, message = error_code(exc), error_message(exc)
-            if code in ("ThrottlingException", "TooManyRequestsException"):
-                return RateLimitedError(
-                    f"Bedrock throttled {what} {where}: {message}. Retry shortly, or ask for a higher quota in the "
-                    "Service Quotas console.",
-                    retry_after=retry_after(exc),
-                )
-            if code == "ServiceQuotaExceededException":
-                return RateLimitedError(
-                    f"Bedrock quota exceeded for {what} {where}: {message}. Ask for a quota increase in the "
-                    "Service Quotas console.",
-                    retry_after=retry_after(exc),
-                )
-            if code == "AccessDeniedException":
+            if error_code(exc) == "AccessDeniedException":
                 hint = ACCESS_HINT.format(region=self.region)
-                reason = f"Bedrock denied access to {what} {where} ({message}); {hint}"
+                reason = f"Bedrock denied access to {what} {where} ({error_message(exc)}); {hint}"
                 if model is None:
                     reason += "; the identity also needs bedrock:ListFoundationModels and bedrock:ListInferenceProfiles"
                 else:
                     self._denied[model] = reason + "."
                 return ProviderUnavailableError(reason + ".")
-            if code == "ResourceNotFoundException":
-                return ProviderUnavailableError(
-                    f"Bedrock has no {what} {where}: {message}. Run 'genai-chatbot models' for this region's "
-                    "models, or set GENAI_CHATBOT_BEDROCK_REGION to a region that offers it."
-                )
-            if code == "ModelNotReadyException":
-                return ProviderUnavailableError(
-                    f"Bedrock {what} {where} is not ready yet: {message}. Retry in a minute."
-                )
-            if code == "ServiceUnavailableException":
-                return ProviderUnavailableError(f"Bedrock is unavailable {where}: {message}. Retry shortly.")
-            if code == "ValidationException":
-                return InvalidRequestError(f"Bedrock rejected the request for {what}: {message}")
-            if code in ("UnrecognizedClientException", "ExpiredTokenException", "InvalidSignatureException"):
-                return ProviderUnavailableError(
-                    f"AWS rejected the credentials used for Bedrock ({code}); {CREDENTIALS_HINT}."
-                )
-            return ProviderError(f"Bedrock failed on {what} {where}: {code}: {message}")
-        if is_missing_credentials(exc):
-            return ProviderUnavailableError(f"No AWS credentials for Bedrock; {CREDENTIALS_HINT}.")
-        if is_timeout(exc):
-            return ProviderError(
-                f"Bedrock did not answer {what} {where} within {self._timeout:g} s; retry, or raise "
-                "request_timeout_seconds."
-            )
+            known = error_from_table(ERRORS, exc, what=what, where=where)
+            return known or ProviderError(f"Bedrock failed on {what} {where}: {error_code(exc)}: {error_message(exc)}")
+        failure = boto_failure(exc, f"Bedrock ({what} {where})", self._timeout)
+        if failure is not None:
+            return failure
         logger.warning("Bedrock call failed: %s", type(exc).__name__, exc_info=exc)
         return ProviderError(f"Bedrock failed on {what} {where}: {type(exc).__name__}: {exc}")
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from genai_chatbot.models.types import ChatRequest, FinishReason, Message, Usage
+from genai_chatbot.models.types import ChatRequest, Message, Usage
 
 _NO_SYSTEM_PROMPT = ("amazon.titan-text", "mistral.mistral-7b-instruct", "mistral.mixtral-8x7b-instruct", "ai21.j2-")
 NO_STREAMING = ("ai21.j2-",)  # ConverseStream unsupported; ListFoundationModels says so for the others
@@ -129,10 +129,6 @@ def converse_arguments(model: BedrockModel, request: ChatRequest) -> dict[str, A
     if config:
         arguments["inferenceConfig"] = config
     return arguments
-
-
-def finish_reason(stop_reason: str | None) -> FinishReason:
-    return "length" if stop_reason == "max_tokens" else "stop"
 
 
 def usage_from(usage: dict[str, Any] | None) -> Usage | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -29,11 +28,13 @@ from genai_chatbot.models.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
-from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import CatalogModel, key_diagnosis
-from genai_chatbot.models.providers._clients import ClientsByKey, fingerprint
-from genai_chatbot.models.providers._sdk_errors import error_for_status, error_for_transport, key_refused
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.providers._catalog import CatalogModel
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._http_errors import ErrorContext
+from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
+from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
+from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 INSTALL_HINT = "install the cohere extra: pip install 'genai-chatbot[cohere]'"
 # Listing must stay quick even when Cohere is slow; chat calls get the full request timeout.
 _DISCOVERY_TIMEOUT_SECONDS = 10.0
-_UNREACHABLE_TTL = 30.0  # an unreachable API is asked again after this long; a refused key only on refresh
 
 
 #: Current chat models (docs.cohere.com/docs/models); dated names, since aliases move under users' feet.
@@ -56,21 +56,14 @@ CURATED_MODELS: tuple[CatalogModel, ...] = (
     CatalogModel("command-r7b-12-2024", "Command R7B", 128_000),
 )
 
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "COMPLETE": "stop",
-    "STOP_SEQUENCE": "stop",
-    "TOOL_CALL": "stop",
-    "MAX_TOKENS": "length",
-    "ERROR": "error",
-    "TIMEOUT": "error",
-}
 
-
-class CohereProvider(Provider):
+class CohereProvider(KeyedSDKProvider):
     """Cohere's chat models, available while `COHERE_API_KEY` is in the keys."""
 
     name = "cohere"
-    enabling_keys = ("COHERE_API_KEY",)
+    enabling_keys = (API_KEY,)
+    label, api_key_name, base_url_key, default_base_url = "Cohere", API_KEY, BASE_URL_KEY, DEFAULT_BASE_URL
+    not_found_hint = "run `genai-chatbot models` for the chat models this key may use"
 
     def __init__(
         self,
@@ -80,17 +73,9 @@ class CohereProvider(Provider):
         discover_models: bool = True,
     ) -> None:
         """`base_url` overrides `COHERE_BASE_URL`; `discover_models` asks the API for the key's chat models."""
-        self._keys = keys
-        self._timeout = timeout_seconds
-        self._base_url = base_url
+        super().__init__(keys, timeout_seconds, base_url)
         self._discover = discover_models
-        self._clients: ClientsByKey[Any] = ClientsByKey(self._build_client, _close_client)
-        # per key digest: the models, why they are unusable (None: usable), and when an unreachable API was seen
-        self._discovered: dict[str, tuple[tuple[CatalogModel, ...], str | None, float | None]] = {}
-
-    async def _credentials(self) -> tuple[str | None, str | None]:
-        snapshot = await self._keys.current()
-        return snapshot.get(API_KEY), self._base_url or snapshot.get(BASE_URL_KEY)
+        self._discovered: KeyChecks[tuple[CatalogModel, ...]] = KeyChecks()
 
     def _build_client(self, api_key: str, base_url: str | None) -> Any:
         try:
@@ -122,95 +107,71 @@ class CohereProvider(Provider):
         """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
         if not self._discover:
             return CURATED_MODELS, None
-        digest = fingerprint(api_key, base_url)
-        known = self._discovered.get(digest)
-        if known is None or (known[2] is not None and time.monotonic() - known[2] >= _UNREACHABLE_TTL):
-            known = self._discovered[digest] = await self._discover_models(api_key, base_url)
-        return known[0], known[1]
+        check = await self._discovered.get((api_key, base_url), lambda: self._discover_models(api_key, base_url))
+        return check.found, check.problem
 
-    async def _discover_models(
-        self, api_key: str, base_url: str | None
-    ) -> tuple[tuple[CatalogModel, ...], str | None, float | None]:
+    async def _discover_models(self, api_key: str, base_url: str | None) -> KeyCheck[tuple[CatalogModel, ...]]:
         """Ask the API; a refused key or an unreachable API makes the curated names unavailable with the reason.
 
         Any other failure (an old proxy without `/v1/models`, a 5xx) leaves the curated list usable: the key
         was not refused, and a chat will say what is wrong.
         """
         try:
-            client = await self._clients.get(api_key, base_url)
-            response = await client.models.list(
-                endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
-            )
-        except ModelError as exc:
-            return CURATED_MODELS, exc.message, None
+            async with self._lease(api_key, base_url) as client:
+                response = await client.models.list(
+                    endpoint="chat", page_size=1000, request_options={"timeout": _DISCOVERY_TIMEOUT_SECONDS}
+                )
         except Exception as exc:
-            if key_refused(getattr(exc, "status_code", None)):
-                return CURATED_MODELS, _translate(exc, self._timeout, base_url).message, None
-            transport = error_for_transport(
-                "Cohere", exc, _DISCOVERY_TIMEOUT_SECONDS, BASE_URL_KEY, base_url or DEFAULT_BASE_URL
-            )
-            if transport is not None:
-                return CURATED_MODELS, transport.message, time.monotonic()
+            failed = self._check_failure(exc, base_url, _DISCOVERY_TIMEOUT_SECONDS)
+            if failed is not None:
+                return KeyCheck(CURATED_MODELS, *failed)
             logger.info("Listing Cohere's chat models failed (%s); offering the curated list", _describe(exc))
-            return CURATED_MODELS, None, None
+            return KeyCheck(CURATED_MODELS)
         curated = {model.name: model for model in CURATED_MODELS}
         found = [
             curated.get(item.name) or CatalogModel(item.name, item.name, int(item.context_length or 4096))
             for item in response.models or ()
             if item.name and not item.is_deprecated
         ]
-        return tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS, None, None
-
-    async def _ready_client(self) -> tuple[Any, str | None]:
-        """The SDK client of the current key, and the base URL it uses (None: Cohere's own)."""
-        api_key, base_url = await self._credentials()
-        if api_key is None:
-            raise ProviderUnavailableError(f"Cohere is unavailable: {API_KEY} is not in the keys secret; add it.")
-        return await self._clients.get(api_key, base_url), base_url
+        return KeyCheck(tuple(sorted(found, key=lambda m: m.name)) or CURATED_MODELS)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        client, base_url = await self._ready_client()
         finish: FinishReason = "stop"
         usage: Usage | None = None
-        try:
-            async with aclosing(client.chat_stream(**_chat_arguments(request))) as events:
-                async for event in events:
-                    if event.type == "content-delta":
-                        text = _delta_text(event)
-                        if text:
-                            yield ChatChunk(text=text)
-                    elif event.type == "message-end" and event.delta is not None:
-                        if event.delta.error:
-                            raise ProviderError(f"Cohere failed while generating: {event.delta.error}")
-                        finish = _finish_reason(event.delta.finish_reason)
-                        usage = _usage(event.delta.usage)
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._client() as (client, base_url):
+            try:
+                async with aclosing(client.chat_stream(**_chat_arguments(request))) as events:
+                    async for event in events:
+                        if event.type == "content-delta":
+                            text = _delta_text(event)
+                            if text:
+                                yield ChatChunk(text=text)
+                        elif event.type == "message-end" and event.delta is not None:
+                            if event.delta.error:
+                                raise ProviderError(f"Cohere failed while generating: {event.delta.error}")
+                            finish = finish_reason(event.delta.finish_reason)
+                            usage = _usage(event.delta.usage)
+            except Exception as exc:
+                raise self._translate(exc, base_url) from exc
         yield ChatChunk(finish_reason=finish, usage=usage)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        client, base_url = await self._ready_client()
-        try:
-            response = await client.chat(**_chat_arguments(request))
-        except Exception as exc:
-            raise _translate(exc, self._timeout, base_url) from exc
+        async with self._client() as (client, base_url):
+            try:
+                response = await client.chat(**_chat_arguments(request))
+            except Exception as exc:
+                raise self._translate(exc, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
-        return ChatResult(text=text, finish_reason=_finish_reason(response.finish_reason), usage=_usage(response.usage))
-
-    async def diagnose(self) -> list[Diagnosis]:
-        """One row for the provider and the key's problem said once (not once per model)."""
-        models = await self.list_models()
-        return key_diagnosis(self.name, models) if models else await super().diagnose()
+        return ChatResult(text=text, finish_reason=finish_reason(response.finish_reason), usage=_usage(response.usage))
 
     async def refresh(self) -> None:
         self._discovered.clear()
 
-    async def aclose(self) -> None:
-        await self._clients.aclose()
+    def _sdk_error(self, exc: Exception, errors: ErrorContext) -> ModelError:
+        return _sdk_error(exc, errors)
 
-
-async def _close_client(client: Any) -> None:
-    await client._client_wrapper.httpx_client.httpx_client.aclose()
+    async def _close_client(self, client: Any) -> None:
+        await client._client_wrapper.httpx_client.httpx_client.aclose()
 
 
 def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
@@ -243,10 +204,6 @@ def _delta_text(event: Any) -> str:
     return (content.text or "") if content is not None else ""
 
 
-def _finish_reason(reason: object) -> FinishReason:
-    return _FINISH_REASONS.get(str(reason), "stop")
-
-
 def _usage(usage: Any) -> Usage | None:
     """Billed tokens, which is what other providers report as usage; raw token counts when billing is absent."""
     if usage is None:
@@ -269,24 +226,10 @@ def _error_detail(exc: Any) -> str:
     return str(body)[:300] if body else ""
 
 
-def _retry_after(headers: dict[str, str] | None) -> float | None:
-    value = {k.lower(): v for k, v in (headers or {}).items()}.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare enough from Cohere that callers may fall back to their own backoff
-
-
-def _translate(exc: Exception, timeout: float, base_url: str | None = None) -> ModelError:
-    """Our error for whatever the SDK (or httpx under it) raised; never includes the key."""
-    if isinstance(exc, ModelError):
-        return exc
+def _sdk_error(exc: Exception, errors: ErrorContext) -> ModelError:
     from cohere.core.api_error import ApiError
 
-    transport = error_for_transport("Cohere", exc, timeout, BASE_URL_KEY, base_url or DEFAULT_BASE_URL)
-    if transport is not None:
-        return transport
     if not isinstance(exc, ApiError) or exc.status_code is None:
         logger.exception("Unexpected error from the Cohere SDK")
         return ProviderError(f"Cohere failed: {type(exc).__name__}.")
-    return error_for_status("Cohere", API_KEY, exc.status_code, _error_detail(exc), _retry_after(exc.headers))
+    return errors.status_error(exc.status_code, _error_detail(exc), retry_after_from(exc.headers))

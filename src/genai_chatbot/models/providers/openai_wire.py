@@ -1,241 +1,181 @@
 """The OpenAI wire protocol, shared by `openai.py` (OpenAI, self-hosted servers) and `azure_openai.py`.
 
-`OpenAIWire` is one endpoint+key. The official SDK, on its own httpx client, lists models and produces
-whole replies; streams skip the SDK and go over aiohttp (`stream_http.py`), reading the server-sent events
-with `json.loads`. Measured on the 2-core development box, the SDK spent ~0.7 ms building each request and
-~130 µs per streamed chunk, against ~10 µs a chunk on the direct path; see `stream_http.py` for why that
-path is aiohttp rather than httpx. SDK, httpx and aiohttp errors are translated here into `models.errors`.
-The SDK, httpx2 (the SDK's HTTP client) and aiohttp are imported only when a wire is built or used.
+`OpenAIWire` is one endpoint+key: it lists models (`GET models`), streams chat completions and fetches
+whole ones (`POST chat/completions`), all over the transport of `stream_http.py`. It reads the event stream
+with the shared SSE decoder and `json.loads`, and translates error answers with the shared `ErrorContext`.
+
+Why not the official SDK: measured on the 2-core development box, it spent ~0.7 ms building each request
+and ~130 µs per streamed chunk, against ~10 µs a chunk on this path; and it brings a second HTTP client
+library (httpx2) whose pool was slower than aiohttp's (see `stream_http.py`). The protocol is small: the
+request body, the stream's chunk shape, `[DONE]`, and errors as `{"error": {"message"}}`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from genai_chatbot.models.errors import (
-    InvalidRequestError,
-    ModelError,
-    ProviderError,
-    ProviderUnavailableError,
-    RateLimitedError,
-)
-from genai_chatbot.models.providers.stream_http import StreamingHTTP, parse_stream
+from genai_chatbot.models.errors import ModelError, ProviderError
+from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._http_errors import ErrorContext, body_message
+from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.providers._sse import sse_events
+from genai_chatbot.models.providers.stream_http import HTTPClient, split_credentials
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
-from genai_chatbot.secrets import mask_url_credentials
+from genai_chatbot.per_loop import LoopLock
 
 if TYPE_CHECKING:
     import aiohttp
-    import httpx2
+
+__all__ = ["ErrorContext", "Listing", "ListingCache", "OpenAIWire", "chat_body"]
 
 # A failed model listing is retried after this long rather than on every request that resolves a model.
 LIST_RETRY_SECONDS = 15.0
 
-_SECRET_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
-
-
-# Errors --------------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True, slots=True)
-class ErrorContext:
-    """What an error message needs to name: who answered, which key was used, and the fix for a 404."""
+class Listing:
+    """What `GET models` said: the ids, or the error and the HTTP status (None: no answer at all)."""
 
-    label: str
-    base_url: str
-    key_name: str | None = None
-    #: The key value itself, only ever used to scrub it out of provider messages.
-    secret: str | None = None
-    not_found_hint: str = "check the model name"
-
-    def __repr__(self) -> str:
-        # The key never shows, nor credentials written into the base URL (which the label may repeat).
-        return (
-            f"ErrorContext(label={mask_url_credentials(self.label)!r}, "
-            f"base_url={mask_url_credentials(self.base_url)!r}, key_name={self.key_name!r}, "
-            f"secret={'***' if self.secret else None!r})"
-        )
-
-    def scrub(self, text: str) -> str:
-        if self.secret:
-            text = text.replace(self.secret, "***")
-        return _SECRET_LIKE.sub("sk-***", text)
-
-    def unreachable(self, cause: BaseException) -> ProviderUnavailableError:
-        detail = str(cause) or type(cause).__name__
-        return ProviderUnavailableError(
-            f"{self.label}: endpoint {self.base_url} did not answer: {self.scrub(detail)}; is the server running?"
-        )
-
-    def timed_out(self) -> ProviderError:
-        return ProviderError(
-            f"{self.label}: endpoint {self.base_url} did not answer in time; retry, or raise request_timeout_seconds."
-        )
-
-
-def body_message(body: object) -> str | None:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-        if isinstance(body.get("detail"), str):  # FastAPI-based servers
-            return str(body["detail"])
-    return body if isinstance(body, str) and body else None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return float(value) * scale
-            except ValueError:
-                continue  # an HTTP date; rare enough not to parse
-    return None
-
-
-def status_error(ctx: ErrorContext, status: int, body: object, headers: Mapping[str, str]) -> ModelError:
-    """Our error for an HTTP error answer, with the provider's message (never a key) and what to do."""
-    detail = ctx.scrub(body_message(body) or f"HTTP {status}")
-    if status == 429:
-        return RateLimitedError(
-            f"{ctx.label} is rate-limiting requests: {detail} Retry later or raise the quota.",
-            retry_after=_retry_after(headers),
-        )
-    if status in (401, 403):
-        if ctx.key_name:
-            return ProviderUnavailableError(
-                f"{ctx.label}: the key {ctx.key_name} was refused (HTTP {status}); update it in the keys secret."
-            )
-        return ProviderUnavailableError(
-            f"{ctx.label} requires a key (HTTP {status}); set api_key_name for it and add that key to the keys secret."
-        )
-    if status == 404:
-        return ProviderUnavailableError(f"{ctx.label}: {detail} ({ctx.not_found_hint}).")
-    if status in (400, 413, 422):
-        return InvalidRequestError(f"{ctx.label} rejected the request: {detail}")
-    return ProviderError(f"{ctx.label} failed (HTTP {status}): {detail}")
-
-
-def sdk_error(ctx: ErrorContext, exc: Exception) -> ModelError:
-    """Translate an exception of the openai SDK (or of httpx under it) into our hierarchy."""
-    import httpx2
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return status_error(ctx, exc.status_code, exc.body, exc.response.headers)
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return ctx.timed_out()
-    if isinstance(exc, openai.APIConnectionError):
-        return ctx.unreachable(exc.__cause__ or exc)
-    if isinstance(exc, httpx2.TransportError):
-        return ctx.unreachable(exc)
-    return ProviderError(f"{ctx.label} failed: {type(exc).__name__}: {ctx.scrub(str(exc))}")
-
-
-# The wire ------------------------------------------------------------------------------------------
+    ids: list[str]
+    error: ModelError | None = None
+    status: int | None = None
 
 
 class OpenAIWire:
-    """One endpoint+key: the SDK client (with its httpx pool) and the aiohttp pools that streams use."""
+    """One endpoint and key: its base URL, headers (the key among them) and connection pools."""
 
     def __init__(
-        self, sdk: Any, http: httpx2.AsyncClient, streaming: StreamingHTTP, auth: dict[str, str], ctx: ErrorContext
+        self, base_url: str, headers: Mapping[str, str], ctx: ErrorContext, timeout: float, query: str = ""
     ) -> None:
-        self.sdk = sdk
-        self.http = http
-        self.streaming = streaming
+        base, authorization = split_credentials(base_url.rstrip("/") + "/")
+        self.base = base
+        #: Appended to every path, e.g. Azure's `?api-version=…`.
+        self.query = query
+        self.headers = {**headers, "content-type": "application/json"}
+        if authorization and not any(name.lower() == "authorization" for name in headers):
+            self.headers["Authorization"] = authorization  # `https://user:password@gateway/…`: Basic auth
         self.ctx = ctx
-        self.base = str(sdk.base_url)
-        query = "&".join(f"{k}={v}" for k, v in sdk.default_query.items() if isinstance(v, str))
-        self.query = f"?{query}" if query else ""
-        self.headers = {k: v for k, v in sdk.default_headers.items() if isinstance(v, str)} | auth
+        self.http = HTTPClient(self.base, timeout, ctx)
         #: Cleared when the server rejects `stream_options`; then streams carry no usage.
         self.include_usage = True
-        self._active = 0
-        self._retired = False
-
-    @classmethod
-    def build(
-        cls, factory: Callable[..., Any], ctx: ErrorContext, timeout: float, auth: dict[str, str], **kwargs: Any
-    ) -> OpenAIWire:
-        """A wire around `factory(**kwargs)` (`AsyncOpenAI` or `AsyncAzureOpenAI`) with its own pool."""
-        import httpx2
-
-        http = httpx2.AsyncClient(timeout=httpx2.Timeout(timeout))
-        sdk = factory(http_client=http, max_retries=0, timeout=timeout, **kwargs)
-        return cls(sdk, http, StreamingHTTP(timeout), auth, ctx)
-
-    async def retire(self) -> None:
-        """Close once no stream uses this wire any more (its key was replaced)."""
-        self._retired = True
-        if not self._active:
-            await self.aclose()
 
     async def aclose(self) -> None:
-        await asyncio.gather(self.http.aclose(), self.streaming.aclose())
+        await self.http.aclose()
+
+    async def _error(self, response: aiohttp.ClientResponse) -> tuple[ModelError, bytes]:
+        raw = await self.http.read(response)
+        try:
+            detail = body_message(json.loads(raw))
+        except ValueError:
+            detail = raw.decode("utf-8", "replace")[:500]
+        return self.ctx.status_error(response.status, detail, retry_after_from(response.headers)), raw
+
+    async def list_ids(self, within_seconds: float) -> Listing:
+        """The model ids the endpoint lists, sorted; a failure is returned, not raised (the list shows it)."""
+        try:
+            response = await self.http.send(
+                "GET", self.base + "models" + self.query, self.headers, None, within_seconds
+            )
+            if response.status >= 400:
+                error, _ = await self._error(response)
+                return Listing([], error, response.status)
+            raw = await self.http.read(response)
+        except ModelError as exc:
+            return Listing([], exc)
+        try:
+            return Listing(sorted(str(item["id"]) for item in json.loads(raw).get("data") or ()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return Listing([], ProviderError(f"{self.ctx.label} answered the model list with something unreadable."))
 
     async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[ChatChunk]:
-        """Stream a chat completion posted to `path` (relative to the base URL); see `parse_stream`."""
-        self._active += 1
+        """Stream a chat completion posted to `path` (relative to the base URL); see `read_stream`."""
+        response = await self._open(self.base + path + self.query, body)
         try:
-            response = await self._open(self.base + path + self.query, body)
-            try:
-                async for chunk in parse_stream(response, self.ctx):
-                    yield chunk
-            finally:
-                # Read to the end, the connection goes back to the pool; closed mid-reply, it is dropped,
-                # which is what stops the server generating.
-                response.release()
+            async for chunk in read_stream(self.http.pieces(response), self.ctx):
+                yield chunk
         finally:
-            self._active -= 1
-            if self._retired and not self._active:
-                await self.aclose()
+            # Read to the end, the connection goes back to the pool; closed mid-reply, it is dropped,
+            # which is what stops the server generating.
+            response.release()
 
     async def _open(self, url: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
         payload = {**body, "stream": True}
         if self.include_usage:
             payload["stream_options"] = {"include_usage": True}
         while True:
-            response = await self.streaming.post(url, payload, self.headers, self.ctx)
+            response = await self.http.send("POST", url, self.headers, json.dumps(payload).encode())
             if response.status < 400:
                 return response
-            try:
-                raw = await response.read()
-            finally:
-                response.release()
+            error, raw = await self._error(response)
             if response.status in (400, 422) and "stream_options" in payload and b"stream_options" in raw:
                 self.include_usage = False  # an older server that knows no stream_options: ask without
                 del payload["stream_options"]
                 continue
-            try:
-                detail: object = json.loads(raw)
-            except ValueError:
-                detail = raw.decode("utf-8", "replace")[:500]
-            raise status_error(self.ctx, response.status, detail, response.headers)
+            raise error
 
-    async def complete(self, body: dict[str, Any]) -> ChatResult:
-        """A whole reply through the SDK's own code path."""
+    async def complete(self, path: str, body: dict[str, Any]) -> ChatResult:
+        """A whole reply."""
+        response = await self.http.send("POST", self.base + path + self.query, self.headers, json.dumps(body).encode())
+        if response.status >= 400:
+            raise (await self._error(response))[0]
+        raw = await self.http.read(response)
         try:
-            reply = await self.sdk.chat.completions.create(**body)
-        except Exception as exc:
-            raise sdk_error(self.ctx, exc) from None
-        if not reply.choices:
+            reply = json.loads(raw)
+            choice = (reply.get("choices") or [None])[0]
+            text = (choice or {}).get("message", {}).get("content") or ""
+            counts = reply.get("usage")
+        except (ValueError, AttributeError):
+            raise ProviderError(f"{self.ctx.label} sent a reply that is not a chat completion.") from None
+        if choice is None:
             raise ProviderError(f"{self.ctx.label} answered without a reply.")
-        choice = reply.choices[0]
-        usage = Usage(reply.usage.prompt_tokens, reply.usage.completion_tokens) if reply.usage else None
-        return ChatResult(choice.message.content or "", _finish(choice.finish_reason), usage)
+        usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0) if counts else None
+        return ChatResult(text, finish_reason(choice.get("finish_reason")), usage)
 
 
-def _finish(reason: object) -> FinishReason:
-    return "length" if reason == "length" else "stop"
+async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncIterator[ChatChunk]:
+    """Text chunks of a chat-completion event stream, then one chunk with `finish_reason` and usage.
+
+    The per-chunk work is one `json.loads` and a few dict lookups. The body is read to its end, past
+    `data: [DONE]`: a response released unread loses its connection, and reconnecting for every stream
+    doubles the upstream cost.
+    """
+    loads = json.loads
+    finish: FinishReason | None = None
+    usage: Usage | None = None
+    done = False
+    async for event in sse_events(pieces):
+        data = event.data
+        if data == "[DONE]":
+            done = True
+            continue
+        try:
+            parsed = loads(data)
+            choices = parsed.get("choices")
+        except (ValueError, AttributeError):
+            raise ProviderError(f"{ctx.label} sent a malformed stream event: {ctx.scrub(data[:200])}") from None
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                text = delta.get("content")
+                if text:
+                    yield ChatChunk(text=text)
+            reason = choice.get("finish_reason")
+            if reason:
+                finish = finish_reason(reason)
+        counts = parsed.get("usage")
+        if counts:
+            usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0)
+        if parsed.get("error"):
+            message = ctx.scrub(body_message(parsed) or "unknown error")
+            raise ProviderError(f"{ctx.label} failed in the middle of the reply: {message}")
+    if finish is None and not done:
+        raise ProviderError(f"{ctx.label} ended the stream before the reply was finished; try again.")
+    yield ChatChunk(finish_reason=finish or "stop", usage=usage)
 
 
 def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
@@ -253,27 +193,6 @@ def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tok
     return body
 
 
-class WireCache:
-    """Wires by slot (an endpoint), reused while their settings (the key) stay the same."""
-
-    def __init__(self) -> None:
-        self._wires: dict[str, tuple[tuple[str | None, ...], OpenAIWire]] = {}
-
-    async def get(self, slot: str, settings: tuple[str | None, ...], build: Callable[[], OpenAIWire]) -> OpenAIWire:
-        current = self._wires.get(slot)
-        if current is not None and current[0] == settings:
-            return current[1]
-        wire = build()
-        self._wires[slot] = (settings, wire)
-        if current is not None:
-            await current[1].retire()
-        return wire
-
-    async def aclose(self) -> None:
-        wires, self._wires = self._wires, {}
-        await asyncio.gather(*(wire.aclose() for _, wire in wires.values()))
-
-
 class ListingCache:
     """A model list remembered per wire until `clear()`; a failed listing is retried after a while."""
 
@@ -281,8 +200,7 @@ class ListingCache:
         self._for: OpenAIWire | None = None
         self._models: list[ModelInfo] = []
         self._expires = 0.0
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = LoopLock()  # one listing at a time, however many requests wait for it
 
     def clear(self) -> None:
         self._for = None
@@ -292,12 +210,14 @@ class ListingCache:
     ) -> list[ModelInfo]:
         if self._for is wire and time.monotonic() < self._expires:
             return self._models
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._loop is not loop:  # a lock belongs to one event loop
-            self._lock, self._loop = asyncio.Lock(), loop
-        async with self._lock:  # one listing at a time, however many requests wait for it
+        async with self._lock:
             if self._for is not wire or time.monotonic() >= self._expires:
                 models, ok = await fetch()
                 self._for, self._models = wire, models
                 self._expires = float("inf") if ok else time.monotonic() + LIST_RETRY_SECONDS
             return self._models
+
+
+async def close_wire(wire: OpenAIWire) -> None:
+    """`ClientCache`'s close for wires."""
+    await wire.aclose()

@@ -33,14 +33,15 @@ from genai_chatbot.models.errors import (
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._aws import (
     CREDENTIALS_HINT,
+    AwsOutcome,
+    boto_failure,
     client_config,
     error_code,
+    error_from_table,
     error_message,
-    is_missing_credentials,
-    is_timeout,
-    pump,
-    retry_after,
 )
+from genai_chatbot.models.providers._catalog import model_info
+from genai_chatbot.models.providers._pump import pump, whole_reply
 from genai_chatbot.models.providers.sagemaker_formats import Payload, StreamDecoder, build_payload, parse_whole
 from genai_chatbot.models.providers.sagemaker_status import (
     CAPACITY,
@@ -51,11 +52,31 @@ from genai_chatbot.models.providers.sagemaker_status import (
     describe,
 )
 from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.per_loop import LoopLock
 
 logger = logging.getLogger(__name__)
 
 _DESCRIBE_CONCURRENCY = 8  # DescribeEndpoint calls in flight at once
 _TRANSIENT_TTL = 60.0  # an endpoint still Creating (or whose state was unknown) is asked again after this long
+_NOT_READY = AwsOutcome(ProviderUnavailableError, "{what} is not ready: {message}. Retry in a minute.")
+_REFUSED = AwsOutcome(
+    ProviderUnavailableError,
+    "AWS refused {what} ({code}: {message}); allow sagemaker:InvokeEndpoint and "
+    "sagemaker:InvokeEndpointWithResponseStream for this identity, or " + CREDENTIALS_HINT + ".",
+)
+#: SageMaker runtime error codes and what they mean. Checked after the container's own failures
+#: (ModelError), lack of capacity and missing endpoints, which need more than the code to tell.
+ERRORS: dict[str, AwsOutcome] = {
+    "ModelStreamError": AwsOutcome(ProviderError, "The container of {what} failed while streaming: {message}"),
+    "ThrottlingException": AwsOutcome(RateLimitedError, "SageMaker throttled {what}: {message}. Retry shortly."),
+    "ValidationError": AwsOutcome(InvalidRequestError, "{what} rejected the request: {message}"),
+    "ServiceUnavailable": _NOT_READY,
+    "ModelNotReadyException": _NOT_READY,
+    "InternalDependencyException": _NOT_READY,
+    "AccessDeniedException": _REFUSED,
+    "UnrecognizedClientException": _REFUSED,
+    "ExpiredTokenException": _REFUSED,
+}
 
 
 class SageMakerProvider(Provider):
@@ -71,7 +92,7 @@ class SageMakerProvider(Provider):
         self._client_lock = threading.Lock()
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._states: dict[str, tuple[EndpointState, float]] = {}  # endpoint name: (state, when asked)
-        self._states_lock = asyncio.Lock()
+        self._states_lock = LoopLock()
         self._missing: dict[str, str] = {}  # endpoint name: why invoking it failed as missing (until refresh)
 
     def _region(self, endpoint: SageMakerEndpoint) -> str | None:
@@ -131,14 +152,12 @@ class SageMakerProvider(Provider):
         for endpoint in self._endpoints.values():
             reason = self._missing.get(endpoint.name) or states[endpoint.name].reason(self._what(endpoint))
             infos.append(
-                ModelInfo(
-                    id=f"{self.name}/{endpoint.name}",
-                    provider=self.name,
-                    name=endpoint.name,
-                    display_name=endpoint.display_name or endpoint.name,
+                model_info(
+                    self.name,
+                    endpoint.name,
+                    endpoint.display_name,
                     streaming=endpoint.streaming,
                     context_window=endpoint.context_window,
-                    available=reason is None,
                     unavailable_reason=reason,
                     extra={"format": endpoint.format, "region": self._region(endpoint) or "default"},
                 )
@@ -152,15 +171,12 @@ class SageMakerProvider(Provider):
                 f"{self.name}/{request.model}", [f"{self.name}/{name}" for name in self._endpoints]
             )
         payload = build_payload(endpoint.format, request, stream=endpoint.streaming)
+        if endpoint.streaming:
+            chunks = pump(self._executor, partial(self._invoke_stream, endpoint, payload))
+        else:
+            chunks = whole_reply(self._executor, partial(self._invoke, endpoint, payload))
         try:
-            if not endpoint.streaming:
-                loop = asyncio.get_running_loop()
-                text, finish, usage = await loop.run_in_executor(self._executor, self._invoke, endpoint, payload)
-                if text:
-                    yield ChatChunk(text=text)
-                yield ChatChunk(finish_reason=finish, usage=usage)
-                return
-            async for chunk in pump(self._executor, partial(self._invoke_stream, endpoint, payload)):
+            async for chunk in chunks:
                 yield chunk
         except ModelError:
             raise
@@ -218,11 +234,7 @@ class SageMakerProvider(Provider):
             if code == "ModelError":  # the container itself failed; its own message is the useful part
                 original = exc.response.get("OriginalMessage") or message
                 return ProviderError(f"The container of {what} failed: {original}")
-            if code == "ModelStreamError":
-                return ProviderError(f"The container of {what} failed while streaming: {message}")
-            if code == "ThrottlingException":
-                return RateLimitedError(f"SageMaker throttled {what}: {message}. Retry shortly.", retry_after(exc))
-            if CAPACITY.search(f"{code} {message}"):
+            if code not in ("ModelStreamError", "ThrottlingException") and CAPACITY.search(f"{code} {message}"):
                 return ProviderUnavailableError(f"{what} lacks capacity: {message}. To add instances, {QUOTA_HINT}.")
             if code == "ValidationError" and NOT_FOUND.search(message):
                 reason = (
@@ -232,26 +244,14 @@ class SageMakerProvider(Provider):
                 )
                 self._missing[endpoint.name] = reason + "."
                 return ProviderUnavailableError(reason + ".")
-            if code == "ValidationError":
-                return InvalidRequestError(f"{what} rejected the request: {message}")
-            if code in ("ServiceUnavailable", "ModelNotReadyException", "InternalDependencyException"):
-                return ProviderUnavailableError(f"{what} is not ready: {message}. Retry in a minute.")
-            if code in ("AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"):
-                return ProviderUnavailableError(
-                    f"AWS refused {what} ({code}: {message}); allow sagemaker:InvokeEndpoint and "
-                    f"sagemaker:InvokeEndpointWithResponseStream for this identity, or {CREDENTIALS_HINT}."
-                )
-            return ProviderError(f"{what} failed: {code}: {message}")
+            return error_from_table(ERRORS, exc, what=what) or ProviderError(f"{what} failed: {code}: {message}")
         if isinstance(exc, NoRegionError):
             return ProviderUnavailableError(
                 f"No AWS region for {what}; set sagemaker.region, the endpoint's region, or AWS_REGION."
             )
-        if is_missing_credentials(exc):
-            return ProviderUnavailableError(f"No AWS credentials for {what}; {CREDENTIALS_HINT}.")
-        if is_timeout(exc):
-            return ProviderError(
-                f"{what} did not answer within {self._timeout:g} s; retry, or raise request_timeout_seconds."
-            )
+        failure = boto_failure(exc, what, self._timeout)
+        if failure is not None:
+            return failure
         logger.warning("SageMaker call failed: %s", type(exc).__name__, exc_info=exc)
         return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}")
 

@@ -12,8 +12,8 @@ template per format:
   prompt opens the first user turn.
 - `openai-messages`: an OpenAI chat-completions body (LMI, vLLM, TGI's Messages API), streamed as SSE.
 
-TGI-style bodies are `{"inputs", "parameters", "stream"}`; TGI streams `data:{"token": {"text": …}}` lines.
-Stream bytes arrive in PayloadParts cut at arbitrary points, so lines are re-assembled before parsing.
+TGI-style bodies are `{"inputs", "parameters", "stream"}`; TGI streams `data:{"token": {"text": …}}` events.
+Stream bytes arrive in PayloadParts cut at arbitrary points; the shared SSE decoder re-assembles them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 from genai_chatbot.config import SageMakerFormat
 from genai_chatbot.models.errors import ProviderError
+from genai_chatbot.models.providers._finish import finish_reason as _finish
+from genai_chatbot.models.providers._sse import ServerSentEvent, SSEDecoder
 from genai_chatbot.models.types import ChatRequest, FinishReason, Message, Usage
 
 DEFAULT_MAX_NEW_TOKENS = 512
@@ -114,10 +116,6 @@ def build_payload(fmt: SageMakerFormat, request: ChatRequest, stream: bool) -> P
     return Payload({"inputs": template(system, turns), "parameters": parameters, "stream": stream}, attributes)
 
 
-def _finish(reason: str | None) -> FinishReason:
-    return "length" if reason == "length" else "stop"
-
-
 def _raise_if_error(data: Any) -> None:
     if isinstance(data, dict) and "error" in data:
         error = data["error"]
@@ -151,27 +149,20 @@ class StreamDecoder:
 
     def __init__(self, fmt: SageMakerFormat) -> None:
         self._openai = fmt == "openai-messages"
-        self._buffer = b""
+        self._events = SSEDecoder()
         self.finish_reason: FinishReason = "stop"
         self.usage: Usage | None = None
 
     def feed(self, data: bytes) -> list[str]:
-        """Text pieces of every line completed by `data`; a partial line waits for the next part."""
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [text for line in lines if (text := self._line(line))]
+        """Text pieces of every event completed by `data`; a partial event waits for the next part."""
+        return [text for event in self._events.feed(data) if (text := self._event(event))]
 
     def close(self) -> list[str]:
-        """Text of a last line that had no newline."""
-        rest, self._buffer = self._buffer, b""
-        text = self._line(rest)
-        return [text] if text else []
+        """Text of a last event the stream did not end with an empty line."""
+        return [text for event in self._events.flush() if (text := self._event(event))]
 
-    def _line(self, raw: bytes) -> str:
-        line = raw.decode("utf-8").strip()
-        if not line.startswith("data:"):
-            return ""  # blank separators, `event:`/`id:` fields and comments carry no text
-        payload = line[len("data:") :].strip()
+    def _event(self, event: ServerSentEvent) -> str:
+        payload = event.data.strip()
         if not payload or payload == "[DONE]":
             return ""
         try:
