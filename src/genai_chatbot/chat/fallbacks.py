@@ -45,7 +45,7 @@ from genai_chatbot.models.errors import (
 from genai_chatbot.models.types import ChatChunk, ChatResult, ModelInfo
 
 if TYPE_CHECKING:
-    from genai_chatbot.chat.service import PreparedChat
+    from genai_chatbot.chat.prepared import PreparedChat
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
@@ -26,6 +25,7 @@ from genai_chatbot.chat.fallbacks import (
     unavailable,
 )
 from genai_chatbot.chat.governed import governed_complete, governed_stream
+from genai_chatbot.chat.prepared import NO_OPTIONS, GenerationOptions, PreparedChat
 from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.store import HistoryStore, TurnStart
@@ -97,35 +97,6 @@ SHUTTING_DOWN = "The server is shutting down; send the message again once it is 
 def caller_of(who: Principal | str) -> Principal:
     """`who` as a principal: a bare user id (scripts, tests) is a user of no group."""
     return who if isinstance(who, Principal) else Principal(who, "user")
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationOptions:
-    """Sampling parameters a caller may set; `None` means the model's default (`ModelInfo.defaults`)."""
-
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def as_params(self) -> dict[str, object]:
-        """The options that were set, for storing with the answer."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in (None, ())}
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedChat:
-    """A request resolved to its provider, with defaults applied and history trimmed to the window."""
-
-    provider: Provider
-    model: ModelInfo
-    request: ChatRequest
-    #: Who asks, and from where: what the governor admits and records the request under.
-    caller: Principal = field(default_factory=lambda: Principal("default", "user"))
-    surface: Surface = "v1"
-    #: The options as the caller gave them, to prepare the same request for a fallback model.
-    options: GenerationOptions = GenerationOptions()
 
 
 class ChatService:
@@ -261,7 +232,7 @@ class ChatService:
         messages: Sequence[Message],
         *,
         system: str | None = None,
-        options: GenerationOptions = GenerationOptions(),
+        options: GenerationOptions = NO_OPTIONS,
         caller: Principal | str = "default",
         surface: Surface = "v1",
     ) -> PreparedChat:
@@ -356,7 +327,7 @@ class ChatService:
         content: str,
         *,
         model_id: str | None = None,
-        options: GenerationOptions = GenerationOptions(),
+        options: GenerationOptions = NO_OPTIONS,
         surface: Surface = "page",
     ) -> Turn:
         """Store a new user message with its answer (`streaming`) and return the turn, ready to stream.
@@ -389,7 +360,7 @@ class ChatService:
         message_id: str,
         *,
         model_id: str | None = None,
-        options: GenerationOptions = GenerationOptions(),
+        options: GenerationOptions = NO_OPTIONS,
         surface: Surface = "page",
     ) -> Turn:
         """Generate again the session's last answer when it failed, was cancelled or interrupted.
