@@ -205,3 +205,38 @@ async def test_sigterm_ends_the_turns_of_both_workers_as_cancelled_with_their_te
         if role == "assistant"
     ]
     assert answers == [("cancelled", "Partial answer")] * 8
+
+
+def test_metrics_of_either_worker_count_the_requests_both_served(
+    tmp_path: Path, upstream: tuple[FakeOpenAI, HeldUpstream]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server = ServerProcess(write_config(tmp_path, upstream[0]), tmp_path / "server.log", *WORKERS)
+    served: set[int | None] = set()
+    try:
+        for _ in range(40):  # a new connection each: the kernel spreads them over the workers
+            conn = connection(server)
+            try:
+                answer = ask(conn, "GET", "/api/sessions", {})
+                assert answer.status == 200, answer.read()
+                answer.read()
+                served.add(on_worker(server, conn))
+            finally:
+                conn.close()
+        conn = connection(server)
+        try:
+            scrape = ask(conn, "GET", "/metrics", {})
+            text = scrape.read().decode()
+        finally:
+            conn.close()
+    finally:
+        server.stop()
+    counted = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "genai_chatbot_http_requests_total" and sample.labels.get("route") == "/api/sessions"
+    )
+    assert len(served - {None}) == 2, "both workers should have served some of the 40 requests"
+    assert counted == 40

@@ -9,6 +9,7 @@ one turn at a time per session and the recovery of interrupted turns hold across
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -113,6 +114,12 @@ def _serve_workers(settings: Settings, settings_file: Path | None, workers: int)
     if settings_file is not None:
         os.environ["GENAI_CHATBOT_CONFIG"] = str(settings_file.resolve())
     os.environ["GENAI_CHATBOT_HOST"], os.environ["GENAI_CHATBOT_PORT"] = settings.host, str(settings.port)
+    # /metrics sums every worker's counters only in prometheus-client's multiprocess mode: give the workers
+    # a fresh directory for it, removed when they have all stopped, unless the operator chose one.
+    metrics_dir = None
+    if settings.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.TemporaryDirectory(prefix="genai-chatbot-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     config = uvicorn.Config(
         "genai_chatbot.cli.serve_app:worker_app",
         factory=True,
@@ -127,6 +134,10 @@ def _serve_workers(settings: Settings, settings_file: Path | None, workers: int)
     except SystemExit:  # uvicorn logged why (the port is taken)
         raise typer.Exit(3) from None
     supervisor = Multiprocess(config, sockets=[sock])
-    supervisor.run()
+    try:
+        supervisor.run()
+    finally:
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         raise typer.Exit(3)
