@@ -7,21 +7,101 @@ Validation of untrusted input happens once, at the API boundary.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 #: OpenAI's finish reasons, kept as they are (see `providers/_finish.py`), and ours: `cancelled` (the consumer
 #: stopped reading) and `error` (the provider reported a failure in the stream).
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "function_call", "cancelled", "error"]
 
 
 @dataclass(frozen=True, slots=True)
+class TextPart:
+    """Text within a message's content parts."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image within a message's content parts, as bytes: the API decodes data URLs (and fetches remote
+    URLs where the settings allow) before a provider sees it."""
+
+    media_type: str  # e.g. "image/png"
+    data: bytes = field(repr=False)
+    detail: str | None = None  # OpenAI's "low" / "high" / "auto", for providers that take it
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of a tool by the model: `arguments` is the JSON text the model produced, kept as it was."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call, as OpenAI streams them: the first piece of call `index` carries its
+    `id` and `name`, later pieces more `arguments` text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One turn of a conversation."""
+    """One turn of a conversation.
+
+    `content` is always the message's text. `parts` is set only when the content holds more than text
+    (images), in order, text included. An assistant message may carry `tool_calls`; a `tool` message is the
+    result of the call `tool_call_id`.
+    """
 
     role: Role
     content: str
+    parts: tuple[ContentPart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and its parameters as a JSON schema."""
+
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NamedToolChoice:
+    """`tool_choice` naming one function: the model must call it."""
+
+    name: str
+
+
+#: "auto" (the model decides), "none" (no call), "required" (some call), or one named function.
+ToolChoice = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """`response_format`: free text, any JSON object, or JSON following `schema`."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    schema: Mapping[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +124,21 @@ class ChatRequest:
     #: providers whose API has no such parameter ignore them.
     top_k: int | None = None
     repeat_penalty: float | None = None
+    #: Tools and structured output (OpenAI's shapes, see above); empty / `None` when the caller sent none.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    #: The other OpenAI sampling and reporting fields; `None` when the caller did not send them.
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: Mapping[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None
+    #: Fields the caller sent that the model interface does not model, forwarded as they are to
+    #: OpenAI-compatible upstreams (and refused by other providers unless `drop_unsupported_params`).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +179,9 @@ class ChatChunk:
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    #: OpenAI-format log probabilities of this chunk's tokens (`{"content": [...]}`), when asked for.
+    logprobs: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +191,8 @@ class ChatResult:
     text: str
     finish_reason: FinishReason
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: Mapping[str, Any] | None = None
     #: The public id of the model that produced it, when the chat service answered with a fallback model;
     #: providers leave it `None`.
     model_id: str | None = None
@@ -113,6 +213,9 @@ class ModelInfo:
     streaming: bool = True
     context_window: int = 4096
     input_modalities: tuple[str, ...] = ("text",)
+    #: What the model can do beyond plain chat, by the names `models/features.py` checks requests against:
+    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings".
+    features: frozenset[str] = frozenset()
     available: bool = True
     unavailable_reason: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
