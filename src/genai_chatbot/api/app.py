@@ -51,17 +51,17 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None if close_service is None else close_service
-        app.state.service = service or build_chat_service(settings)
-        install_log_redaction(app.state.service.registry.keys)
-        # Read the keys once at start, in the background: it creates the keys file where people will look
-        # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.
-        first_read = asyncio.create_task(app.state.service.registry.keys.current())
+        chat: ChatService = service or build_chat_service(settings)
+        app.state.service = chat
+        install_log_redaction(chat)
+        # Read the keys once at start, in the background: without holding up /healthz on a slow secret store.
+        first_read = asyncio.create_task(chat.read_keys())
         # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
         app.state.users = build_user_store(settings)
         app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
             # A database that cannot be reached, or whose schema is newer than this code, stops the start.
-            await open_store(app.state.service.store)
+            await chat.open()
             await open_store(app.state.users)
             app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
@@ -71,8 +71,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
                 await app.state.authenticator.aclose()
             await app.state.users.close()
             if owned:
-                await app.state.service.registry.aclose()
-                await app.state.service.store.close()
+                await chat.aclose()
 
     app = FastAPI(
         title="genai-chatbot",

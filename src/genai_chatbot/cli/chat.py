@@ -61,7 +61,7 @@ class TerminalChat:
             if not argument:
                 self.say(f"Current model: {self.model_id}. Usage: /model ID")
             else:
-                _, info = await self.service.registry.resolve(argument)
+                info = await self.service.model_info(argument)
                 self.model_id = info.id
                 self.say(f"Model: {info.id}" + ("" if info.available else f" (unavailable: {info.unavailable_reason})"))
         elif name == "/models":
@@ -147,8 +147,7 @@ def chat(
         try:
             _loop(runner, terminal)
         finally:
-            runner.run(service.registry.aclose())
-            runner.run(service.store.close())
+            runner.run(service.aclose())
 
 
 def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
@@ -168,7 +167,7 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
                 runner.run(terminal.send(line))
         except KeyboardInterrupt:
             terminal.say("\n[stopped]")
-        except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
+        except SessionNotFoundError:  # deleted meanwhile (from the page, say): say how to go on here
             terminal.session_id = None
             terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
         except (ModelError, TurnInProgressError) as exc:
