@@ -54,7 +54,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         chat: ChatService = service or build_chat_service(settings)
         app.state.service = chat
         install_log_redaction(chat)
-        # Read the keys once at start, in the background: without holding up /healthz on a slow secret store.
+        # Read the keys once at start (`read_keys` says why), in the background: without holding up /healthz
+        # on a slow secret store.
         first_read = asyncio.create_task(chat.read_keys())
         # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
         app.state.users = build_user_store(settings)

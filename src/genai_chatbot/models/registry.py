@@ -132,7 +132,7 @@ def build_registry(settings: Settings, keys: ProviderKeys | None = None) -> Mode
     return ModelRegistry(providers, keys, problems)
 
 
-_PLUGIN_FIX = "Upgrade or uninstall the package that provides it (pip show names it)."
+_PLUGIN_FIX = "Upgrade or uninstall the package that provides it."
 
 
 def plugin_specs() -> tuple[list[tuple[str, ProviderSpec]], list[str]]:
