@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench install install-dev clean browser postgres web
+.PHONY: run test test-fast lint typecheck unit bench install install-dev clean browser postgres web
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "genai-chatbot needs Python 3.11 or newer"'
@@ -53,6 +53,11 @@ unit: install-dev browser postgres
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The tests that need neither the embedded model, the browser nor a PostgreSQL server, on every core:
+# under a minute. Most of their time is subprocesses and local servers starting, which run side by side.
+test-fast: install-dev
+	$(BIN)/pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python bench/streaming.py

@@ -133,7 +133,8 @@ class AwsWire:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: `stop()` (each test's teardown) waits for one poll, half a second by default.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     def route(
         self, method: str, path: str, reply: Reply | Callable[[Request], Reply], target: str | None = None

@@ -24,11 +24,42 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers.local import LocalProvider
 from genai_chatbot.models.registry import ModelRegistry
 from postgres import postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL, started when a test asks)
+from scripted import ScriptedProvider
 from stores import history_store, stores, user_store  # noqa: F401  (every store kind, for the contract suite)
 
 LOCAL_MODEL = "local/smollm2-135m-instruct"
+SCRIPTED_MODEL = "scripted/echo"
 # Every log line and every response of our app, searched for the tests' secrets at the end of the run.
 pytest_plugins = ["leak_scan"]
+
+
+# What makes a test `slow` (`make test-fast` leaves them out): the real embedded model (in-process or served
+# by llama.cpp's server), the browser, or a PostgreSQL server started for it. A test that needs one some
+# other way (a subprocess) is marked by hand.
+SLOW_FIXTURES = frozenset(
+    {"local_provider", "service", "server", "llama_server", "browser", "page", "postgres_server", "postgres_url"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and "postgres" in callspec.params.values()
+        if on_postgres or _uses_a_slow_fixture(item):
+            item.add_marker(pytest.mark.slow)
+
+
+def _uses_a_slow_fixture(item: pytest.Item) -> bool:
+    """Whether the test needs one of `SLOW_FIXTURES`, unless a test module overrides it (its own `server`)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in SLOW_FIXTURES.intersection(info.names_closure):
+        definitions = info.name2fixturedefs.get(name, ())
+        overridden = len(definitions) > 1 and definitions[-1].baseid.endswith(".py")
+        if definitions and not overridden:
+            return True
+    return False
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +132,17 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(20)
         self._socket.close()
+
+
+@pytest.fixture
+def scripted_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The app over a scripted model (`SCRIPTED_MODEL`, answering "Hello, world."), served over real HTTP:
+    for what the API itself does, tested in milliseconds without the embedded model."""
+    settings = Settings(data_dir=tmp_path / "scripted", default_model=SCRIPTED_MODEL, local={"enabled": False})  # type: ignore[arg-type]
+    chat = make_service(settings, ScriptedProvider(["Hello", ", world."]))
+    with LiveServer(create_app(settings, service=chat)) as live:
+        yield live
+    asyncio.run(chat.aclose())
 
 
 @pytest.fixture

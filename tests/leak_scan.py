@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -181,10 +182,22 @@ def pytest_runtest_protocol(item: pytest.Item) -> object:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     logging.getLogger().removeHandler(_handler)
     _OUR_LOGGER.setLevel(_our_level)
-    leaks = RECORDER.leaks()
+    # With pytest-xdist (`-n`), each worker scans its own tests and hands its leaks to the controller, which
+    # has them by now (`pytest_testnodedown`) and fails the run.
+    leaks = [*session.config.stash.get(_LEAKS, []), *RECORDER.leaks()]
     session.config.stash[_LEAKS] = leaks
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        worker_output["leaks"] = [asdict(leak) for leak in leaks]
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: take the leaks a worker found."""
+    found = [Leak(**leak) for leak in getattr(node, "workeroutput", {}).get("leaks", [])]
+    node.config.stash[_LEAKS] = [*node.config.stash.get(_LEAKS, []), *found]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -17,7 +17,7 @@ from genai_chatbot.chat.service import (
 from genai_chatbot.config import Settings
 from genai_chatbot.models.errors import ModelNotFoundError, ProviderError
 from genai_chatbot.models.providers.local import LocalProvider
-from genai_chatbot.models.types import ChatChunk
+from genai_chatbot.models.types import ChatChunk, Message
 from scripted import ScriptedProvider
 
 
@@ -54,18 +54,28 @@ async def test_history_is_trimmed_to_the_context_window_keeping_the_newest_turns
     provider = ScriptedProvider(["fine"], context_window=200)
     chat = make_service(settings, provider)
     session = await chat.create_session("u", model_id="scripted/echo")
+
+    def question(turn: int) -> str:
+        return f"question {turn} " + "word " * 20
+
     for turn in range(12):
-        await ended(await chat.start_turn("u", session.id, f"question {turn} " + "word " * 20))
-    sent = provider.requests[-1].messages
-    assert sent[-1].content.startswith("question 11 ")
-    assert sent[0].role == "user"
-    assert 1 < len(sent) < 23
-    kept_questions = [m.content.split()[1] for m in sent if m.role == "user"]
-    assert kept_questions == [str(n) for n in range(12 - len(kept_questions), 12)]
+        await ended(await chat.start_turn("u", session.id, question(turn)))
+    # The history gets 200 (the window) - 100 (the reply budget: half the window) - 13 (the default system
+    # prompt: 28 characters / 3 + 4) = 87 estimated tokens. A question estimates to 41 (111-112 characters
+    # / 3 + 4), an answer "fine" to 5: the newest question, the last answer and its question fill the 87
+    # exactly, and the answer before them would not fit.
+    counts = await provider.count_tokens("echo", settings.default_system_prompt, [Message("user", question(11))])
+    assert counts == [13, 41]
+    assert [(m.role, m.content) for m in provider.requests[-1].messages] == [
+        ("user", question(10)),
+        ("assistant", "fine"),
+        ("user", question(11)),
+    ]
     _, stored = await chat.session_messages("u", session.id)
     assert len(stored) == 24  # trimming shapes the request, never the stored history
 
 
+@pytest.mark.slow  # a second embedded model, with a small context
 async def test_history_sent_to_the_embedded_model_fits_its_context(settings: Settings) -> None:
     small = LocalProvider(settings.local.model_copy(update={"context_size": 256, "threads": 2}))
     chat = make_service(settings, small)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import LOCAL_MODEL
 
@@ -55,6 +56,7 @@ def test_a_missing_config_file_is_an_error_that_names_it() -> None:
     assert "nowhere.toml" in result.stderr and "does not exist" in result.stderr
 
 
+@pytest.mark.slow  # the embedded model, in a subprocess
 def test_chat_streams_answers_and_handles_commands(tmp_path: Path) -> None:
     script = "What is the capital of France?\n/sessions\n/model nope/none\n/new\n/exit\n"
     result = run_cli("chat", "--temperature", "0", stdin=script, env={"GENAI_CHATBOT_DATA_DIR": str(tmp_path)})
@@ -92,6 +94,7 @@ def serve(data_dir: Path) -> Iterator[str]:
         process.wait(20)
 
 
+@pytest.mark.slow  # the embedded model, in a subprocess
 def test_a_session_survives_a_server_restart(tmp_path: Path) -> None:
     with serve(tmp_path) as url:
         session_id = httpx.post(f"{url}/api/sessions", json={}).json()["id"]

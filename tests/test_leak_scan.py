@@ -19,6 +19,7 @@ from conftest import LiveServer
 from leak_scan import RECORDER, Capture, find_leaks, register_secret, scan_text
 
 TESTS = Path(__file__).parent
+PLUGINS = ("-p", "leak_scan", "-p", "no:cacheprovider", "-p", "no:langsmith_plugin")
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def test_a_run_that_leaks_fails_and_names_the_test(tmp_path: Path) -> None:
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "leak_scan", "-p", "no:cacheprovider", "-q", *args],
+            [sys.executable, "-m", "pytest", *PLUGINS, "-q", *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -120,3 +121,6 @@ def test_a_run_that_leaks_fails_and_names_the_test(tmp_path: Path) -> None:
     assert "test_clean" not in leaking.stdout.partition("secrets leaked")[2]
     clean = run("-k", "clean")
     assert clean.returncode == 0 and "secrets leaked" not in clean.stdout, clean.stdout
+    in_workers = run("-n", "2")  # pytest-xdist: each worker's leaks reach the controller, which fails the run
+    assert in_workers.returncode == 1, in_workers.stdout + in_workers.stderr
+    assert "during test_inner.py::test_logs_the_key" in in_workers.stdout.partition("secrets leaked")[2]

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import LOCAL_MODEL, LiveServer
+from conftest import LOCAL_MODEL, SCRIPTED_MODEL, LiveServer
 
 
 def client(server: LiveServer) -> openai.OpenAI:
@@ -63,46 +63,48 @@ def test_max_tokens_ends_the_reply_with_length(server: LiveServer) -> None:
     assert reply.usage is not None and reply.usage.completion_tokens == 5
 
 
-def test_an_unknown_model_is_a_404_that_lists_the_available_ones(server: LiveServer) -> None:
+def test_an_unknown_model_is_a_404_that_lists_the_available_ones(scripted_server: LiveServer) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        client(server).chat.completions.create(model="openai/gpt-9", messages=QUESTION)  # type: ignore[arg-type]
-    assert f"Available models: {LOCAL_MODEL}" in str(caught.value)
+        client(scripted_server).chat.completions.create(model="openai/gpt-9", messages=QUESTION)  # type: ignore[arg-type]
+    assert f"Available models: {SCRIPTED_MODEL}" in str(caught.value)
 
 
-def test_a_model_id_without_provider_is_a_400_with_an_example(server: LiveServer) -> None:
+def test_a_model_id_without_provider_is_a_400_with_an_example(scripted_server: LiveServer) -> None:
     with pytest.raises(openai.BadRequestError, match="provider/model"):
-        client(server).chat.completions.create(model="gpt-4o", messages=QUESTION)  # type: ignore[arg-type]
+        client(scripted_server).chat.completions.create(model="gpt-4o", messages=QUESTION)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("body", "status", "names"),
     [
-        ({"model": LOCAL_MODEL, "messages": []}, 422, "messages"),
-        ({"model": LOCAL_MODEL, "messages": QUESTION, "temperature": 5}, 422, "temperature"),
-        ({"model": LOCAL_MODEL, "messages": QUESTION, "top_p": 0}, 422, "top_p"),
-        ({"model": LOCAL_MODEL, "messages": [{"role": "robot", "content": "hi"}]}, 422, "messages.0.role"),
+        ({"model": SCRIPTED_MODEL, "messages": []}, 422, "messages"),
+        ({"model": SCRIPTED_MODEL, "messages": QUESTION, "temperature": 5}, 422, "temperature"),
+        ({"model": SCRIPTED_MODEL, "messages": QUESTION, "top_p": 0}, 422, "top_p"),
+        ({"model": SCRIPTED_MODEL, "messages": [{"role": "robot", "content": "hi"}]}, 422, "messages.0.role"),
         ({"messages": QUESTION}, 422, "model"),
     ],
 )
-def test_bad_bodies_are_refused_naming_the_field(server: LiveServer, body: object, status: int, names: str) -> None:
-    response = httpx.post(f"{server.url}/v1/chat/completions", json=body)
+def test_bad_bodies_are_refused_naming_the_field(
+    scripted_server: LiveServer, body: object, status: int, names: str
+) -> None:
+    response = httpx.post(f"{scripted_server.url}/v1/chat/completions", json=body)
     assert response.status_code == status
     error = response.json()["error"]
     assert error["param"] == names
     assert names in error["message"]
 
 
-def test_malformed_json_is_a_400_that_says_so(server: LiveServer) -> None:
+def test_malformed_json_is_a_400_that_says_so(scripted_server: LiveServer) -> None:
     response = httpx.post(
-        f"{server.url}/v1/chat/completions",
-        content=b'{"model": "local/smollm2-135m-instruct", "messages": [',
+        f"{scripted_server.url}/v1/chat/completions",
+        content=b'{"model": "scripted/echo", "messages": [',
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]["message"]
 
 
-def test_health_and_openapi_answer(server: LiveServer) -> None:
-    assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
-    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+def test_health_and_openapi_answer(scripted_server: LiveServer) -> None:
+    assert httpx.get(f"{scripted_server.url}/healthz").json()["status"] == "ok"
+    paths = httpx.get(f"{scripted_server.url}/openapi.json").json()["paths"]
     assert {"/v1/chat/completions", "/v1/models", "/api/sessions/{session_id}/messages"} <= set(paths)

@@ -17,6 +17,7 @@ from genai_chatbot.models.types import ChatRequest, Message
 from genai_chatbot.pull import PullError, PullRequest, pull
 
 
+@pytest.mark.slow  # loads the pulled GGUF
 async def test_a_gated_gguf_is_pulled_with_the_token_and_serves(hub: str, tmp_path: Path) -> None:
     seen: list[int] = []
     path = pull(PullRequest("org/gated-GGUF", "model.Q4.gguf"), tmp_path, GOOD_TOKEN, lambda done, _: seen.append(done))

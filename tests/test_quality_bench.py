@@ -7,9 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 QUALITY = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
 
 
+@pytest.mark.slow  # the embedded model, in a served subprocess
 def test_quality_smoke_run_prints_its_table_within_bounds() -> None:
     started = time.monotonic()
     result = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import stat
@@ -18,10 +19,10 @@ from genai_chatbot.secrets import (
     FileKeySource,
     PlainTextFileSource,
     ProviderKeys,
-    RedactingFilter,
     SecretError,
     SecretsManagerSource,
     build_provider_keys,
+    install_log_redaction,
     parse_keys,
 )
 
@@ -54,10 +55,10 @@ def test_empty_secret_string_is_rejected_with_fix(value: str) -> None:
         parse_keys(value, "The keys secret")
 
 
-def test_invalid_json_says_where() -> None:
-    with pytest.raises(SecretError, match=r"line 1, column 9.*trailing comma") as caught:
-        parse_keys('{"a": 1,}', "The keys secret")
-    assert '"a"' not in str(caught.value).split("it must be")[0].replace("keys secret", "")
+def test_invalid_json_says_where_without_quoting_the_secret() -> None:
+    with pytest.raises(SecretError, match=r"line 1, column 41.*trailing comma") as caught:
+        parse_keys('{"OPENAI_API_KEY": "sk-live-0123456789",}', "The keys secret")
+    assert "sk-live-0123456789" not in str(caught.value)
 
 
 def test_a_json_array_is_not_an_object() -> None:
@@ -189,18 +190,26 @@ async def test_the_hf_token_is_a_plain_text_secret(tmp_path: Path) -> None:
     assert snapshot.get("HF_TOKEN") == "hf_plain_text_token"
 
 
-async def test_key_values_are_masked_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_key_values_are_masked_in_what_the_log_handlers_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the server installs it: a filter on the handlers, which sees the records of every child logger."""
     path = tmp_path / "keys.json"
     path.write_text('{"OPENAI_API_KEY": "sk-very-secret-value"}')
     keys = ProviderKeys([FileKeySource(path)])
     await keys.current()
-    logger = logging.getLogger("genai_chatbot.test")
-    logger.addFilter(RedactingFilter(keys))
-    with caplog.at_level(logging.INFO):
-        logger.info("calling with %s", "sk-very-secret-value")
-        try:
-            raise RuntimeError("upstream said: bad key sk-very-secret-value")
-        except RuntimeError:
-            logger.exception("failed")
-    assert "sk-very-secret-value" not in caplog.text
-    assert "calling with ***" in caplog.text and "bad key ***" in caplog.text
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    parent = logging.getLogger("genai_chatbot_redaction_test")
+    monkeypatch.setattr(parent, "handlers", [handler])
+    monkeypatch.setattr(parent, "level", logging.INFO)
+    install_log_redaction(keys, loggers=(parent.name,))
+    child = logging.getLogger(f"{parent.name}.provider")  # a module's logger: no filter of its own
+    child.info("calling with %s", "sk-very-secret-value")
+    try:
+        raise RuntimeError("upstream said: bad key sk-very-secret-value")
+    except RuntimeError:
+        child.exception("failed")
+    assert "sk-very-secret-value" not in written.getvalue()
+    assert "calling with ***" in written.getvalue() and "bad key ***" in written.getvalue()
+    assert child.filters == [] and len(handler.filters) == 1

@@ -57,8 +57,8 @@ def test_a_turn_streams_and_is_stored(server: LiveServer) -> None:
         assert stored["messages"][1]["params"] == {"temperature": 0.0}
 
 
-def test_sessions_are_listed_renamed_and_deleted(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as api:
+def test_sessions_are_listed_renamed_and_deleted(scripted_server: LiveServer) -> None:
+    with httpx.Client(base_url=scripted_server.url) as api:
         session_id = new_session(api, title="first")
         turn = api.post(
             f"/api/sessions/{session_id}/messages", json={"content": "Hi", "stream": False, "max_tokens": 8}
@@ -82,8 +82,10 @@ def test_sessions_are_listed_renamed_and_deleted(server: LiveServer) -> None:
         ({"content": "hi", "colour": "red"}, 422, "colour"),
     ],
 )
-def test_bad_turns_are_refused_and_store_nothing(server: LiveServer, body: object, status: int, needle: str) -> None:
-    with httpx.Client(base_url=server.url) as api:
+def test_bad_turns_are_refused_and_store_nothing(
+    scripted_server: LiveServer, body: object, status: int, needle: str
+) -> None:
+    with httpx.Client(base_url=scripted_server.url) as api:
         session_id = new_session(api)
         response = api.post(f"/api/sessions/{session_id}/messages", json=body)
         assert response.status_code == status
@@ -91,8 +93,8 @@ def test_bad_turns_are_refused_and_store_nothing(server: LiveServer, body: objec
         assert api.get(f"/api/sessions/{session_id}").json()["messages"] == []
 
 
-def test_a_turn_in_an_unknown_session_is_a_404(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}/api/sessions/nope/messages", json={"content": "hi"})
+def test_a_turn_in_an_unknown_session_is_a_404(scripted_server: LiveServer) -> None:
+    response = httpx.post(f"{scripted_server.url}/api/sessions/nope/messages", json={"content": "hi"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "session_not_found"
 

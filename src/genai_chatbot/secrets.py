@@ -46,9 +46,10 @@ logger = logging.getLogger(__name__)
 HF_TOKEN = "HF_TOKEN"
 EMPTY_SECRET_HINT = "store {} when no keys are needed"
 # Environment variables taken as keys: API keys, Azure OpenAI deployment settings, the Hugging Face token,
-# and the base URLs the official OpenAI, Cohere and AI21 SDKs read (the keys secret wins over them).
+# and base URLs: those the official OpenAI, Cohere and AI21 SDKs read, and each OpenAI-style vendor's
+# `<NAME>_BASE_URL` (the keys secret wins over them). A URL is masked only where it holds credentials.
 _ENV_KEY_PATTERN = re.compile(
-    r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN|(?:OPENAI|COHERE|AI21)_BASE_URL)$"
+    r"^(?:[A-Z0-9_]+_API_KEY(?:__.+)?|AZURE_OPENAI_[A-Z0-9_]+(?:__.+)?|HF_TOKEN|[A-Z][A-Z0-9]*_BASE_URL)$"
 )
 
 
@@ -101,8 +102,9 @@ class KeySource(Protocol):
 class EnvironmentKeySource:
     """Keys from process environment variables named like keys (`*_API_KEY`, `AZURE_OPENAI_*`, `HF_TOKEN`).
 
-    `OPENAI_BASE_URL`, `COHERE_BASE_URL` and `AI21_BASE_URL` count too: people set them for the SDKs, and
-    providers read them from the keys, so every provider and `doctor` honour them like a secret's values.
+    `<NAME>_BASE_URL` counts too (`OPENAI_BASE_URL`, `COHERE_BASE_URL`, `MISTRAL_BASE_URL`…): people set them
+    for the SDKs, and providers read them from the keys, so every provider and `doctor` honour them like a
+    secret's values.
     """
 
     description = "environment variables"

@@ -179,11 +179,9 @@ async def revoke_key(prefix: str, request: Request, admin: Admin, users: Users, 
 async def diagnostics(request: Request, _: Admin, users: Users, service: Service) -> DiagnosticsOut:
     """How authentication is set up, and each source of provider keys: key names and errors, no values."""
     settings: Settings = request.app.state.settings
-    snapshot = await service.registry.keys.current()
+    sources = await service.key_sources()
     return DiagnosticsOut(
         auth=auth_mode(settings),
         users=len(await users.list_users()),
-        key_sources=[
-            KeySourceOut(description=s.description, names=list(s.names), error=s.error) for s in snapshot.sources
-        ],
+        key_sources=[KeySourceOut(description=s.description, names=list(s.names), error=s.error) for s in sources],
     )

@@ -28,7 +28,6 @@ from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_use
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.governance.audit import AuditTrail
-from genai_chatbot.governance.build import close_governor
 from genai_chatbot.governance.metrics import Metrics, metrics_of
 from genai_chatbot.secrets import install_log_redaction
 from genai_chatbot.stores import open_store, select_store
@@ -56,11 +55,12 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None if close_service is None else close_service
-        app.state.service = service or build_chat_service(settings, metrics=metrics)
-        install_log_redaction(app.state.service.registry.keys)
-        # Read the keys once at start, in the background: it creates the keys file where people will look
-        # for it and logs a malformed secret at once, without holding up /healthz on a slow secret store.
-        first_read = asyncio.create_task(app.state.service.registry.keys.current())
+        chat: ChatService = service or build_chat_service(settings, metrics=metrics)
+        app.state.service = chat
+        install_log_redaction(chat)
+        # Read the keys once at start (`read_keys` says why), in the background: without holding up /healthz
+        # on a slow secret store.
+        first_read = asyncio.create_task(chat.read_keys())
         # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
         app.state.users = build_user_store(settings)
         # Run-time group policies and the audit log, in the same database (governance/store.py).
@@ -69,7 +69,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
             # A database that cannot be reached, or whose schema is newer than this code, stops the start.
-            await open_store(app.state.service.store)
+            await chat.open()
             await open_store(app.state.users)
             await open_store(app.state.governance)
             app.state.authenticator = build_authenticator(settings, app.state.users)
@@ -81,11 +81,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             await app.state.users.close()
             await app.state.governance.close()
             if owned:
-                await close_governor(app.state.service.governor)
-                await app.state.service.registry.aclose()
-                await app.state.service.store.close()
-                if app.state.service.tracing is not None:  # export the spans still buffered
-                    await asyncio.to_thread(app.state.service.tracing.shutdown)
+                await chat.aclose()
 
     app = FastAPI(
         title="genai-chatbot",

@@ -17,7 +17,14 @@ from genai_chatbot.auth.users import DuplicateUserError, UnknownKeyError, Unknow
 from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.governance.errors import LimitReachedError, ModelNotAllowedError
 from genai_chatbot.governance.store import GovernanceStoreError, UnknownGroupError
-from genai_chatbot.models.errors import InvalidRequestError, ModelError, ModelNotFoundError, RateLimitedError
+from genai_chatbot.models.errors import (
+    InvalidRequestError,
+    ModelError,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
 from genai_chatbot.wording import clause
 
 
@@ -36,13 +43,31 @@ def internal_error_body(request_id: str) -> dict[str, Any]:
     )
 
 
+# What each model error is over HTTP: its status, and the `type` (also the `code`) of the error body.
+# Looked up along the exception's class hierarchy, so a subclass a provider adds answers like its parent.
+MODEL_ERROR_HTTP: dict[type[ModelError], tuple[int, str]] = {
+    ModelError: (500, "model_error"),
+    ModelNotFoundError: (404, "model_not_found"),
+    InvalidRequestError: (400, "invalid_request_error"),
+    ProviderUnavailableError: (503, "provider_unavailable"),
+    RateLimitedError: (429, "rate_limited"),
+    ProviderError: (502, "provider_error"),
+}
+
+
+def model_error_http(exc: ModelError) -> tuple[int, str]:
+    """The HTTP status and error type of a model error, from `MODEL_ERROR_HTTP`."""
+    return next(MODEL_ERROR_HTTP[cls] for cls in type(exc).__mro__ if cls in MODEL_ERROR_HTTP)
+
+
 def model_error_body(exc: ModelError) -> dict[str, Any]:
     param = (
         exc.param
         if isinstance(exc, InvalidRequestError)
         else ("model" if isinstance(exc, ModelNotFoundError) else None)
     )
-    return error_body(exc.message, exc.error_type, param, exc.error_type)
+    error_type = model_error_http(exc)[1]
+    return error_body(exc.message, error_type, param, error_type)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -72,17 +97,22 @@ async def _model_error(_: Request, exc: Exception) -> JSONResponse:
     headers = {}
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return JSONResponse(model_error_body(exc), status_code=exc.status_code, headers=headers)
+    return JSONResponse(model_error_body(exc), status_code=model_error_http(exc)[0], headers=headers)
 
 
 async def _session_not_found(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SessionNotFoundError)
-    return JSONResponse(error_body(exc.message, "not_found", "session_id", "session_not_found"), status_code=404)
+    message = f"Session {exc.session_id!r} does not exist. List your sessions with GET /api/sessions."
+    return JSONResponse(error_body(message, "not_found", "session_id", "session_not_found"), status_code=404)
 
 
 async def _message_not_found(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MessageNotFoundError)
-    return JSONResponse(error_body(exc.message, "not_found", "message_id", "message_not_found"), status_code=404)
+    message = (
+        f"Session {exc.session_id!r} has no answer {exc.message_id!r}. "
+        f"GET /api/sessions/{exc.session_id} lists its messages."
+    )
+    return JSONResponse(error_body(message, "not_found", "message_id", "message_not_found"), status_code=404)
 
 
 async def _turn_in_progress(_: Request, exc: Exception) -> JSONResponse:

@@ -60,7 +60,7 @@ async def list_models(service: Service, caller: Caller) -> ModelList:
 @router.post("/models/refresh", response_model=ModelList)
 async def refresh_models(service: Service, admin: Admin) -> ModelList:
     """Admins: re-read the keys secret and every provider's model list now, instead of waiting for the TTL."""
-    await service.registry.refresh()
+    await service.refresh_models()
     return await _model_list(service, admin)
 
 
@@ -69,8 +69,8 @@ async def _model_list(service: ChatService, caller: Principal) -> ModelList:
     infos = await service.list_models(caller)
     models = [ModelOut.of(m, service.default_model) for m in infos]
     if caller.is_admin:
-        return ModelList(models=models, problems=await service.registry.problems_with(infos, service.default_model))
-    problems = [HIDDEN_KEYS_PROBLEM] if await service.registry.problems() else []
+        return ModelList(models=models, problems=await service.problems(infos))
+    problems = [HIDDEN_KEYS_PROBLEM] if await service.problems() else []
     if not any(m.id == service.default_model for m in models) and not await _hidden_by_access(service):
         problems.append(
             f"The default model {service.default_model!r} is not available; pick another model, "

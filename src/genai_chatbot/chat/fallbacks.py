@@ -45,7 +45,7 @@ from genai_chatbot.models.errors import (
 from genai_chatbot.models.types import ChatChunk, ChatResult, ModelInfo
 
 if TYPE_CHECKING:
-    from genai_chatbot.chat.prepared import PreparedChat
+    from genai_chatbot.chat.requests import PreparedChat
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class Attempts:
         """Report the model being tried as ended without an answer (nothing used)."""
         admission, self._pending = self._pending, None
         if admission is not None:
-            error_type = error.error_type if isinstance(error, ModelError) else None
+            error_type = error.kind if isinstance(error, ModelError) else None
             elapsed = time.perf_counter() - self.started
             await report(admission, self.model_id, status, None, elapsed, error_type=error_type)
 

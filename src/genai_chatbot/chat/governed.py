@@ -42,7 +42,7 @@ class GovernedStream:
             await self._report("complete")
             raise
         except ModelError as exc:
-            await self._report("failed", exc.error_type)
+            await self._report("failed", exc.kind)
             raise
         if chunk.usage is not None:
             self._usage = chunk.usage
@@ -84,7 +84,7 @@ async def governed_complete(reply: Awaitable[ChatResult], admission: Admission, 
         status, usage = "complete", result.usage
         return result
     except ModelError as exc:
-        status, error_type = "failed", exc.error_type
+        status, error_type = "failed", exc.kind
         raise
     finally:
         elapsed = time.perf_counter() - clock

@@ -8,6 +8,7 @@ when it ends, fails or is cancelled (see `turns.py`). Nothing is written per str
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
+from genai_chatbot.chat.errors import SHUTTING_DOWN, MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.chat.fallbacks import (
     NO_FALLBACKS,
     Attempts,
@@ -25,19 +27,22 @@ from genai_chatbot.chat.fallbacks import (
     unavailable,
 )
 from genai_chatbot.chat.governed import governed_complete, governed_stream
-from genai_chatbot.chat.prepared import NO_OPTIONS, GenerationOptions, PreparedChat
 from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
+from genai_chatbot.chat.requests import DEFAULT_OPTIONS, GenerationOptions, PreparedChat, caller_of, retried_index
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.store import HistoryStore, TurnStart
 from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.build import close_governor
 from genai_chatbot.governance.errors import ModelNotAllowedError
 from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Message, ModelInfo
+from genai_chatbot.models.types import ChatChunk, ChatResult, Message, ModelInfo
+from genai_chatbot.secrets import SourceStatus
+from genai_chatbot.stores import open_store
 
 if TYPE_CHECKING:
     from genai_chatbot.governance.metrics import Metrics
@@ -60,43 +65,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class SessionNotFoundError(LookupError):
-    """No session with this id belongs to this user (other users' sessions are reported the same way)."""
-
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"Session {session_id!r} does not exist. List your sessions with GET /api/sessions.")
-        self.message = str(self)
-
-
-class MessageNotFoundError(LookupError):
-    """The session has no message with this id (or no answer with it, where an answer is required)."""
-
-    def __init__(self, session_id: str, message_id: str) -> None:
-        super().__init__(
-            f"Session {session_id!r} has no answer {message_id!r}. GET /api/sessions/{session_id} lists its messages."
-        )
-        self.message = str(self)
-
-
-class TurnInProgressError(RuntimeError):
-    """The session is generating an answer already: one turn at a time per session (the API answers 409)."""
-
-    def __init__(self, session_id: str) -> None:
-        super().__init__(
-            f"Session {session_id!r} is still generating an answer, and a session takes one turn at a time. "
-            "Wait for that answer to end (or stop it), then send or retry again."
-        )
-        self.message = str(self)
-
-
-SHUTTING_DOWN = "The server is shutting down; send the message again once it is back."
-
-
-def caller_of(who: Principal | str) -> Principal:
-    """`who` as a principal: a bare user id (scripts, tests) is a user of no group."""
-    return who if isinstance(who, Principal) else Principal(who, "user")
 
 
 class ChatService:
@@ -212,6 +180,50 @@ class ChatService:
             surface=first.surface,
         )
 
+    # Models and lifetime -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the history store now: an unreachable database, or a schema newer than this code, raises here
+        with the fix instead of failing the first request."""
+        await open_store(self.store)
+
+    async def aclose(self) -> None:
+        """Release what the service holds: the governor's store, the providers' clients and loaded models, the
+        history store, and the spans still buffered for export."""
+        await close_governor(self.governor)
+        await self.registry.aclose()
+        await self.store.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)
+
+    async def read_keys(self) -> None:
+        """Read every keys source now (a server does at start: it creates the keys file where people will
+        look for it, and logs a malformed secret at once)."""
+        await self.registry.keys.current()
+
+    def redact(self, text: str) -> str:
+        """`text` with every value of the keys secret (and URL credentials) masked: for logs and messages."""
+        return self.registry.keys.redact(text)
+
+    async def key_sources(self) -> tuple[SourceStatus, ...]:
+        """Each keys source with the key names it holds or why it cannot be read (never a value)."""
+        return (await self.registry.keys.current()).sources
+
+    async def refresh_models(self) -> None:
+        """Re-read the keys now and make every provider list its models afresh."""
+        await self.registry.refresh()
+
+    async def problems(self, models: Sequence[ModelInfo] | None = None) -> list[str]:
+        """What hides models: unreadable key sources and provider plugins that failed; given the `models` a
+        caller was shown, also the default model when it is not among them."""
+        if models is None:
+            return await self.registry.problems()
+        return await self.registry.problems_with(list(models), self.default_model)
+
+    async def model_info(self, model_id: str) -> ModelInfo:
+        """The model `model_id` names, available or not; `ModelNotFoundError` lists the known ids."""
+        return (await self.registry.resolve(model_id))[1]
+
     async def list_models(self, caller: Principal | str | None = None) -> list[ModelInfo]:
         """The models the caller may use (every model when `caller` is None: the server's own view)."""
         models = await self.registry.list_models()
@@ -232,7 +244,7 @@ class ChatService:
         messages: Sequence[Message],
         *,
         system: str | None = None,
-        options: GenerationOptions = NO_OPTIONS,
+        options: GenerationOptions = DEFAULT_OPTIONS,
         caller: Principal | str = "default",
         surface: Surface = "v1",
     ) -> PreparedChat:
@@ -260,19 +272,7 @@ class ChatService:
         budget = info.context_window - max_tokens - counts[0]
         first = first_kept_index(counts[1:], budget)
         first = trim_start_to_user_turn(first, [m.role for m in messages])
-        defaults = info.defaults  # the model's own sampling, for every parameter the request leaves unset
-        request = ChatRequest(
-            model=info.name,
-            messages=tuple(messages[first:]),
-            system=system,
-            temperature=defaults.temperature if options.temperature is None else options.temperature,
-            top_p=defaults.top_p if options.top_p is None else options.top_p,
-            max_tokens=max_tokens,
-            stop=options.stop,
-            seed=options.seed,
-            top_k=defaults.top_k,
-            repeat_penalty=defaults.repeat_penalty,
-        )
+        request = options.request(info, tuple(messages[first:]), system, max_tokens)
         return PreparedChat(provider, info, request, caller_of(caller), surface, options)
 
     # Sessions -------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ class ChatService:
         content: str,
         *,
         model_id: str | None = None,
-        options: GenerationOptions = NO_OPTIONS,
+        options: GenerationOptions = DEFAULT_OPTIONS,
         surface: Surface = "page",
     ) -> Turn:
         """Store a new user message with its answer (`streaming`) and return the turn, ready to stream.
@@ -360,7 +360,7 @@ class ChatService:
         message_id: str,
         *,
         model_id: str | None = None,
-        options: GenerationOptions = NO_OPTIONS,
+        options: GenerationOptions = DEFAULT_OPTIONS,
         surface: Surface = "page",
     ) -> Turn:
         """Generate again the session's last answer when it failed, was cancelled or interrupted.
@@ -374,24 +374,8 @@ class ChatService:
         """
         caller = caller_of(who)
         session, history = await self.session_messages(caller.user_id, session_id)
-        index = next((i for i, m in enumerate(history) if m.id == message_id and m.role == "assistant"), None)
-        if index is None:
-            raise MessageNotFoundError(session_id, message_id)
+        index = retried_index(history, session_id, message_id)
         retried = history[index]
-        if retried.status == "streaming":
-            raise TurnInProgressError(session_id)
-        if retried.status not in RETRYABLE:
-            raise InvalidRequestError(
-                f"Answer {message_id!r} is {retried.status}; only a failed, cancelled or interrupted answer "
-                "can be retried.",
-                param="message_id",
-            )
-        if index != len(history) - 1 or index == 0 or history[index - 1].role != "user":
-            raise InvalidRequestError(
-                f"Answer {message_id!r} is not the session's last answer; only that one can be retried, "
-                "since later turns were generated after it. Send a new message instead.",
-                param="message_id",
-            )
         user_message = history[index - 1]
         past = [Message(m.role, m.content) for m in history[:index] if m.status == "complete"]
         prepared = await self.prepare(

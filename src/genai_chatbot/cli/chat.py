@@ -153,7 +153,7 @@ def chat(
     """Chat in the terminal with streamed answers. Type /help for commands."""
     settings = settings_or_exit(config)
     from genai_chatbot.chat.service import build_chat_service
-    from genai_chatbot.governance.build import build_governor, close_governor
+    from genai_chatbot.governance.build import build_governor
 
     caller = caller_named(settings, user)
     # A named user's groups limit their models here as on the server, even where the server needs no check.
@@ -166,9 +166,7 @@ def chat(
         try:
             _loop(runner, terminal)
         finally:
-            runner.run(service.registry.aclose())
-            runner.run(service.store.close())
-            runner.run(close_governor(service.governor))
+            runner.run(service.aclose())
 
 
 def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
@@ -188,7 +186,7 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
                 runner.run(terminal.send(line))
         except KeyboardInterrupt:
             terminal.say("\n[stopped]")
-        except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
+        except SessionNotFoundError:  # deleted meanwhile (from the page, say): say how to go on here
             terminal.session_id = None
             terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
         except ModelNotAllowedError as exc:  # its message points API callers to GET /v1/models

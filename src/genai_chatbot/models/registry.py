@@ -1,18 +1,22 @@
 """Which models exist now, and which provider serves each id.
 
 The registry is built once from settings and the provider keys, and handed to the chat service. It knows
-providers only through the `Provider` contract. Provider modules import their SDKs lazily, so that a
-server which never talks to, say, Cohere does not pay for importing its SDK.
+providers only through the `Provider` contract, and builds them from the table of `ProviderSpec` rows
+(`providers/table.py`) and the rows installed packages declare under the entry-point group
+`genai_chatbot.providers`. Provider modules import their SDKs lazily, so that a server which never talks
+to, say, Cohere does not pay for importing its SDK.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
 
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.models.errors import ModelNotFoundError
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.provider_spec import ENTRY_POINT_GROUP, BuildContext, ProviderSpec
 from genai_chatbot.models.redacting import RedactingProvider
 from genai_chatbot.models.types import ModelInfo, split_model_id
 from genai_chatbot.secrets import ProviderKeys, build_provider_keys
@@ -25,8 +29,12 @@ class ModelRegistry:
     no error message or unavailable reason above the registry holds a value of the keys secret.
     """
 
-    def __init__(self, providers: Iterable[Provider], keys: ProviderKeys | None = None) -> None:
+    def __init__(
+        self, providers: Iterable[Provider], keys: ProviderKeys | None = None, load_problems: Sequence[str] = ()
+    ) -> None:
+        """`load_problems` are providers that could not be built (broken plugins), shown with `problems()`."""
         self._providers: dict[str, Provider] = {}
+        self._load_problems = list(load_problems)
         self._redacting: dict[str, RedactingProvider] = {}
         self.keys = keys or ProviderKeys([])
         for provider in providers:
@@ -51,8 +59,9 @@ class ModelRegistry:
         return [model for models in lists for model in models]
 
     async def problems(self) -> list[str]:
-        """What keeps models from being listed: unreadable or malformed key sources."""
-        return [self.keys.redact(error) for error in (await self.keys.current()).errors]
+        """What keeps models from being listed: unreadable or malformed key sources, plugins that failed."""
+        errors = [*(await self.keys.current()).errors, *self._load_problems]
+        return [self.keys.redact(error) for error in errors]
 
     async def problems_with(self, models: list[ModelInfo], default_model: str) -> list[str]:
         """`problems()`, and a default model missing from `models`: what a model list shows beside the models."""
@@ -96,37 +105,52 @@ class ModelRegistry:
 
 
 def build_registry(settings: Settings, keys: ProviderKeys | None = None) -> ModelRegistry:
-    """The registry for these settings: every provider they enable, reading keys from `keys`."""
+    """The registry for these settings: every provider of the table and of installed plugins, reading `keys`.
+
+    A plugin that cannot be loaded or built, or that reuses a taken provider name, is left out and named
+    in `problems()`; the built-in providers still serve.
+    """
     keys = keys or build_provider_keys(settings)
-    providers: list[Provider] = []
-    if settings.local.enabled:
-        from genai_chatbot.models.providers.local import LocalProvider
+    from genai_chatbot.models.providers.table import BUILTIN_PROVIDERS
 
-        providers.append(LocalProvider(settings.local))
-    from genai_chatbot.models.providers.ai21 import AI21Provider
-    from genai_chatbot.models.providers.cohere import CohereProvider
+    ctx = BuildContext(settings, keys)
+    providers = [provider for spec in BUILTIN_PROVIDERS for provider in spec.build(ctx)]
+    plugins, problems = plugin_specs()
+    taken = {spec.name for spec in BUILTIN_PROVIDERS} | {p.name for p in providers}
+    for origin, spec in plugins:
+        try:
+            built = list(spec.build(ctx))
+        except Exception as exc:
+            problems.append(f"{origin} failed to build its provider: {type(exc).__name__}: {exc}. {_PLUGIN_FIX}")
+            continue
+        clash = sorted(({spec.name} | {p.name for p in built}) & taken)
+        if clash:
+            problems.append(f"{origin} names provider {clash[0]!r}, which is taken; it is left out. {_PLUGIN_FIX}")
+            continue
+        taken |= {spec.name} | {p.name for p in built}
+        providers.extend(built)
+    return ModelRegistry(providers, keys, problems)
 
-    providers.append(CohereProvider(keys, timeout_seconds=settings.request_timeout_seconds))
-    providers.append(AI21Provider(keys, timeout_seconds=settings.request_timeout_seconds))
-    if settings.langchain:
-        from genai_chatbot.models.providers.langchain import LangChainProvider
 
-        providers.append(LangChainProvider(settings.langchain, keys, timeout_seconds=settings.request_timeout_seconds))
-    from genai_chatbot.models.providers.azure_openai import AzureOpenAIProvider
-    from genai_chatbot.models.providers.openai import OpenAICompatibleProvider, OpenAIProvider
+_PLUGIN_FIX = "Upgrade or uninstall the package that provides it."
 
-    providers.append(OpenAIProvider(keys, timeout_seconds=settings.request_timeout_seconds))
-    providers.append(AzureOpenAIProvider(keys, timeout_seconds=settings.request_timeout_seconds))
-    providers.extend(
-        OpenAICompatibleProvider(endpoint, keys, timeout_seconds=settings.request_timeout_seconds)
-        for endpoint in settings.openai_compatible
-    )
-    if settings.bedrock_region:
-        from genai_chatbot.models.providers.bedrock import BedrockProvider
 
-        providers.append(BedrockProvider(settings))
-    if settings.sagemaker.endpoints:
-        from genai_chatbot.models.providers.sagemaker import SageMakerProvider
-
-        providers.append(SageMakerProvider(settings.sagemaker, timeout_seconds=settings.request_timeout_seconds))
-    return ModelRegistry(providers, keys)
+def plugin_specs() -> tuple[list[tuple[str, ProviderSpec]], list[str]]:
+    """The `ProviderSpec`s installed under the entry-point group, each with who declared it; and the
+    entry points that could not be loaded, as problems a person can act on."""
+    specs: list[tuple[str, ProviderSpec]] = []
+    problems: list[str] = []
+    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        package = f" of package {point.dist.name!r}" if point.dist is not None else ""
+        origin = f"Provider plugin {point.name!r} ({point.value}{package})"
+        try:
+            spec = point.load()
+        except Exception as exc:
+            problems.append(f"{origin} cannot be loaded: {type(exc).__name__}: {exc}. {_PLUGIN_FIX}")
+            continue
+        if not isinstance(spec, ProviderSpec):
+            kind = type(spec).__name__
+            problems.append(f"{origin} is not a ProviderSpec but of type {kind}; it is left out. {_PLUGIN_FIX}")
+            continue
+        specs.append((origin, spec))
+    return specs, problems

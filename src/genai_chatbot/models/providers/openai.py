@@ -1,6 +1,7 @@
-"""OpenAI, and self-hosted servers that speak its chat API (vLLM, TGI's messages API, llama.cpp server, Ollama).
+"""OpenAI and OpenAI-style vendors (`openai_vendors.py`: Mistral, Groq, ...), and self-hosted servers that
+speak OpenAI's chat API (vLLM, TGI's messages API, llama.cpp server, Ollama).
 
-Both talk through `openai_wire.OpenAIWire` (one pooled client per endpoint and key; fast streaming; error
+All talk through `openai_wire.OpenAIWire` (one pooled client per endpoint and key; fast streaming; error
 translation). Keys are read from `ProviderKeys` at every list and stream, never captured: a changed key
 builds a new wire, and the old one closes once its last stream ends (`_clients.ClientCache`).
 """
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
+from genai_chatbot.models.provider_spec import ProviderSpec
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
+from genai_chatbot.models.providers.openai_vendors import OPENAI, OpenAIVendor
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
     ListingCache,
@@ -26,116 +30,94 @@ from genai_chatbot.models.providers.openai_wire import (
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys
 
-OPENAI_API_KEY = "OPENAI_API_KEY"
-OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_CONTEXT_WINDOW = 8192
-# Longest matching prefix first: "gpt-4o" and "gpt-4.1" must win over "gpt-4".
-_CONTEXT_WINDOWS = (
-    ("gpt-4.1", 1_047_576),
-    ("gpt-4o", 128_000),
-    ("chatgpt-4o", 128_000),
-    ("gpt-4-turbo", 128_000),
-    ("gpt-4-32k", 32_768),
-    ("gpt-4", 8_192),
-    ("gpt-3.5-turbo", 16_385),
-    ("gpt-5", 400_000),
-    ("o1-mini", 128_000),
-    ("o1", 200_000),
-    ("o3", 200_000),
-    ("o4", 200_000),
-)
-_CHAT_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
-# "instruct" models answer only the legacy completions API.
-_NOT_CHAT = (
-    "embedding",
-    "tts",
-    "whisper",
-    "dall-e",
-    "moderation",
-    "realtime",
-    "audio",
-    "transcribe",
-    "image",
-    "instruct",
-)
 # A model listing only checks that the endpoint is there; it should not hang a model list for a minute.
 _LIST_TIMEOUT_SECONDS = 10.0
 
-
-def context_window(model: str) -> int:
-    """The context window of a known OpenAI model family, else a conservative default."""
-    for prefix, window in _CONTEXT_WINDOWS:
-        if model.startswith(prefix):
-            return window
-    return DEFAULT_CONTEXT_WINDOW
-
-
-def is_chat_model(model: str) -> bool:
-    """Whether an id from OpenAI's model list is a chat model (not embeddings, speech, images, …)."""
-    return model.startswith(_CHAT_PREFIXES) and not any(word in model for word in _NOT_CHAT)
+#: The context window of a known OpenAI model family, else a conservative default.
+context_window = OPENAI.context_window
+#: Whether an id from OpenAI's model list is a chat model (not embeddings, speech, images, …).
+is_chat_model = OPENAI.is_chat_model
 
 
 # Providers -----------------------------------------------------------------------------------------
 
 
 class OpenAIProvider(Provider):
-    """OpenAI's own API, enabled while `OPENAI_API_KEY` is in the keys (`OPENAI_BASE_URL`, `OPENAI_ORG_ID` too)."""
+    """An OpenAI-style vendor's API (OpenAI's own by default), enabled while the vendor's key is in the keys.
 
-    name = "openai"
-    enabling_keys = ("OPENAI_API_KEY",)
+    Everything vendor-specific is in its `OpenAIVendor`: name, base URL (overridable by `<NAME>_BASE_URL`),
+    key name, model filter, label and context windows.
+    """
 
-    def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0) -> None:
+    def __init__(self, keys: ProviderKeys, timeout_seconds: float = 60.0, vendor: OpenAIVendor = OPENAI) -> None:
+        self.vendor = vendor
+        self.name = vendor.name
+        self.enabling_keys = (vendor.key_name,)
         self._keys = keys
         self._timeout = timeout_seconds
         self._wires: ClientCache[OpenAIWire] = ClientCache(close_wire, blocking_build=False)
         self._listing = ListingCache()
 
     def _wire(self, snapshot: KeysSnapshot) -> AbstractAsyncContextManager[OpenAIWire]:
-        key = snapshot.get(OPENAI_API_KEY)
+        vendor = self.vendor
+        key = snapshot.get(vendor.key_name)
         if key is None:
-            raise ProviderUnavailableError(f"OpenAI needs a key: add {OPENAI_API_KEY} to the keys secret.")
-        base = snapshot.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL
-        org = snapshot.get("OPENAI_ORG_ID")
+            raise ProviderUnavailableError(f"{vendor.label} needs a key: add {vendor.key_name} to the keys secret.")
+        base = snapshot.get(vendor.base_url_key) or vendor.base_url
+        org = snapshot.get(vendor.organization_key) if vendor.organization_key else None
 
         def build() -> OpenAIWire:
-            ctx = ErrorContext("OpenAI", base, OPENAI_API_KEY, key, "this key may have no access to that model")
+            ctx = ErrorContext(vendor.label, base, vendor.key_name, key, "this key may have no access to that model")
             headers = {"Authorization": f"Bearer {key}"} | ({"OpenAI-Organization": org} if org else {})
             return OpenAIWire(base, headers, ctx, self._timeout)
 
-        return self._wires.lease("openai", (key, base, org), build)
+        return self._wires.lease(self.name, (key, base, org), build)
 
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
-        if snapshot.get(OPENAI_API_KEY) is None:
+        if snapshot.get(self.vendor.key_name) is None:
             return []
         async with self._wire(snapshot) as wire:
 
             async def fetch() -> tuple[list[ModelInfo], bool]:
                 listing = await wire.list_ids(min(self._timeout, _LIST_TIMEOUT_SECONDS))
                 if listing.error is not None:
-                    return [self._info("gpt-4o", listing.error.message)], False
-                return [self._info(model) for model in listing.ids if is_chat_model(model)], True
+                    return [self._info(self.vendor.listing_fallback or self.name, listing.error.message)], False
+                return [self._info(model) for model in listing.ids if self.vendor.is_chat_model(model)], True
 
             return await self._listing.get(wire, fetch)
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
-        return model_info(self.name, model, context_window=context_window(model), unavailable_reason=unavailable)
+        window = self.vendor.context_window(model)
+        return model_info(self.name, model, context_window=window, unavailable_reason=unavailable)
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        return chat_body(request.model, request, self.vendor.max_tokens_param)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         async with self._wire(await self._keys.current()) as wire:
-            body = chat_body(request.model, request, "max_completion_tokens")
-            async for chunk in wire.stream("chat/completions", body):
+            async for chunk in wire.stream("chat/completions", self._body(request)):
                 yield chunk
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         async with self._wire(await self._keys.current()) as wire:
-            return await wire.complete("chat/completions", chat_body(request.model, request, "max_completion_tokens"))
+            return await wire.complete("chat/completions", self._body(request))
 
     async def refresh(self) -> None:
         self._listing.clear()
 
     async def aclose(self) -> None:
         await self._wires.aclose()
+
+
+def openai_style(vendor: OpenAIVendor) -> ProviderSpec:
+    """The registry row of an OpenAI-style vendor: one `OpenAIProvider` for it, turned on by its key."""
+    return ProviderSpec(
+        vendor.name,
+        (vendor.key_name,),
+        lambda ctx: [OpenAIProvider(ctx.keys, ctx.timeout_seconds, vendor)],
+        f"{vendor.label}'s API ({vendor.base_url})",
+    )
 
 
 class OpenAICompatibleProvider(Provider):
