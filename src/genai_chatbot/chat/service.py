@@ -443,7 +443,7 @@ class ChatService:
         if outcome is TurnStart.NOT_RETRYABLE:
             raise InvalidRequestError(
                 f"Answer {replaces!r} is no longer the session's last failed, cancelled or interrupted answer; "
-                f"GET /api/sessions/{session.id} shows where the session is now.",
+                "open the session again to see where it is now.",
                 param="message_id",
             )
         turn = Turn(
