@@ -22,6 +22,13 @@ class MessageGoneError(LookupError):
     """The message to replace no longer exists (its session was deleted, or it was replaced already)."""
 
 
+class ItemTooLargeError(ValueError):
+    """A store cannot keep this message or session in one piece (DynamoDB: 400 KB per item).
+
+    Nothing was stored and nothing was truncated; the message names the limit and what to do.
+    """
+
+
 class HistoryStore(Protocol):
     """Persistent sessions and messages. Every session query is scoped to one user: isolation lives here.
 
