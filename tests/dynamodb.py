@@ -8,9 +8,9 @@ standard AWS variables pointing at the server, which subprocesses (the CLI, `ser
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -80,25 +80,38 @@ def dynamodb_endpoint() -> Iterator[str]:
     server.stop()
 
 
+def point_boto3_at(endpoint: str, env: pytest.MonkeyPatch) -> str:
+    """Set the standard AWS variables (dummy credentials, a region, the endpoint) for `endpoint`; returns it."""
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL"):
+        env.delenv(name, raising=False)
+    for name, value in AWS_ENV.items():
+        env.setenv(name, value)
+    env.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+    return endpoint
+
+
+@contextmanager
+def fresh_tables() -> Iterator[str]:
+    """`dynamodb://PREFIX` with a fresh prefix whose tables exist while the block runs (boto3 pointed first)."""
+    prefix = f"t{new_id()[:12]}"
+    client = new_client()
+    ensure_tables(client, prefix, lambda _line: None)
+    try:
+        yield f"dynamodb://{prefix}"
+    finally:
+        for table in table_names(prefix):
+            client.delete_table(TableName=table)
+        client.close()
+
+
 @pytest.fixture
 def dynamodb_env(dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3 pointed at the moto server (dummy credentials, a region); the endpoint."""
-    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
-    return dynamodb_endpoint
+    """boto3 (and the subprocesses the test starts) pointed at the moto server; the endpoint."""
+    return point_boto3_at(dynamodb_endpoint, monkeypatch)
 
 
 @pytest.fixture
 def dynamodb_url(dynamodb_env: str) -> Iterator[str]:
     """`dynamodb://PREFIX` with a fresh prefix whose tables exist; they are deleted after the test."""
-    prefix = f"t{new_id()[:12]}"
-    client = new_client()
-    ensure_tables(client, prefix, lambda _line: None)
-    yield f"dynamodb://{prefix}"
-    for table in table_names(prefix):
-        client.delete_table(TableName=table)
-    client.close()
-    assert os.environ["AWS_ENDPOINT_URL_DYNAMODB"] == dynamodb_env
+    with fresh_tables() as url:
+        yield url
