@@ -10,6 +10,9 @@ PostgreSQL: a throwaway Debian server started like the tests' (tests/postgres.py
 DynamoDB (`--dynamodb`): moto's server as the tests run it (tests/dynamodb.py), for information only: moto
 is an in-process Python model of DynamoDB answering over HTTP, one request at a time, that copies a whole
 table for every transaction, so its figures say nothing of DynamoDB's own latency (single-digit ms a call).
+Its table holds only `--dynamodb-messages` (default 4,000: the bench user's sessions, the 1,000-turn one
+included): DynamoDB reads and writes one partition whatever the table's size, but moto's copy grows with it
+(20,000 messages: seconds per turn).
 
 Usage: python bench/history.py [--messages 100000] [--postgres-url URL] [--no-postgres] [--dynamodb]
 """
@@ -224,6 +227,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", help="an empty database to use instead of a throwaway server")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--dynamodb", action="store_true", help="add DynamoDB through moto (for information only)")
+    parser.add_argument("--dynamodb-messages", type=int, default=4_000)
     args = parser.parse_args()
     sessions, rows = dataset(args.messages)
     results: dict[str, dict[str, tuple[float, float]]] = {}
@@ -242,8 +246,10 @@ def main() -> None:
         with dynamodb() as url:
             prefix = url.removeprefix("dynamodb://")
             settings = Settings(database_url=url)
-            fill = lambda: fill_dynamodb(prefix, sessions, rows)  # noqa: E731
-            results["DynamoDB (moto, information only)"] = asyncio.run(bench(settings, fill))
+            small = dataset(args.dynamodb_messages)
+            fill = lambda: fill_dynamodb(prefix, *small)  # noqa: E731
+            name = f"DynamoDB (moto, {len(small[1]):,} messages; information only)"
+            results[name] = asyncio.run(bench(settings, fill))
 
     print(f"\n{len(rows):,} messages in {len(sessions):,} sessions; ms, median / p95 (target)\n")
     header = ["store", "open 1,000-turn session", "list a user's sessions", "append a turn"]

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -91,7 +92,10 @@ def test_store_init_creates_on_demand_tables_once_and_says_what_it_did(dynamodb_
 
 
 def test_the_server_does_not_start_without_its_tables_and_names_store_init(dynamodb_env: str, tmp_path: Path) -> None:
-    refused = run_cli("serve", "--port", "1", url=f"dynamodb://missing{time.monotonic_ns()}")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    refused = run_cli("serve", "--port", port, url=f"dynamodb://missing{time.monotonic_ns()}")
     assert refused.returncode != 0
     assert "does not exist" in refused.stderr and "genai-chatbot store init" in refused.stderr
 
@@ -222,3 +226,19 @@ async def test_renewals_leave_the_answers_of_a_closed_store_to_the_next_store_th
     reopened = DynamoDBHistoryStore(prefix)
     assert [m.status for m in await reopened.list_messages("s")] == ["complete", "interrupted"]
     await reopened.close()
+
+
+async def test_a_transaction_retried_after_its_answer_was_lost_is_not_a_duplicate(dynamodb_url: str) -> None:
+    from genai_chatbot.chat.dynamodb_items import message_item, session_item
+    from genai_chatbot.chat.dynamodb_turns import DuplicateMessageError, _put, _transact
+
+    history, _ = table_names(dynamodb_url.removeprefix("dynamodb://"))
+    client = new_client()
+    client.put_item(TableName=history, Item=session_item(session()))
+    written = [_put(history, message_item(message("q", "user", "q"), 1))]
+    assert _transact(client, written, 0) is None
+    assert _transact(client, written, 0) is None  # botocore sent it again: the same item is there, so it committed
+    other = [_put(history, message_item(message("q", "user", "another text"), 1))]
+    with pytest.raises(DuplicateMessageError, match="already stored"):
+        _transact(client, other, 0)
+    client.close()

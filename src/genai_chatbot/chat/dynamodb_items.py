@@ -8,6 +8,7 @@ parsed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from genai_chatbot.chat.dynamodb_db import Item, check_size, number
@@ -101,7 +102,7 @@ def feedback_values(feedback: Feedback) -> Item:
     return values
 
 
-def message_from(item: dict[str, Any]) -> StoredMessage:
+def message_from(item: Mapping[str, Any]) -> StoredMessage:
     def text(name: str) -> str | None:
         value = item.get(name)
         return value["S"] if value is not None else None

@@ -14,13 +14,14 @@ same transaction as its final text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from genai_chatbot.chat.dynamodb_db import ITEM_LIMIT_BYTES, Item, cancellation_codes, item_size, number
 from genai_chatbot.chat.dynamodb_items import (
     FINAL_FIELDS,
     final_values,
+    message_from,
     message_item,
     message_key,
     session_key,
@@ -81,7 +82,10 @@ def _transact(client: DynamoDBClient, ops: list[TransactWriteItemTypeDef], first
     """Run the transaction: None when it committed, else the codes of the conditions that failed.
 
     A `Put` (from index `first_put` on) refused because its item exists is a duplicate message id:
-    `DuplicateMessageError`. Anything but a failed condition or a conflict is raised as it is.
+    `DuplicateMessageError`, unless every such item is exactly the one this call writes: then an earlier
+    attempt of this very transaction committed and only its answer was lost (botocore retried it after a
+    timeout; DynamoDB's idempotency token covers that case, moto does not). Anything but a failed
+    condition or a conflict is raised as it is.
     """
     from botocore.exceptions import ClientError
 
@@ -92,12 +96,27 @@ def _transact(client: DynamoDBClient, ops: list[TransactWriteItemTypeDef], first
         codes = cancellation_codes(exc)
         if not codes or any(code not in ("None", *_CONFLICTS) for code in codes):
             raise
-        if any(code == "ConditionalCheckFailed" for code in codes[first_put:]):
+        refused = [
+            op["Put"]["Item"]
+            for op, code in zip(ops[first_put:], codes[first_put:], strict=True)
+            if code == "ConditionalCheckFailed"
+        ]
+        if refused and all(_stored_as(client, ops[first_put]["Put"]["TableName"], item) for item in refused):
+            return None
+        if refused:
             raise DuplicateMessageError(
                 "A message with this id is already stored in the session; nothing was written. Send it again "
                 "with a new id."
             ) from None
         return codes
+
+
+def _stored_as(client: DynamoDBClient, table: str, item: Mapping[str, Any]) -> bool:
+    """Whether the message item stored under `item`'s key is `item` (numbers compared as numbers)."""
+    stored = _read(client, table, {"pk": {"S": item["pk"]["S"]}, "sk": {"S": item["sk"]["S"]}})
+    if stored is None or stored.get("owner") != item.get("owner") or stored["seq"]["N"] != item["seq"]["N"]:
+        return False
+    return message_from(stored) == message_from(item)
 
 
 def _session_or(client: DynamoDBClient, table: str, session_id: str, error: Callable[[], Exception]) -> dict[str, Any]:
