@@ -242,3 +242,9 @@ async def test_a_transaction_retried_after_its_answer_was_lost_is_not_a_duplicat
     with pytest.raises(DuplicateMessageError, match="already stored"):
         _transact(client, other, 0)
     client.close()
+
+
+def test_store_init_on_sqlite_does_what_migrate_does(tmp_path: Path) -> None:
+    done = run_cli("store", "init", url=f"sqlite:///{tmp_path}/chat.sqlite3")
+    assert done.returncode == 0 and "is up to date" in done.stdout
+    assert (tmp_path / "chat.sqlite3").is_file()

@@ -48,16 +48,12 @@ def _init_dynamodb(prefix: str, where: str) -> None:
 @app.command("init")
 def init(config: ConfigOption = None) -> None:
     """Create the store's tables (DynamoDB, on-demand) or schema (SQL) where missing; safe to run again."""
-    _prepare(config)
+    migrate(config)
 
 
 @app.command("migrate")
 def migrate(config: ConfigOption = None) -> None:
     """Apply the schema migrations the database lacks (run it before starting a new version's replicas)."""
-    _prepare(config)
-
-
-def _prepare(config: ConfigOption) -> None:
     settings = settings_or_exit(config)
     from genai_chatbot.config import ConfigError
     from genai_chatbot.stores import select_store
