@@ -10,6 +10,7 @@ cache period of the API-key authenticator).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -279,4 +280,4 @@ class DynamoDBUserStore:
         await self._run(work)
 
     async def close(self) -> None:
-        self._db.close()
+        await asyncio.to_thread(self._db.close)  # waits for the calls in flight

@@ -51,10 +51,12 @@ def table_names(prefix: str) -> tuple[str, str]:
     return f"{prefix}-history", f"{prefix}-users"
 
 
-def too_large(what: str, size: int) -> ItemTooLargeError:
+def too_large(what: str, size: int | None = None) -> ItemTooLargeError:
+    """The refusal of `what`, of `size` bytes when known (DynamoDB's own refusal does not say)."""
+    is_ = f"is {size:,} bytes, more" if size is not None else "is larger"
     return ItemTooLargeError(
-        f"{what} is {size:,} bytes, more than DynamoDB's 400 KB item limit ({ITEM_LIMIT_BYTES:,} bytes), so it "
-        "was not stored (nothing is truncated); shorten it, or keep history in PostgreSQL for items this large."
+        f"{what} {is_} than DynamoDB's 400 KB item limit ({ITEM_LIMIT_BYTES:,} bytes), so it was not stored "
+        "(nothing is truncated); shorten it, or keep history in PostgreSQL for items this large."
     )
 
 
@@ -95,7 +97,7 @@ def cancellation_codes(error: Exception) -> list[str]:
     codes = [reason.get("Code", "None") for reason in response.get("CancellationReasons", [])]
     for reason in response.get("CancellationReasons", []):
         if reason.get("Code") == "ValidationError" and "size" in reason.get("Message", "").lower():
-            raise too_large("An item", ITEM_LIMIT_BYTES + 1) from None
+            raise too_large("An item of this write") from None
     return codes
 
 
@@ -156,7 +158,7 @@ class DynamoDBDatabase:
                 "IAM actions the README lists under 'DynamoDB'."
             )
         if is_code(exc, "ValidationException") and "size" in str(exc).lower() and "exceed" in str(exc).lower():
-            return too_large("An item", ITEM_LIMIT_BYTES + 1)
+            return too_large("An item of this write")
         if isinstance(exc, NoCredentialsError):
             return DynamoDBUnavailableError(
                 "DynamoDB needs AWS credentials and found none: set AWS_PROFILE or AWS_ACCESS_KEY_ID and "

@@ -13,6 +13,7 @@ A session is deleted item first, so no turn can start in it any more, then its m
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -238,4 +239,4 @@ class DynamoDBHistoryStore:
         lease, self._lease = self._lease, None
         if lease is not None:
             await self._db.run(lambda _client: lease.release())
-        self._db.close()
+        await asyncio.to_thread(self._db.close)  # waits for the calls in flight

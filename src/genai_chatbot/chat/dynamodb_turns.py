@@ -268,9 +268,16 @@ def finish_message(client: DynamoDBClient, table: str, message: StoredMessage) -
             ":interrupted": {"S": "interrupted"},
         },
     }
-    codes = _transact(client, [{"Update": update}, free_session_op(table, message.session_id, message.id)], 2)
-    if codes is None:
-        return True
+    ops: list[TransactWriteItemTypeDef] = [{"Update": update}, free_session_op(table, message.session_id, message.id)]
+    for _ in range(ATTEMPTS):
+        codes = _transact(client, ops, len(ops))
+        if codes is None:
+            return True
+        if "TransactionConflict" not in codes:  # a condition failed: decided below
+            break
+        # another write to the answer or its session was in flight: try again
+    else:
+        raise _contended(message.session_id)
     if codes[0] != "None":
         return False
     try:  # the session no longer names this answer (it was interrupted, or the session deleted): the answer alone
