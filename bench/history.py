@@ -196,15 +196,14 @@ def dynamodb() -> Iterator[str]:
     import os
     import socket
 
-    from dynamodb import AWS_ENV, SerialMotoServer
+    from dynamodb import AWS_ENV, start_moto
     from genai_chatbot.chat.dynamodb_db import new_client
     from genai_chatbot.chat.dynamodb_tables import ensure_tables
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = SerialMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_moto(port)
     os.environ.update(AWS_ENV, AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{port}")
     client = new_client()
     ensure_tables(client, "bench", lambda _line: None)

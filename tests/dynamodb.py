@@ -14,9 +14,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.server import ThreadedMotoServer
-from werkzeug.serving import make_server
 
 from genai_chatbot.chat.dynamodb_db import new_client, table_names
 from genai_chatbot.chat.dynamodb_tables import ensure_tables
@@ -59,14 +56,23 @@ class _OneRequestAtATime:
             return list(self._app(environ, start_response))
 
 
-class SerialMotoServer(ThreadedMotoServer):
-    """moto's threaded server, with the requests applied one at a time (see `_OneRequestAtATime`)."""
+def start_moto(port: int) -> Any:
+    """moto's `ThreadedMotoServer` on `port` of 127.0.0.1, serving one request at a time (see
+    `_OneRequestAtATime`); call `stop()` on it. moto is imported here: it takes half a second."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
 
-    def _server_entry(self) -> None:
-        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, threaded=True)
-        self._server_ready_event.set()
-        self._server.serve_forever()
+    class SerialMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, threaded=True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = SerialMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +80,7 @@ def dynamodb_endpoint() -> Iterator[str]:
     """The URL of a moto server shared by the run; tests keep apart by their table prefixes."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = _free_port()
-    server = SerialMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_moto(port)
     yield f"http://127.0.0.1:{port}"
     server.stop()
 
