@@ -102,32 +102,29 @@ def feedback_values(feedback: Feedback) -> Item:
     return values
 
 
+_NONE: dict[str, str] = {}
+
+
 def message_from(item: Mapping[str, Any]) -> StoredMessage:
-    def text(name: str) -> str | None:
-        value = item.get(name)
-        return value["S"] if value is not None else None
-
-    def integer(name: str) -> int | None:
-        value = item.get(name)
-        return int(value["N"]) if value is not None else None
-
+    """The message of an item; positional and without helpers: it runs for every message of a session."""
+    get = item.get
     params = item["params"]["S"]
-    rating = text("feedback_rating")
-    latency = item.get("latency_ms")
+    rating = get("feedback_rating", _NONE).get("S")
+    tokens_in, tokens_out, latency = get("prompt_tokens"), get("completion_tokens"), get("latency_ms")
     return StoredMessage(
-        id=item["sk"]["S"][2:],
-        session_id=item["pk"]["S"][2:],
-        role=item["role"]["S"],
-        content=item["content"]["S"],
-        status=item["status"]["S"],
-        model_id=text("model_id"),
-        params={} if params == "{}" else json.loads(params),
-        error=text("error"),
-        prompt_tokens=integer("prompt_tokens"),
-        completion_tokens=integer("completion_tokens"),
-        latency_ms=float(latency["N"]) if latency is not None else None,
-        created_at=float(item["created_at"]["N"]),
-        feedback=Feedback(rating, text("feedback_comment"), float(item["feedback_at"]["N"])) if rating else None,  # type: ignore[arg-type]
+        item["sk"]["S"][2:],
+        item["pk"]["S"][2:],
+        item["role"]["S"],
+        item["content"]["S"],
+        item["status"]["S"],
+        get("model_id", _NONE).get("S"),
+        {} if params == "{}" else json.loads(params),
+        get("error", _NONE).get("S"),
+        int(tokens_in["N"]) if tokens_in is not None else None,
+        int(tokens_out["N"]) if tokens_out is not None else None,
+        float(latency["N"]) if latency is not None else None,
+        float(item["created_at"]["N"]),
+        Feedback(rating, get("feedback_comment", _NONE).get("S"), float(item["feedback_at"]["N"])) if rating else None,
     )
 
 
