@@ -29,7 +29,8 @@ AWS_ENV = {
 }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now."""
     import socket
 
     with socket.socket() as probe:
@@ -79,7 +80,7 @@ def start_moto(port: int) -> Any:
 def dynamodb_endpoint() -> Iterator[str]:
     """The URL of a moto server shared by the run; tests keep apart by their table prefixes."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    port = _free_port()
+    port = free_port()
     server = start_moto(port)
     yield f"http://127.0.0.1:{port}"
     server.stop()

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer
+from dynamodb import free_port
 from genai_chatbot.api.app import create_app
 from genai_chatbot.chat.dynamodb_db import new_client, table_names
 from genai_chatbot.chat.dynamodb_leases import interrupt_leftover_turns, lease_key
@@ -92,10 +92,7 @@ def test_store_init_creates_on_demand_tables_once_and_says_what_it_did(dynamodb_
 
 
 def test_the_server_does_not_start_without_its_tables_and_names_store_init(dynamodb_env: str, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
-    refused = run_cli("serve", "--port", port, url=f"dynamodb://missing{time.monotonic_ns()}")
+    refused = run_cli("serve", "--port", str(free_port()), url=f"dynamodb://missing{time.monotonic_ns()}")
     assert refused.returncode != 0
     assert "does not exist" in refused.stderr and "genai-chatbot store init" in refused.stderr
 

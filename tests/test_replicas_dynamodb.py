@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dynamodb import fresh_tables, point_boto3_at
+from dynamodb import free_port, fresh_tables, point_boto3_at
 from fake_openai import FakeOpenAI, Recorded, Reply, chunk, sse
 
 
@@ -36,20 +36,11 @@ def _echo(request: Recorded) -> Reply:
     return Reply(json={"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [choice]})
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Replica:
     """`genai-chatbot serve` in a process of its own, on the settings file `config`."""
 
     def __init__(self, config: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = config.with_name(f"serve-{self.port}.log")
         with self.log.open("wb") as log:  # the child keeps its own copy of the descriptor
