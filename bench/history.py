@@ -7,8 +7,15 @@ Measured through the stores' own methods (what the service calls), after filling
 Targets (issue 11): ≤ 20 ms, ≤ 10 ms, ≤ 2 ms. Medians and 95th percentiles over bounded repetitions.
 
 PostgreSQL: a throwaway Debian server started like the tests' (tests/postgres.py), or `--postgres-url`.
+DynamoDB (`--dynamodb`): moto's server as the tests run it (tests/dynamodb.py), for information only: moto
+is an in-process Python model of DynamoDB answering over HTTP, one request at a time, that copies a whole
+table for every transaction, so its figures say nothing of DynamoDB's own latency (single-digit ms a call).
+Its table holds only `--dynamodb-messages` (default 4,000: the bench user's sessions, the 1,000-turn one
+included) and each figure is measured fewer times: DynamoDB reads and writes one partition whatever the
+table's size, but moto's copy grows with it (20,000 messages: seconds per turn), and moto keeps those
+copies (about 30 MB per turn at 4,000 messages).
 
-Usage: python bench/history.py [--messages 100000] [--postgres-url URL] [--no-postgres]
+Usage: python bench/history.py [--messages 100000] [--postgres-url URL] [--no-postgres] [--dynamodb]
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # tests/postgres.py starts the throwaway server
@@ -104,6 +112,29 @@ def fill_postgres(url: str, sessions: list[tuple[str, str, float]], rows: list[R
         db.execute("VACUUM ANALYZE")
 
 
+def fill_dynamodb(prefix: str, sessions: list[tuple[str, str, float]], rows: list[Row]) -> None:
+    from genai_chatbot.chat.dynamodb_db import new_client, table_names
+    from genai_chatbot.chat.dynamodb_items import message_item, session_item
+
+    client = new_client()
+    history = table_names(prefix)[0]
+    counts: dict[str, int] = {}
+    items = []
+    for mid, sid, role, content, status, model, _params, at in rows:
+        counts[sid] = counts.get(sid, 0) + 1
+        message = StoredMessage(mid, sid, role, content, status, model, created_at=at)  # type: ignore[arg-type]
+        items.append(message_item(message, counts[sid]))
+    for sid, user, at in sessions:
+        item = session_item(Session(sid, user, "t", "local/m", created_at=at, updated_at=at))
+        item["seq"] = {"N": str(counts.get(sid, 0))}
+        items.append(item)
+    for start in range(0, len(items), 25):
+        batch: Any = {history: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while batch:
+            batch = client.batch_write_item(RequestItems=batch).get("UnprocessedItems")
+    client.close()
+
+
 async def timed(work: Callable[[int], Awaitable[object]], repeat: int) -> tuple[float, float]:
     """Median and 95th percentile in milliseconds of `repeat` runs, after a few unmeasured ones."""
     for i in range(3):
@@ -116,7 +147,12 @@ async def timed(work: Callable[[int], Awaitable[object]], repeat: int) -> tuple[
     return statistics.median(times), statistics.quantiles(times, n=20)[-1]
 
 
-async def measure(store: HistoryStore) -> dict[str, tuple[float, float]]:
+#: How many times each figure is measured; moto (DynamoDB) gets fewer, see the module docstring.
+REPEATS = {"open": 50, "list": 200, "append": 300}
+MOTO_REPEATS = {"open": 10, "list": 50, "append": 20}
+
+
+async def measure(store: HistoryStore, repeats: dict[str, int]) -> dict[str, tuple[float, float]]:
     async def open_session(_: int) -> None:
         await store.get_session(USER, "big")
         messages = await store.list_messages("big")
@@ -136,20 +172,46 @@ async def measure(store: HistoryStore) -> dict[str, tuple[float, float]]:
         assert await store.finish_message(answer)
 
     return {
-        "open": await timed(open_session, 50),
-        "list": await timed(list_sessions, 200),
-        "append": await timed(append, 300),
+        "open": await timed(open_session, repeats["open"]),
+        "list": await timed(list_sessions, repeats["list"]),
+        "append": await timed(append, repeats["append"]),
     }
 
 
-async def bench(settings: Settings, fill: Callable[[], None]) -> dict[str, tuple[float, float]]:
+async def bench(
+    settings: Settings, fill: Callable[[], None], repeats: dict[str, int] = REPEATS
+) -> dict[str, tuple[float, float]]:
     store = select_store(settings).history_store()
     try:
         await store.list_sessions(USER)  # creates the schema
         await asyncio.to_thread(fill)
-        return await measure(store)
+        return await measure(store, repeats)
     finally:
         await store.close()
+
+
+@contextlib.contextmanager
+def dynamodb() -> Iterator[str]:
+    """A moto server on a free port, boto3 pointed at it, and the tables of a `dynamodb://` URL."""
+    import os
+    import socket
+
+    from dynamodb import AWS_ENV, start_moto
+    from genai_chatbot.chat.dynamodb_db import new_client
+    from genai_chatbot.chat.dynamodb_tables import ensure_tables
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start_moto(port)
+    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{port}")
+    client = new_client()
+    ensure_tables(client, "bench", lambda _line: None)
+    client.close()
+    try:
+        yield "dynamodb://bench"
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager
@@ -171,6 +233,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--postgres-url", help="an empty database to use instead of a throwaway server")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--dynamodb", action="store_true", help="add DynamoDB through moto (for information only)")
+    parser.add_argument("--dynamodb-messages", type=int, default=4_000)
     args = parser.parse_args()
     sessions, rows = dataset(args.messages)
     results: dict[str, dict[str, tuple[float, float]]] = {}
@@ -182,6 +246,17 @@ def main() -> None:
         with postgres(args.postgres_url) as url:
             settings = Settings(database_url=url)
             results["PostgreSQL"] = asyncio.run(bench(settings, lambda: fill_postgres(url, sessions, rows)))
+    if args.dynamodb:
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        with dynamodb() as url:
+            prefix = url.removeprefix("dynamodb://")
+            settings = Settings(database_url=url)
+            small = dataset(args.dynamodb_messages)
+            fill = lambda: fill_dynamodb(prefix, *small)  # noqa: E731
+            name = f"DynamoDB (moto, {len(small[1]):,} messages; information only)"
+            results[name] = asyncio.run(bench(settings, fill, MOTO_REPEATS))
 
     print(f"\n{len(rows):,} messages in {len(sessions):,} sessions; ms, median / p95 (target)\n")
     header = ["store", "open 1,000-turn session", "list a user's sessions", "append a turn"]
@@ -191,6 +266,9 @@ def main() -> None:
         cells = []
         for key in ("open", "list", "append"):
             median, p95 = figures[key]
+            if store.startswith("DynamoDB"):  # moto's figures: no target applies
+                cells.append(f"{median:.2f} / {p95:.2f}")
+                continue
             verdict = "ok" if median <= TARGETS[key] else "OVER"
             cells.append(f"{median:.2f} / {p95:.2f} (≤ {TARGETS[key]:g}) {verdict}")
         print(f"| {store} | {' | '.join(cells)} |")

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from browser import browser, page  # noqa: F401  (fixtures for the page tests)
+from dynamodb import dynamodb_endpoint, dynamodb_env, dynamodb_url  # noqa: F401  (moto's DynamoDB, when asked)
 from fake_hub import hub  # noqa: F401  (a fixture for every test module)
 from genai_chatbot.api.app import create_app
 from genai_chatbot.chat.service import ChatService

@@ -1,4 +1,5 @@
-"""Fixtures over every store `database_url` can name: one behavioural suite runs against each of them.
+"""Fixtures over every store `database_url` can name (SQLite, PostgreSQL, DynamoDB through moto): one
+behavioural suite runs against each of them.
 
 `stores` is parametrised over the kinds; it opens stores the way the server does (`select_store` on the
 settings), as many as a test asks for, all on one database, as several replicas or processes would.
@@ -17,7 +18,7 @@ from genai_chatbot.chat.store import HistoryStore
 from genai_chatbot.config import Settings
 from genai_chatbot.stores import StoreChoice, select_store
 
-STORE_KINDS = ["sqlite", "postgres"]
+STORE_KINDS = ["sqlite", "postgres", "dynamodb"]
 
 
 class Stores:
@@ -52,6 +53,8 @@ class Stores:
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     if request.param == "postgres":
         settings = Settings(data_dir=tmp_path / "data", database_url=request.getfixturevalue("postgres_url"))
+    elif request.param == "dynamodb":
+        settings = Settings(data_dir=tmp_path / "data", database_url=request.getfixturevalue("dynamodb_url"))
     else:
         settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/chat.sqlite3")
     opened = Stores(request.param, settings)

@@ -50,8 +50,8 @@ def test_database_url_picks_the_store_and_refuses_other_schemes_naming_the_suppo
     assert Settings(database_url="sqlite:///elsewhere/chat.sqlite3").database_path == Path("elsewhere/chat.sqlite3")
     assert Settings(database_url="sqlite:////srv/chat.sqlite3").database_path == Path("/srv/chat.sqlite3")
     assert select_store(Settings(database_url="postgresql://u@h/db")).kind == "postgresql"
-    monkeypatch.setenv("GENAI_CHATBOT_DATABASE_URL", f"dynamodb://{PASSWORD}")
-    with pytest.raises(ConfigError, match=r"sqlite:///path/chat\.sqlite3 or postgresql://") as refused:
+    monkeypatch.setenv("GENAI_CHATBOT_DATABASE_URL", f"mysql://{PASSWORD}")
+    with pytest.raises(ConfigError, match=r"sqlite:///path/chat\.sqlite3, postgresql://.* or dynamodb://") as refused:
         load_settings()
     assert PASSWORD not in str(refused.value)
 

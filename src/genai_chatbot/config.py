@@ -25,7 +25,7 @@ from genai_chatbot.governance.settings import GroupPolicy, ModelPolicy, ModelPri
 DEFAULT_CONFIG_FILE = Path("genai-chatbot.toml")
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
 #: The stores `database_url` may name, by URL scheme (`postgres://` is libpq's alias of `postgresql://`).
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "dynamodb")
 
 _config_file: ContextVar[Path | None] = ContextVar("genai_chatbot_config_file", default=None)
 
@@ -190,7 +190,8 @@ class Settings(BaseSettings):
     #: Where the SQLite history (and later the local keys file) lives.
     data_dir: Path = Path("data")
     #: Where sessions, messages, users and keys are stored: `sqlite:///path/chat.sqlite3` (default:
-    #: `<data_dir>/chat.sqlite3`) or `postgresql://user:password@host:port/database`. It may hold a password:
+    #: `<data_dir>/chat.sqlite3`), `postgresql://user:password@host:port/database` or `dynamodb://TABLE_PREFIX`
+    #: (region and credentials from the standard AWS settings). It may hold a password:
     #: never in a repr, a log line or an error (see `genai_chatbot.redaction.redact_url`).
     database_url: str | None = Field(default=None, repr=False)
     #: The model used when a request names none.
@@ -258,8 +259,8 @@ class Settings(BaseSettings):
             if scheme not in DATABASE_SCHEMES:
                 # The URL itself is never repeated: it may hold a password.
                 raise ValueError(
-                    f"unsupported database URL scheme {scheme or '(none)'!r}; use sqlite:///path/chat.sqlite3 "
-                    "or postgresql://user:password@host:port/database"
+                    f"unsupported database URL scheme {scheme or '(none)'!r}; use sqlite:///path/chat.sqlite3, "
+                    "postgresql://user:password@host:port/database or dynamodb://TABLE_PREFIX"
                 )
         return url
 

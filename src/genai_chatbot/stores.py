@@ -4,12 +4,16 @@
 it and `build_user_store` the user store, so both always live in the same database. The service never
 knows which store it has: each implements `HistoryStore` / `UserStore`.
 
+`dynamodb://TABLE_PREFIX` names the tables `TABLE_PREFIX-history` and `TABLE_PREFIX-users` (created by
+`genai-chatbot store init`); region, credentials and endpoint come from the standard AWS settings.
+
 A PostgreSQL URL may carry a password: it is kept out of reprs, and `redact_url` is what logs and errors
 show instead (the server's log filter masks URL credentials too).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -22,7 +26,10 @@ if TYPE_CHECKING:
     from genai_chatbot.chat.store import HistoryStore
     from genai_chatbot.governance.store import GovernanceStore
 
-StoreKind = Literal["sqlite", "postgresql"]
+StoreKind = Literal["sqlite", "postgresql", "dynamodb"]
+
+#: DynamoDB table names allow 3-255 of these characters; the longest suffix is "-history".
+_TABLE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,240}$")
 
 
 @runtime_checkable
@@ -32,15 +39,25 @@ class _OpensAtStart(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StoreChoice:
-    """The store `database_url` names: SQLite at `path`, or PostgreSQL at `url` (never in a repr)."""
+    """The store `database_url` names: SQLite at `path`, PostgreSQL at `url` (never in a repr), or the
+    DynamoDB tables of `url`'s prefix."""
 
     kind: StoreKind
     path: Path | None = None
     url: str = field(default="", repr=False)
 
     @property
+    def table_prefix(self) -> str:
+        """The DynamoDB table prefix of a `dynamodb://TABLE_PREFIX` URL."""
+        return self.url.partition("://")[2]
+
+    @property
     def where(self) -> str:
         """The store's location for messages, without credentials."""
+        if self.kind == "dynamodb":
+            from genai_chatbot.chat.dynamodb_db import table_names, where
+
+            return f"DynamoDB tables {' and '.join(table_names(self.table_prefix))} ({where()})"
         return str(self.path) if self.kind == "sqlite" else redact_url(self.url)
 
     def history_store(self) -> HistoryStore:
@@ -50,6 +67,10 @@ class StoreChoice:
 
             assert self.path is not None
             return SQLiteHistoryStore(self.path)
+        if self.kind == "dynamodb":
+            from genai_chatbot.chat.dynamodb_store import DynamoDBHistoryStore
+
+            return DynamoDBHistoryStore(self.table_prefix)
         from genai_chatbot.chat.postgres_store import PostgresHistoryStore
 
         return PostgresHistoryStore(self.url)
@@ -61,6 +82,10 @@ class StoreChoice:
 
             assert self.path is not None
             return SQLiteUserStore(self.path)
+        if self.kind == "dynamodb":
+            from genai_chatbot.auth.dynamodb_users import DynamoDBUserStore
+
+            return DynamoDBUserStore(self.table_prefix)
         from genai_chatbot.auth.postgres_users import PostgresUserStore
 
         return PostgresUserStore(self.url)
@@ -92,10 +117,26 @@ def select_store(settings: Settings) -> StoreChoice:
                 'database_url names PostgreSQL, which needs psycopg: pip install "genai-chatbot[postgres]".'
             ) from None
         return StoreChoice("postgresql", url=url)
+    if scheme == "dynamodb":
+        return _dynamodb(url)
     raise ConfigError(
-        f"database_url scheme {scheme!r} is not supported; use sqlite:///path/chat.sqlite3 "
-        "or postgresql://user:password@host:port/database."
+        f"database_url scheme {scheme!r} is not supported; use sqlite:///path/chat.sqlite3, "
+        "postgresql://user:password@host:port/database or dynamodb://TABLE_PREFIX."
     )
+
+
+def _dynamodb(url: str) -> StoreChoice:
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise ConfigError('database_url names DynamoDB, which needs boto3: pip install "genai-chatbot[aws]".') from None
+    prefix = url.partition("://")[2]
+    if not _TABLE_PREFIX.match(prefix):
+        raise ConfigError(
+            f"database_url {url!r} needs a table prefix of 1-240 letters, digits and '_.-' after dynamodb:// "
+            "(e.g. dynamodb://genai-chatbot): the tables are PREFIX-history and PREFIX-users."
+        )
+    return StoreChoice("dynamodb", url=url)
 
 
 async def open_store(store: object) -> None:

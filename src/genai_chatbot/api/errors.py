@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from genai_chatbot.auth.principal import AuthenticationError, AuthenticationUnavailable, PermissionDeniedError
 from genai_chatbot.auth.users import DuplicateUserError, UnknownKeyError, UnknownUserError, UserStoreError
 from genai_chatbot.chat.service import MessageNotFoundError, SessionNotFoundError, TurnInProgressError
+from genai_chatbot.chat.store import ItemTooLargeError
 from genai_chatbot.governance.errors import LimitReachedError, ModelNotAllowedError
 from genai_chatbot.governance.store import GovernanceStoreError, UnknownGroupError
 from genai_chatbot.models.errors import (
@@ -120,6 +121,11 @@ async def _turn_in_progress(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.message, "conflict", "session_id", "turn_in_progress"), status_code=409)
 
 
+async def _item_too_large(_: Request, exc: Exception) -> JSONResponse:
+    # The store's own limit (DynamoDB: 400 KB an item), below the request limits: nothing was stored.
+    return JSONResponse(error_body(str(exc), "invalid_request_error", "content", "too_large_to_store"), 413)
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return JSONResponse(error_body(str(exc.detail), "http_error"), status_code=exc.status_code, headers=exc.headers)
@@ -191,4 +197,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SessionNotFoundError, _session_not_found)
     app.add_exception_handler(MessageNotFoundError, _message_not_found)
     app.add_exception_handler(TurnInProgressError, _turn_in_progress)
+    app.add_exception_handler(ItemTooLargeError, _item_too_large)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -34,6 +34,13 @@ class ImportConflictError(ValueError):
         )
 
 
+class ItemTooLargeError(ValueError):
+    """A store cannot keep this message or session in one piece (DynamoDB: 400 KB per item).
+
+    Nothing was stored and nothing was truncated; the message names the limit and what to do.
+    """
+
+
 class HistoryStore(Protocol):
     """Persistent sessions and messages. Every session query is scoped to one user: isolation lives here.
 

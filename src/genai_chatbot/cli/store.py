@@ -1,8 +1,10 @@
 """`genai-chatbot store`: the database that `database_url` names, looked after from the command line.
 
-`store migrate` brings its schema up to date (the server also does at start), and says what it applied;
-on a database migrated by a newer version it refuses and says so. It prints where the database is, never
-its password. `store export FILE` / `store import FILE` move everything stored (sessions, messages, users,
+`store init` prepares a new database: on DynamoDB it creates the tables (on-demand) that are missing and says
+which it created and which it found; on SQLite and PostgreSQL it does what `store migrate` does. `store
+migrate` brings a SQL schema up to date (the server also does at start), and says what it applied; on a
+database migrated by a newer version it refuses and says so. They print where the database is, never its
+password. `store export FILE` / `store import FILE` move everything stored (sessions, messages, users,
 API keys) from one store to another through a JSON Lines file (`genai_chatbot.transfer`).
 """
 
@@ -35,11 +37,36 @@ async def _migrate_postgres(url: str) -> list[str]:
         await db.close()
 
 
+def _init_dynamodb(prefix: str, where: str) -> None:
+    from genai_chatbot.chat.dynamodb_db import DynamoDBDatabase, DynamoDBUnavailableError
+    from genai_chatbot.chat.dynamodb_tables import ensure_tables
+
+    database = DynamoDBDatabase(prefix)
+    try:
+        created = database.call(lambda client: ensure_tables(client, prefix, typer.echo))
+    except DynamoDBUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.close()
+    state = f"created {len(created)} table(s)" if created else "all tables were there already"
+    typer.echo(f"{where}: {state}.")
+
+
+@app.command("init")
+def init(config: ConfigOption = None) -> None:
+    """Create the store's tables (DynamoDB, on-demand) or schema (SQL) where missing; safe to run again."""
+    migrate(config)
+
+
 @app.command("migrate")
 def migrate(config: ConfigOption = None) -> None:
     """Apply the schema migrations the database lacks (run it before starting a new version's replicas)."""
     settings = settings_or_exit(config)
     choice = _store_or_exit(settings)
+    if choice.kind == "dynamodb":  # no migrations: the item layout is kept compatible instead
+        _init_dynamodb(choice.table_prefix, choice.where)
+        return
     if choice.kind == "sqlite":
         from genai_chatbot.chat.sqlite_store import MIGRATIONS, SQLiteHistoryStore
 

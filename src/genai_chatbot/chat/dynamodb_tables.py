@@ -1,0 +1,150 @@
+"""The DynamoDB tables of a `dynamodb://PREFIX` store: what `genai-chatbot store init` creates, what a store checks.
+
+Two tables, both on-demand (PAY_PER_REQUEST), with string keys `pk` (partition) and `sk` (sort):
+
+`PREFIX-history`, one item per session, per message and per running store:
+- session  `pk = s#<session id>`, `sk = session`: user_id, title, model_id, system_prompt, created_at,
+  updated_at; `seq` (the last message number given out), `last_id` (the session's last message) and,
+  while a turn streams, `turn` (its answer's id) and `turn_owner` (the store that streams it);
+- message  `pk = s#<session id>`, `sk = m#<message id>`: seq, role, content, status, model_id, params (JSON),
+  error, prompt_tokens, completion_tokens, latency_ms, created_at, feedback_rating, feedback_comment,
+  feedback_at, and `owner` while `streaming`. A session and its messages share a partition: one Query reads
+  a conversation; messages are ordered by `seq`;
+- lease    `pk = o#<owner id>`, `sk = owner`: `lease_expires_at` (epoch seconds, the table's TTL attribute),
+  host, pid: a running store renews it; when it has expired the store is gone (see `dynamodb_turns.py`).
+Indexes: `sessions_by_user` (user_id, updated_at; all attributes): a user's sessions newest first, a page at
+a time; `streaming_turns` (turn_owner; keys and `turn`): sparse, only sessions with a turn in flight.
+
+`PREFIX-users`:
+- user     `pk = user`, `sk = <name>`: role, groups (list), disabled, created_at (one partition: the list of
+  users is one ordered Query);
+- API key  `pk = key#<prefix>`, `sk = key`: user_name, secret_sha256, created_at, expires_at, revoked_at,
+  last_used_at.
+Index: `keys_by_user` (user_name, created_at; all attributes), sparse, only keys.
+
+Absent values (None) are absent attributes. Numbers are DynamoDB numbers, params a JSON string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from genai_chatbot.chat.dynamodb_db import TablesMissingError, table_names, where
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+SESSIONS_BY_USER = "sessions_by_user"
+STREAMING_TURNS = "streaming_turns"
+KEYS_BY_USER = "keys_by_user"
+LEASE_TTL_ATTRIBUTE = "lease_expires_at"
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    indexes: dict[str, tuple[tuple[str, str], tuple[str, str] | None, list[str] | None]]
+    ttl_attribute: str | None = None
+
+    def create_arguments(self) -> dict[str, Any]:
+        """The arguments of CreateTable: on-demand billing, `pk`/`sk` keys, the indexes."""
+        attributes = {"pk": "S", "sk": "S"}
+        indexes = []
+        for index, (hash_key, range_key, included) in self.indexes.items():
+            keys = [{"AttributeName": hash_key[0], "KeyType": "HASH"}]
+            attributes[hash_key[0]] = hash_key[1]
+            if range_key is not None:
+                keys.append({"AttributeName": range_key[0], "KeyType": "RANGE"})
+                attributes[range_key[0]] = range_key[1]
+            projection: dict[str, Any] = {"ProjectionType": "ALL"}
+            if included is not None:
+                projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": included}
+            indexes.append({"IndexName": index, "KeySchema": keys, "Projection": projection})
+        return {
+            "TableName": self.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t in attributes.items()],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": indexes,
+        }
+
+
+def table_specs(prefix: str) -> tuple[TableSpec, TableSpec]:
+    """The history table and the users table of `prefix`."""
+    history, users = table_names(prefix)
+    return (
+        TableSpec(
+            history,
+            {
+                SESSIONS_BY_USER: (("user_id", "S"), ("updated_at", "N"), None),
+                STREAMING_TURNS: (("turn_owner", "S"), None, ["turn"]),
+            },
+            ttl_attribute=LEASE_TTL_ATTRIBUTE,
+        ),
+        TableSpec(users, {KEYS_BY_USER: (("user_name", "S"), ("created_at", "N"), None)}),
+    )
+
+
+def _indexes(client: DynamoDBClient, spec: TableSpec) -> set[str] | None:
+    """The names of the indexes of `spec`'s table, or None when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        table = client.describe_table(TableName=spec.name)["Table"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        return None
+    return {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+
+
+def _refuse_missing_indexes(spec: TableSpec, found: set[str]) -> None:
+    missing = sorted(set(spec.indexes) - found)
+    if missing:
+        raise TablesMissingError(
+            f"The DynamoDB table {spec.name} lacks the index(es) {', '.join(missing)}: it was not created by "
+            "`genai-chatbot store init`. Point database_url at another prefix, or delete the table and run "
+            "`genai-chatbot store init`."
+        )
+
+
+def check_table(client: DynamoDBClient, spec: TableSpec) -> None:
+    """`TablesMissingError` with the fix unless `spec`'s table exists with its indexes."""
+    found = _indexes(client, spec)
+    if found is None:
+        raise TablesMissingError(
+            f"The DynamoDB table {spec.name} does not exist in {where()}; create the store's tables with "
+            "`genai-chatbot store init` (with the same database_url and AWS settings)."
+        )
+    _refuse_missing_indexes(spec, found)
+
+
+def ensure_tables(client: DynamoDBClient, prefix: str, report: Callable[[str], None]) -> list[str]:
+    """Create the tables of `prefix` that are missing and wait until they are active; idempotent.
+
+    Reports a line per table (created, or found) and returns the names of the tables it created. A table
+    that exists without the indexes the store needs is refused (`TablesMissingError`) rather than changed.
+    """
+    created: list[str] = []
+    for spec in table_specs(prefix):
+        found = _indexes(client, spec)
+        if found is None:
+            client.create_table(**spec.create_arguments())
+            created.append(spec.name)
+        else:
+            _refuse_missing_indexes(spec, found)
+        client.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        if spec.ttl_attribute is not None:
+            ttl = client.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
+            if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                client.update_time_to_live(
+                    TableName=spec.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+                )
+        if found is None:
+            report(f"created table {spec.name} (on-demand, indexes {', '.join(spec.indexes)})")
+        else:
+            report(f"found table {spec.name}")
+    return created
