@@ -21,6 +21,7 @@ from genai_chatbot.redaction import MASK, mask_url_credentials
 if TYPE_CHECKING:
     from genai_chatbot.auth.users import UserStore
     from genai_chatbot.chat.store import HistoryStore
+    from genai_chatbot.governance.usage_store import UsageStore
 
 StoreKind = Literal["sqlite", "postgresql"]
 
@@ -71,6 +72,17 @@ class StoreChoice:
         from genai_chatbot.auth.postgres_users import PostgresUserStore
 
         return PostgresUserStore(self.url)
+
+    def usage_store(self) -> UsageStore:
+        """A new store of usage, budget and rate-limit counters on this database."""
+        if self.kind == "sqlite":
+            from genai_chatbot.governance.sqlite_usage import SQLiteUsageStore
+
+            assert self.path is not None
+            return SQLiteUsageStore(self.path)
+        from genai_chatbot.governance.postgres_usage import PostgresUsageStore
+
+        return PostgresUsageStore(self.url)
 
 
 def select_store(settings: Settings) -> StoreChoice:

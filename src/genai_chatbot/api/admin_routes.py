@@ -25,6 +25,7 @@ from genai_chatbot.auth.users import (
     UserStoreError,
 )
 from genai_chatbot.config import AuthMode, Settings
+from genai_chatbot.governance.settings import Limits
 
 router = APIRouter(prefix="/api/admin", tags=["Admin"])
 
@@ -38,6 +39,7 @@ class UserOut(BaseModel):
     groups: list[str]
     disabled: bool
     created_at: float
+    limits: Limits | None = Field(description="The user's own budgets and rate limits; null: none.")
 
     @classmethod
     def of(cls, user: UserAccount) -> UserOut:
@@ -47,6 +49,7 @@ class UserOut(BaseModel):
             groups=list(user.groups),
             disabled=user.disabled,
             created_at=user.created_at,
+            limits=user.limits,
         )
 
 
@@ -64,6 +67,10 @@ class UserUpdate(BaseModel):
     role: Role | None = None
     groups: list[GroupName] | None = Field(default=None, max_length=100)
     disabled: bool | None = None
+    limits: Limits | None = Field(
+        default=None,
+        description="Replaces the user's own budgets and rate limits ({} removes them); applies within 10 s.",
+    )
 
 
 class KeyOut(BaseModel):
@@ -132,9 +139,9 @@ async def add_user(body: UserCreate, _: Admin, users: Users) -> UserOut:
 
 @router.patch("/users/{name}", response_model=UserOut)
 async def update_user(name: str, body: UserUpdate, request: Request, _: Admin, users: Users) -> UserOut:
-    """Change a user's role or groups, or disable (`disabled: true`) or enable them."""
+    """Change a user's role, groups or own limits, or disable (`disabled: true`) or enable them."""
     groups = tuple(body.groups) if body.groups is not None else None
-    user = await users.update_user(name, role=body.role, groups=groups, disabled=body.disabled)
+    user = await users.update_user(name, role=body.role, groups=groups, disabled=body.disabled, limits=body.limits)
     _forget_cached_keys(request)
     return UserOut.of(user)
 

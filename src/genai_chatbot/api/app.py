@@ -17,6 +17,7 @@ from genai_chatbot.api import (
     message_routes,
     openai_routes,
     session_routes,
+    usage_routes,
 )
 from genai_chatbot.api.docs_routes import install_docs
 from genai_chatbot.api.errors import install_error_handlers
@@ -25,8 +26,9 @@ from genai_chatbot.api.web_routes import install_web_page
 from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_user_store
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
+from genai_chatbot.governance.build import close_governor, open_governor
 from genai_chatbot.secrets import install_log_redaction
-from genai_chatbot.stores import open_store
+from genai_chatbot.stores import open_store, select_store
 
 
 def check_auth_settings(settings: Settings) -> None:
@@ -58,11 +60,14 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         first_read = asyncio.create_task(app.state.service.registry.keys.current())
         # Users and keys are kept whatever `auth` is, so an admin can prepare them before turning keys on.
         app.state.users = build_user_store(settings)
+        app.state.usage = select_store(settings).usage_store()  # what GET /api/usage reads
         app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
             # A database that cannot be reached, or whose schema is newer than this code, stops the start.
             await open_store(app.state.service.store)
             await open_store(app.state.users)
+            await open_store(app.state.usage)
+            await open_governor(app.state.service.governor)
             app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
         finally:
@@ -70,7 +75,9 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             if app.state.authenticator is not None:
                 await app.state.authenticator.aclose()
             await app.state.users.close()
+            await app.state.usage.close()
             if owned:
+                await close_governor(app.state.service.governor)
                 await app.state.service.registry.aclose()
                 await app.state.service.store.close()
 
@@ -92,6 +99,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     app.include_router(message_routes.router)
     app.include_router(account_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(usage_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:

@@ -21,6 +21,7 @@ from genai_chatbot.chat.service import (
     TurnInProgressError,
 )
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
+from genai_chatbot.governance.errors import GovernanceError
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.types import ChatChunk
 
@@ -138,6 +139,7 @@ def chat(
     """Chat in the terminal with streamed answers. Type /help for commands."""
     settings = settings_or_exit(config)
     from genai_chatbot.chat.service import build_chat_service
+    from genai_chatbot.governance.build import close_governor
 
     service = build_chat_service(settings)
     options = GenerationOptions(temperature=temperature, max_tokens=max_tokens)
@@ -149,6 +151,7 @@ def chat(
         finally:
             runner.run(service.registry.aclose())
             runner.run(service.store.close())
+            runner.run(close_governor(service.governor))
 
 
 def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
@@ -171,5 +174,5 @@ def _loop(runner: asyncio.Runner, terminal: TerminalChat) -> None:
         except SessionNotFoundError:  # deleted meanwhile (from the page, say); its message names the web API
             terminal.session_id = None
             terminal.say("error: this session no longer exists; /sessions lists yours, /new starts another.")
-        except (ModelError, TurnInProgressError) as exc:
+        except (ModelError, TurnInProgressError, GovernanceError) as exc:
             terminal.say(f"error: {exc.message}")
