@@ -73,6 +73,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/admin/users/{name}/keys"): Case(body={}, admin=True, params={"name": "bob"}),
     ("DELETE", "/api/admin/keys/{prefix}"): Case(admin=True),
     ("GET", "/api/admin/diagnostics"): Case(admin=True),
+    # Own usage; another user's answers 404 (tests/test_usage_api.py), everyone's is for admins.
+    ("GET", "/api/usage"): Case(),
     # How the page signs in: it must answer before anyone has a token, and holds nothing of anyone.
     ("GET", "/api/auth/config"): Case(public=True),
 }

@@ -1,0 +1,107 @@
+"""Budgets and rate limits hold across two servers on one database (SQLite file, PostgreSQL): together they
+allow what one would, not twice as much, and a refusal is a 429 that says which limit and when it resets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fake_openai import FakeOpenAI
+from genai_chatbot.auth.users import UserAccount
+from governed import COST, TOKENS, fresh_minute, governed_settings
+
+ALICE = UserAccount("alice", groups=("interns",))
+BOB = UserAccount("bob", groups=("interns",))
+ROOT = UserAccount("root", role="admin")
+
+
+def next_utc_midnight(now: float) -> float:
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+
+
+def assert_429(response: httpx.Response, code: str, limit: str, reset_at: float) -> dict[str, Any]:
+    assert response.status_code == 429, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert (error["code"], error["type"], error["limit"]) == (code, "rate_limit_error", limit)
+    assert error["reset_at"] == pytest.approx(reset_at, abs=1)
+    retry_after = int(response.headers["retry-after"])
+    assert retry_after == pytest.approx(math.ceil(reset_at - time.time()), abs=2) and retry_after >= 1
+    return error
+
+
+def test_a_group_budget_is_spent_once_across_two_servers(
+    tmp_path: Path, database_url: str, upstream: FakeOpenAI, deploy: Any
+) -> None:
+    budget = {"budget_usd": 2.5 * COST, "budget_period": "day"}
+    settings = governed_settings(tmp_path, database_url, upstream, groups={"interns": budget})
+    servers = deploy(settings, ALICE, BOB, ROOT)
+    # $0.015 a request: the budget allows a third request (0.030 < 0.0375) and refuses the fourth, whichever
+    # server and member asks. Each server alone would have allowed three.
+    answers = [servers.ask("alice", 0), servers.ask("bob", 1), servers.ask("alice", 1)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    for user, server in (("alice", 0), ("bob", 1), ("alice", 1)):
+        error = assert_429(
+            servers.ask(user, server),
+            "budget_exceeded",
+            "group interns: budget_usd 0.0375 per day",
+            next_utc_midnight(time.time()),
+        )
+        assert "$0.0450 used" in error["message"] and "resets at" in error["message"]
+    assert servers.ask("root", 0).status_code == 200  # not in the group: not bound by its budget
+    assert len([r for r in upstream.requests if r.path.endswith("/chat/completions")]) == 4
+
+
+def test_a_users_token_budget_set_through_the_admin_api_holds_on_the_other_server(
+    tmp_path: Path, database_url: str, upstream: FakeOpenAI, deploy: Any
+) -> None:
+    servers = deploy(governed_settings(tmp_path, database_url, upstream), ALICE, ROOT)
+    limits = {"budget_tokens": 2 * TOKENS, "budget_period": "month"}
+    changed = servers.client("root", 0).patch("/api/admin/users/alice", json={"limits": limits})
+    assert changed.json()["limits"] == {
+        **limits,
+        **dict.fromkeys(["budget_usd", "requests_per_minute", "tokens_per_minute"]),
+    }
+    assert [servers.ask("alice", i).status_code for i in (1, 0)] == [200, 200]
+    now = dt.datetime.now(dt.UTC)
+    first_of_next = dt.datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=dt.UTC).timestamp()
+    assert_429(servers.ask("alice", 1), "budget_exceeded", "user alice: budget_tokens 24 per month", first_of_next)
+    assert servers.ask("root", 1).status_code == 200
+
+
+def test_requests_per_minute_of_a_group_are_shared_by_two_servers_under_concurrent_load(
+    tmp_path: Path, database_url: str, upstream: FakeOpenAI, deploy: Any
+) -> None:
+    settings = governed_settings(tmp_path, database_url, upstream, groups={"interns": {"requests_per_minute": 5}})
+    servers = deploy(settings, ALICE, BOB)
+    fresh_minute()
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda i: servers.ask(("alice", "bob")[i % 2], i % 2), range(12)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [429] * 7
+    refused = next(a for a in answers if a.status_code == 429)
+    minute_ends = (int(time.time() // 60) + 1) * 60.0
+    error = assert_429(refused, "rate_limited", "group interns: requests_per_minute 5", minute_ends)
+    assert "retry after" in error["message"]
+
+
+def test_tokens_per_minute_count_what_turns_used_on_either_server(
+    tmp_path: Path, database_url: str, upstream: FakeOpenAI, deploy: Any
+) -> None:
+    settings = governed_settings(tmp_path, database_url, upstream, groups={"interns": {"tokens_per_minute": 20}})
+    servers = deploy(settings, ALICE, BOB)
+    fresh_minute()
+    assert servers.ask("alice", 0).status_code == 200  # 12 tokens of 20
+    assert servers.ask("bob", 1).status_code == 200  # admitted at 12, ends at 24
+    assert_429(
+        servers.ask("alice", 1),
+        "rate_limited",
+        "group interns: tokens_per_minute 20",
+        (int(time.time() // 60) + 1) * 60,
+    )
