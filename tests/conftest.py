@@ -25,6 +25,7 @@ from genai_chatbot.models.providers.local import LocalProvider
 from genai_chatbot.models.registry import ModelRegistry
 from governed import database_url, deploy, upstream  # noqa: F401  (servers on one database, for governance)
 from postgres import postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL, started when a test asks)
+from redis_server import redis_url  # noqa: F401  (a real Redis, started when a test asks)
 from stores import history_store, stores, user_store  # noqa: F401  (every store kind, for the contract suite)
 
 LOCAL_MODEL = "local/smollm2-135m-instruct"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from fake_openai import FakeOpenAI
 from genai_chatbot.auth.users import UserAccount
@@ -105,3 +107,23 @@ def test_tokens_per_minute_count_what_turns_used_on_either_server(
         "group interns: tokens_per_minute 20",
         (int(time.time() // 60) + 1) * 60,
     )
+
+
+def test_with_redis_url_two_servers_share_the_minute_counters_in_redis(
+    tmp_path: Path, upstream: FakeOpenAI, deploy: Any, redis_url: str
+) -> None:
+    groups = {"interns": {"requests_per_minute": 4, "tokens_per_minute": 1000, "budget_tokens": 10 * TOKENS}}
+    database = f"sqlite:///{tmp_path}/chat.sqlite3"
+    settings = governed_settings(tmp_path, database, upstream, groups=groups, redis_url=redis_url)
+    servers = deploy(settings, ALICE, BOB)
+    fresh_minute()
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda i: servers.ask(("alice", "bob")[i % 2], i % 2), range(10)))
+    assert sorted(a.status_code for a in answers) == [200] * 4 + [429] * 6
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 429} == {"rate_limited"}
+    with sqlite3.connect(tmp_path / "chat.sqlite3") as db:
+        periods = {row[0].partition(":")[0] for row in db.execute("SELECT period FROM usage_counters")}
+        used = db.execute("SELECT SUM(requests) FROM usage_daily WHERE group_name = 'interns'").fetchone()[0]
+    assert periods == {"day", "month"} and used == 4  # minutes in Redis; budgets and usage in the database
+    keys = {key.decode() for key in redis.Redis.from_url(redis_url).keys("genai-chatbot:*")}
+    assert {key.split(":")[1] for key in keys} == {"requests", "tokens"}

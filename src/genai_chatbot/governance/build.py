@@ -20,7 +20,12 @@ def build_governor(settings: Settings) -> Governor:
         from genai_chatbot.governance.usage import UsageGovernor
         from genai_chatbot.stores import select_store
 
-        parts.append(UsageGovernor(select_store(settings).usage_store(), policies, PriceTable(settings.prices)))
+        store = select_store(settings).usage_store()
+        if settings.redis_url:
+            from genai_chatbot.governance.redis_limits import RedisRateLimits
+
+            store = RedisRateLimits(store, settings.redis_url)
+        parts.append(UsageGovernor(store, policies, PriceTable(settings.prices)))
     if not parts:
         return OPEN_GOVERNOR
     return ChainGovernor(parts)
