@@ -25,6 +25,7 @@ from genai_chatbot.auth.users import (
     UserStoreError,
 )
 from genai_chatbot.config import AuthMode, Settings
+from genai_chatbot.governance.build import forget_user_limits
 from genai_chatbot.governance.settings import Limits
 
 router = APIRouter(prefix="/api/admin", tags=["Admin"])
@@ -69,7 +70,8 @@ class UserUpdate(BaseModel):
     disabled: bool | None = None
     limits: Limits | None = Field(
         default=None,
-        description="Replaces the user's own budgets and rate limits ({} removes them); applies within 10 s.",
+        description="Replaces the user's own budgets and rate limits ({} removes them); other servers apply "
+        "them within 10 s.",
     )
 
 
@@ -143,6 +145,7 @@ async def update_user(name: str, body: UserUpdate, request: Request, _: Admin, u
     groups = tuple(body.groups) if body.groups is not None else None
     user = await users.update_user(name, role=body.role, groups=groups, disabled=body.disabled, limits=body.limits)
     _forget_cached_keys(request)
+    forget_user_limits(request.app.state.service.governor, name)
     return UserOut.of(user)
 
 

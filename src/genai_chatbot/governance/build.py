@@ -40,6 +40,14 @@ async def close_governor(governor: Governor) -> None:
             await close()
 
 
+def forget_user_limits(governor: Governor, user_id: str) -> None:
+    """An admin changed the user's own limits on this server: apply them from the user's next turn here."""
+    for part in governor.parts if isinstance(governor, ChainGovernor) else (governor,):
+        forget = getattr(part, "forget_user", None)
+        if forget is not None:
+            forget(user_id)
+
+
 async def open_governor(governor: Governor) -> None:
     """Connect the parts' stores now (the server's start), so an unreachable database stops it at once."""
     from genai_chatbot.stores import open_store

@@ -131,6 +131,7 @@ class UsageGovernor:
         self._clock = clock
         self._user_limits: dict[str, tuple[float, Limits | None]] = {}
         self._pruned_minute = ""
+        self._unpriced: set[str] = set()
 
     async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
         return models
@@ -167,6 +168,14 @@ class UsageGovernor:
             cost_usd=self._prices.cost(outcome.model_id, outcome.prompt_tokens, outcome.completion_tokens),
             latency_ms=outcome.latency_seconds * 1000,
         )
+        if usage.cost_usd is None and outcome.prompt_tokens is not None and outcome.model_id not in self._unpriced:
+            self._unpriced.add(outcome.model_id)  # said once per model and process: the log is for admins
+            logger.warning(
+                "Model %r has no price, so its turns have no cost and USD budgets do not count them; "
+                'set [prices."%s"] input_per_million and output_per_million.',
+                outcome.model_id,
+                outcome.model_id,
+            )
         ended = Windows.at(self._clock())
         minute_scopes = [c.scope for c in checks if c.limits.tokens_per_minute is not None]
         prune = ended.minute != self._pruned_minute  # once a minute per process is enough to keep it small

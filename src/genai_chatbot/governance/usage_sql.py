@@ -17,6 +17,7 @@ from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_store import Check, Refusal, TurnUsage, UsageQuery, UsageRow, Windows
 
 READ_COUNTER = "SELECT tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
+READ_COUNTER_ROW = "SELECT requests, tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
 TAKE_REQUEST = (
     "INSERT INTO usage_counters (scope, period, requests, expires_at) VALUES (?, ?, 1, ?) "
     "ON CONFLICT (scope, period) DO UPDATE SET requests = usage_counters.requests + 1 RETURNING requests"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -42,19 +43,7 @@ class Windows:
 
     @classmethod
     def at(cls, now: float) -> Windows:
-        moment = dt.datetime.fromtimestamp(now, dt.UTC)
-        midnight = dt.datetime(moment.year, moment.month, moment.day, tzinfo=dt.UTC)
-        days = calendar.monthrange(moment.year, moment.month)[1]
-        month_start = midnight.replace(day=1)
-        minute = int(now // 60)
-        return cls(
-            day=f"day:{midnight.date().isoformat()}",
-            month=f"month:{moment.year:04d}-{moment.month:02d}",
-            minute=f"minute:{minute}",
-            day_ends=(midnight + dt.timedelta(days=1)).timestamp(),
-            month_ends=(month_start + dt.timedelta(days=days)).timestamp(),
-            minute_ends=(minute + 1) * 60.0,
-        )
+        return _windows_of_minute(int(now // 60))
 
     def budget(self, period: BudgetPeriod) -> tuple[str, float]:
         """The window of a budget of this period, and when it ends (the budget's reset time)."""
@@ -63,6 +52,23 @@ class Windows:
     @property
     def utc_day(self) -> str:
         return self.day.removeprefix("day:")
+
+
+@functools.lru_cache(maxsize=4)
+def _windows_of_minute(minute: int) -> Windows:
+    """Every field depends on the minute alone: computed once per minute, not per request."""
+    moment = dt.datetime.fromtimestamp(minute * 60, dt.UTC)
+    midnight = dt.datetime(moment.year, moment.month, moment.day, tzinfo=dt.UTC)
+    days = calendar.monthrange(moment.year, moment.month)[1]
+    month_start = midnight.replace(day=1)
+    return Windows(
+        day=f"day:{midnight.date().isoformat()}",
+        month=f"month:{moment.year:04d}-{moment.month:02d}",
+        minute=f"minute:{minute}",
+        day_ends=(midnight + dt.timedelta(days=1)).timestamp(),
+        month_ends=(month_start + dt.timedelta(days=days)).timestamp(),
+        minute_ends=(minute + 1) * 60.0,
+    )
 
 
 @dataclass(frozen=True, slots=True)
