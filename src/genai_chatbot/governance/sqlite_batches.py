@@ -7,6 +7,14 @@ one row into one upsert. Writes return their outcome (an admission's refusal inc
 an exception is a failure of the database, and then the whole batch is rolled back and every caller of it
 gets that exception. A single request waits no longer than before: a batch starts as soon as the previous
 one ends.
+
+A write that `at_once` picks (the usage store picks admissions, which lie on the way to the first token)
+and that finds nothing running or waiting runs at once on the event loop instead (`_now`): a thread hop
+costs three times the admission it carries (bench: 216 µs against 76 µs, 134 against 42 µs of CPU), and it
+lies on the way to the first token. It cannot wait on the loop: the database's busy timeout is 0 meanwhile
+(another process writing sends it to the thread, which waits), and it never checkpoints the WAL there (the
+thread's commits do), so it is page-cache work of tens of microseconds. Under load something is always
+running, so writes still batch.
 """
 
 from __future__ import annotations
@@ -20,7 +28,17 @@ from typing import Generic, TypeVar
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_tx import transaction
 
+#: What the connection has outside `_now`: sqlite_db.py's 10 s busy timeout, SQLite's default checkpoints.
+BUSY_TIMEOUT_MS = 10_000
+WAL_AUTOCHECKPOINT_PAGES = 1000
+
 Write = TypeVar("Write")
+
+
+class _Busy(Exception):
+    """Another process holds the database's write lock: the write goes to the thread, which may wait."""
+
+
 Result = TypeVar("Result")
 
 
@@ -29,20 +47,42 @@ class GroupCommit(Generic[Write, Result]):
     `apply` returns one result per write and may merge them (one upsert for many increments of a row)."""
 
     def __init__(
-        self, database: SQLiteDatabase, apply: Callable[[sqlite3.Connection, list[Write]], list[Result]]
+        self,
+        database: SQLiteDatabase,
+        apply: Callable[[sqlite3.Connection, list[Write]], list[Result]],
+        at_once: Callable[[Write], bool] = lambda _: False,
     ) -> None:
         self._database = database
         self._apply = apply
+        self._at_once = at_once
         self._queue: list[tuple[Write, asyncio.Future[Result]]] = []
         self._draining: asyncio.Task[None] | None = None
 
     async def run(self, write: Write) -> Result:
         """`write`'s result once its batch is committed; the exception that failed the batch, if one did."""
+        if self._draining is None and not self._queue and self._at_once(write):
+            try:
+                return self._database.run_now(partial(self._now, write=write))
+            except (BlockingIOError, _Busy):
+                pass  # another call holds the connection, or another process the database: wait in a thread
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((write, future))
         if self._draining is None:
             self._draining = asyncio.create_task(self._drain())
         return await asyncio.shield(future)  # a caller that gives up does not cancel the others' batch
+
+    def _now(self, db: sqlite3.Connection, write: Write) -> Result:
+        db.execute("PRAGMA busy_timeout = 0")
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            return self._transaction(db, [write])[0]
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy from exc
+            raise
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
 
     def _transaction(self, db: sqlite3.Connection, writes: list[Write]) -> list[Result]:
         with transaction(db):

@@ -136,7 +136,9 @@ class SQLiteUsageStore:
     def __init__(self, path: Path) -> None:
         self._database = SQLiteDatabase(path)
         migrate(self._database.connection)
-        self._writes: GroupCommit[_Write, Refusal | None] = GroupCommit(self._database, _apply)
+        self._writes: GroupCommit[_Write, Refusal | None] = GroupCommit(
+            self._database, _apply, at_once=lambda write: isinstance(write, _Admit)
+        )
 
     async def admit(self, checks: Sequence[Check], windows: Windows) -> Refusal | None:
         return await self._writes.run(_Admit(checks, windows))
