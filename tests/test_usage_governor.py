@@ -66,6 +66,7 @@ async def test_a_turn_refused_after_admission_gives_its_request_back_and_records
     assert isinstance(governor, UsageGovernor)
     today = dt.date.fromisoformat(Windows.at(NOW).utc_day)
     rows = await governor.store.report(UsageQuery("group", today, today))
+    assert governor._running == 0  # every admission was recorded or refused: the next one runs alone
     # Only the turn that ran is recorded, and only in the governed group, at no cost (scripted: unpriced).
     assert [(r.key, r.requests, r.unpriced, r.prompt_tokens, r.completion_tokens) for r in rows] == [
         ("interns", 1, 1, 3, 2)

@@ -75,7 +75,7 @@ class PostgresUsageStore:
     async def open(self) -> None:
         await self._database.open()
 
-    async def admit(self, checks: Sequence[Check], windows: Windows) -> Refusal | None:
+    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
         try:
             async with self._database.connection() as db, db.transaction():
                 for check in checks:

@@ -47,7 +47,7 @@ class RedisRateLimits:
         await open_store(self._store)
         await self._redis.ping()
 
-    async def admit(self, checks: Sequence[Check], windows: Windows) -> Refusal | None:
+    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
         budgets = [Check(c.scope, c.label, _budget_only(c.limits)) for c in checks if c.has_budget]
         if budgets:
             refusal = await self._store.admit(budgets, windows)

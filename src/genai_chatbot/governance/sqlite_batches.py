@@ -8,13 +8,13 @@ an exception is a failure of the database, and then the whole batch is rolled ba
 gets that exception. A single request waits no longer than before: a batch starts as soon as the previous
 one ends.
 
-A write that `at_once` picks (the usage store picks admissions, which lie on the way to the first token)
-and that finds nothing running or waiting runs at once on the event loop instead (`_now`): a thread hop
-costs three times the admission it carries (bench: 216 µs against 76 µs, 134 against 42 µs of CPU), and it
-lies on the way to the first token. It cannot wait on the loop: the database's busy timeout is 0 meanwhile
-(another process writing sends it to the thread, which waits), and it never checkpoints the WAL there (the
-thread's commits do), so it is page-cache work of tens of microseconds. Under load something is always
-running, so writes still batch.
+A write asked to run `at_once` (the usage store asks it for an admission when no other turn of the process
+is running: the admission then lies on the way to the first token, with nothing to batch it with) that
+finds nothing running or waiting runs on the event loop instead (`_now`). A thread hop costs three times
+the admission it carries (216 against 76 µs of wall time, 134 against 42 µs of CPU, measured here). It
+cannot wait on the loop: the database's busy timeout is 0 meanwhile (another process writing sends it to
+the thread, which waits), and it never checkpoints the WAL there (the thread's commits do), so it is
+page-cache work of tens of microseconds.
 """
 
 from __future__ import annotations
@@ -50,17 +50,16 @@ class GroupCommit(Generic[Write, Result]):
         self,
         database: SQLiteDatabase,
         apply: Callable[[sqlite3.Connection, list[Write]], list[Result]],
-        at_once: Callable[[Write], bool] = lambda _: False,
     ) -> None:
         self._database = database
         self._apply = apply
-        self._at_once = at_once
         self._queue: list[tuple[Write, asyncio.Future[Result]]] = []
         self._draining: asyncio.Task[None] | None = None
 
-    async def run(self, write: Write) -> Result:
-        """`write`'s result once its batch is committed; the exception that failed the batch, if one did."""
-        if self._draining is None and not self._queue and self._at_once(write):
+    async def run(self, write: Write, *, at_once: bool = False) -> Result:
+        """`write`'s result once its batch is committed; the exception that failed the batch, if one did.
+        `at_once`: on the event loop if nothing else runs or waits (see the module docstring)."""
+        if at_once and self._draining is None and not self._queue:
             try:
                 return self._database.run_now(partial(self._now, write=write))
             except (BlockingIOError, _Busy):

@@ -136,12 +136,11 @@ class SQLiteUsageStore:
     def __init__(self, path: Path) -> None:
         self._database = SQLiteDatabase(path)
         migrate(self._database.connection)
-        self._writes: GroupCommit[_Write, Refusal | None] = GroupCommit(
-            self._database, _apply, at_once=lambda write: isinstance(write, _Admit)
-        )
+        self._writes: GroupCommit[_Write, Refusal | None] = GroupCommit(self._database, _apply)
 
-    async def admit(self, checks: Sequence[Check], windows: Windows) -> Refusal | None:
-        return await self._writes.run(_Admit(checks, windows))
+    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
+        # Alone, the admission lies on the way to the first token with nothing to batch it with: at once.
+        return await self._writes.run(_Admit(checks, windows), at_once=alone)
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         await self._writes.run(_Release(scopes, windows))

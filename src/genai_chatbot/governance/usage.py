@@ -132,6 +132,7 @@ class UsageGovernor:
         self._user_limits: dict[str, tuple[float, Limits | None]] = {}
         self._pruned_minute = ""
         self._unpriced: set[str] = set()
+        self._running = 0  # turns admitted and not yet recorded, in this process
 
     async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
         return models
@@ -142,16 +143,23 @@ class UsageGovernor:
         policies = await self._policies.group_policies()
         groups = tuple(sorted({g for g in caller.groups if g in policies}))
         checks = await self._checks(caller.user_id, groups, policies, now)
-        if checks:
-            refusal = await self.store.admit(checks, windows)
-            if refusal is not None:
-                raise limit_error(refusal, windows, now)
+        alone = self._running == 0
+        self._running += 1  # until `record`: concurrent admissions see they are not alone
+        try:
+            refusal = await self.store.admit(checks, windows, alone=alone) if checks else None
+        except BaseException:
+            self._running -= 1
+            raise
+        if refusal is not None:
+            self._running -= 1
+            raise limit_error(refusal, windows, now)
         return _Recording(self, caller, groups, checks, windows)
 
     async def record(
         self, caller: Principal, groups: tuple[str, ...], checks: list[Check], windows: Windows, outcome: Outcome
     ) -> None:
         """Add an ended turn to the store; a turn that never ran gives back its requests instead."""
+        self._running -= 1
         if nothing_used(outcome):
             taken = [c.scope for c in checks if c.limits.requests_per_minute is not None]
             if taken:

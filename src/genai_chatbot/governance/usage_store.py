@@ -140,9 +140,10 @@ class UsageRow:
 class UsageStore(Protocol):
     """Where usage, the budget and rate-limit counters and users' own limits live (the history database)."""
 
-    async def admit(self, checks: Sequence[Check], windows: Windows) -> Refusal | None:
+    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
         """In one transaction: compare each check's budget and tokens-per-minute with its counters, and take
-        one request of each requests-per-minute; the first refusal (taking nothing), or None."""
+        one request of each requests-per-minute; the first refusal (taking nothing), or None. `alone`: no
+        other turn of this process is running, a hint that the store need not wait to batch this write."""
         ...
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
