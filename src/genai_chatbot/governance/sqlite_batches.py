@@ -1,20 +1,19 @@
-"""Group commit for the SQLite usage store: the writes queued while one transaction runs go in the next one.
+"""Group commit for the SQLite usage store: the writes of requests ready at the same time share a transaction.
 
-Every request is admitted and recorded with a write (bench/gateway.py --governance); one worker-thread hop
-and one transaction each cost about 120 µs of CPU, most of it the hop. Under load many requests wait at
-once, so they share one hop and one `BEGIN IMMEDIATE ... COMMIT`, and the store sums their increments of
-one row into one upsert. Writes return their outcome (an admission's refusal included) rather than raise:
-an exception is a failure of the database, and then the whole batch is rolled back and every caller of it
-gets that exception. A single request waits no longer than before: a batch starts as soon as the previous
-one ends.
+Every request is admitted and recorded with a write (bench/gateway.py --governance). Writes queue; a drain
+task takes all that are waiting after one turn of the event loop and hands them to the store's `apply` in
+one `BEGIN IMMEDIATE ... COMMIT`, which sums their increments of one row into one upsert. Writes return
+their outcome (an admission's refusal included) rather than raise: an exception is a failure of the
+database, and then the whole batch is rolled back and every caller of it gets that exception.
 
-A write asked to run `at_once` (the usage store asks it for an admission when no other turn of the process
-is running: the admission then lies on the way to the first token, with nothing to batch it with) that
-finds nothing running or waiting runs on the event loop instead (`_now`). A thread hop costs three times
-the admission it carries (216 against 76 µs of wall time, 134 against 42 µs of CPU, measured here). It
-cannot wait on the loop: the database's busy timeout is 0 meanwhile (another process writing sends it to
-the thread, which waits), and it never checkpoints the WAL there (the thread's commits do), so it is
-page-cache work of tens of microseconds.
+A batch runs on the event loop (`_now`), not in a worker thread: a thread hop cost three times the
+admission it carried (216 against 76 µs of wall time, 134 against 42 µs of CPU), and under load the hand-offs
+of the interpreter lock between the loop and the thread cost the server more CPU per request than the
+SQL (bench: +9 to +13 % against +4 % on the loop). It cannot wait on the loop: the busy timeout is 0 there,
+so a database another process is writing sends the batch to a thread, which waits (10 s); and the loop never
+checkpoints the WAL (a thread does, every `CHECKPOINT_EVERY` commits, since a checkpoint may sync the
+disk). What is left is page-cache work of tens to a few hundred microseconds per batch. An admission with
+no other turn of the process running (`at_once`) skips the queue and the drain task altogether.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ from genai_chatbot.chat.sqlite_tx import transaction
 #: What the connection has outside `_now`: sqlite_db.py's 10 s busy timeout, SQLite's default checkpoints.
 BUSY_TIMEOUT_MS = 10_000
 WAL_AUTOCHECKPOINT_PAGES = 1000
+#: Commits on the loop between two checkpoints of the WAL, which run in a thread (they may sync the disk).
+CHECKPOINT_EVERY = 500
 
 Write = TypeVar("Write")
 
@@ -40,6 +41,10 @@ class _Busy(Exception):
 
 
 Result = TypeVar("Result")
+
+
+def _checkpoint(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # read to its end: no statement left running
 
 
 class GroupCommit(Generic[Write, Result]):
@@ -55,13 +60,14 @@ class GroupCommit(Generic[Write, Result]):
         self._apply = apply
         self._queue: list[tuple[Write, asyncio.Future[Result]]] = []
         self._draining: asyncio.Task[None] | None = None
+        self._unchecked_commits = 0  # commits on the loop since the WAL was last checkpointed
 
     async def run(self, write: Write, *, at_once: bool = False) -> Result:
         """`write`'s result once its batch is committed; the exception that failed the batch, if one did.
         `at_once`: on the event loop if nothing else runs or waits (see the module docstring)."""
         if at_once and self._draining is None and not self._queue:
             try:
-                return self._database.run_now(partial(self._now, write=write))
+                return self._database.run_now(partial(self._now, writes=[write]))[0]
             except (BlockingIOError, _Busy):
                 pass  # another call holds the connection, or another process the database: wait in a thread
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -70,12 +76,16 @@ class GroupCommit(Generic[Write, Result]):
             self._draining = asyncio.create_task(self._drain())
         return await asyncio.shield(future)  # a caller that gives up does not cancel the others' batch
 
-    def _now(self, db: sqlite3.Connection, write: Write) -> Result:
+    def _now(self, db: sqlite3.Connection, writes: list[Write]) -> list[Result]:
         db.execute("PRAGMA busy_timeout = 0")
         db.execute("PRAGMA wal_autocheckpoint = 0")
         try:
-            return self._transaction(db, [write])[0]
+            results = self._transaction(db, writes)
+            self._unchecked_commits += 1
+            return results
         except sqlite3.OperationalError as exc:
+            if db.in_transaction:  # a failed COMMIT leaves it open
+                db.execute("ROLLBACK")
             if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise _Busy from exc
             raise
@@ -90,10 +100,17 @@ class GroupCommit(Generic[Write, Result]):
     async def _drain(self) -> None:
         try:
             while self._queue:
+                await asyncio.sleep(0)  # one turn of the loop: writes of requests ready at the same time join
                 batch, self._queue = self._queue, []
                 writes = [write for write, _ in batch]
                 try:
-                    results = await self._database.run(partial(self._transaction, writes=writes))
+                    try:
+                        results = self._database.run_now(partial(self._now, writes=writes))
+                    except (BlockingIOError, _Busy):  # busy: wait in a thread
+                        results = await self._database.run(partial(self._transaction, writes=writes))
+                    if self._unchecked_commits >= CHECKPOINT_EVERY:
+                        self._unchecked_commits = 0
+                        await self._database.run(_checkpoint)
                 except BaseException as exc:  # the transaction failed, and with it every write of the batch
                     for _, future in batch:
                         if not future.done():
