@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from genai_chatbot.auth.users import UserAccount
 from genai_chatbot.governance.settings import Limits
+from genai_chatbot.governance.sqlite_usage import SQLiteUsageStore
 from genai_chatbot.governance.usage_store import Check, TurnUsage, UsageQuery, UsageStore, Windows, group_scope
 from stores import Stores
 
@@ -118,3 +121,23 @@ async def test_a_users_own_limits_are_stored_on_the_user(
     assert [u.limits for u in await users.list_users()] == [limits]
     assert (await users.update_user("alice", limits=Limits())).limits is None
     assert await usage_stores[0].user_limits("nobody") is None
+
+
+async def test_a_write_waits_for_a_busy_database_in_a_thread_while_the_loop_runs_on(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    store = SQLiteUsageStore(path)
+    check = Check("user:alice", "user alice", Limits(requests_per_minute=1))
+    other = sqlite3.connect(path, isolation_level=None)  # another process, as the database sees it
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock
+        admission = asyncio.create_task(store.admit([check], Windows.at(NOW), alone=True))
+        for _ in range(100):  # the loop keeps serving meanwhile: none of these turns is blocked
+            await asyncio.sleep(0)
+        assert not admission.done()
+        other.execute("COMMIT")
+        assert await admission is None
+        refused = await store.admit([check], Windows.at(NOW), alone=True)
+        assert refused is not None and refused.kind == "requests_per_minute"
+    finally:
+        other.close()
+        await store.close()
