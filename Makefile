@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint typecheck unit bench install install-dev clean browser postgres web
+.PHONY: run test test-fast lint typecheck unit bench install install-dev clean browser postgres redis web
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "genai-chatbot needs Python 3.11 or newer"'
@@ -45,11 +45,15 @@ browser:
 postgres:
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
 
+# The rate-limit tests with redis_url start Debian's redis-server on a free port (tests/redis_server.py).
+redis:
+	command -v redis-server >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+
 # Rebuild the chat page's vendored libraries (committed under src/genai_chatbot/web/static/vendor/).
 web:
 	cd src/genai_chatbot/web && npm ci && npm run build
 
-unit: install-dev browser postgres
+unit: install-dev browser postgres redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

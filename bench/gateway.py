@@ -7,14 +7,18 @@ count and time. LiteLLM is installed by this script into its own throwaway venv 
 dir, the key sent as an OpenAI client sends it) and prints what authentication costs next to no auth.
 `--rounds N` alternates the two N times and keeps each one's best round, to see through a noisy machine.
 
-`--metrics-off` also runs genai-chatbot with `metrics = false` and prints what the metrics (on by default)
-cost: the two alternate in the rounds, then are compared paired, both servers at once.
+`--governance` also runs it with everything of issue 13 on: `auth = "api-keys"`, model access, metrics, usage
+and cost recorded for every request, and the bench user's group and the user itself under a budget, requests
+and tokens per minute (limits too high to refuse anything, so every check runs: one store transaction before
+and one after each request). It is compared with the plain server, which runs with `record_usage = false`
+and `metrics = false`: all of governance off. With `--api-keys` too, the paired comparisons set it against
+the api-keys server.
 
 `--before-src DIR` adds a third genai-chatbot, run from another checkout's `src` (e.g. a `git worktree` of the
 commit before a change), so a change's cost is measured side by side in one run: it joins the alternating
 rounds, and the paired comparisons then set it against the api-keys server.
 
-Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--metrics-off] [--rounds 1]
+Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--governance] [--rounds 1]
                                [--before-src DIR]
 """
 
@@ -39,7 +43,19 @@ from serving import running as process
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
-NO_AUTH, API_KEYS, BEFORE, METRICS_OFF = "genai-chatbot", "  with api-keys", "  before", "  metrics off"
+NO_AUTH, API_KEYS, BEFORE, GOVERNED = "genai-chatbot", "  with api-keys", "  before", "  governed"
+#: Governance off: no usage recorded, so no budget or rate limit either (the default records usage), and no
+#: Prometheus metrics (on by default).
+OFF_ENV = {"GENAI_CHATBOT_RECORD_USAGE": "false", "GENAI_CHATBOT_METRICS": "false"}
+#: Everything on, with limits no bench run reaches (see --governance).
+GOVERNED_ENV = {
+    "GENAI_CHATBOT_AUTH": "api-keys",
+    "GENAI_CHATBOT_RECORD_USAGE": "true",
+    "GENAI_CHATBOT_METRICS": "true",
+    "GENAI_CHATBOT_GROUPS": '{"bench": {"models": ["fake/*"], "budget_usd": 1e9, "budget_period": "day", '
+    '"requests_per_minute": 1000000000, "tokens_per_minute": 1000000000}}',
+    "GENAI_CHATBOT_PRICES": '{"fake/fake-model": {"input_per_million": 0.15, "output_per_million": 0.6}}',
+}
 LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
 
 
@@ -113,9 +129,12 @@ def paired_throughput(targets: list[tuple[str, str | None]], model: str, seconds
 
 
 def create_key(config: Path) -> str:
-    """A user and an API key in the data dir of `config`, made with the CLI as an admin would."""
+    """A user of group `bench` with limits of their own, and an API key, made with the CLI as an admin would."""
     cli = [sys.executable, "-m", "genai_chatbot"]
-    subprocess.run([*cli, "users", "add", "bench", "--config", str(config)], check=True, capture_output=True)
+    add = [*cli, "users", "add", "bench", "--group", "bench", "--config", str(config)]
+    subprocess.run(add, check=True, capture_output=True)
+    limits = ["--budget-usd", "1e9", "--requests-per-minute", "1000000000", "--tokens-per-minute", "1000000000"]
+    subprocess.run([*cli, "users", "set", "bench", *limits, "--config", str(config)], check=True, capture_output=True)
     made = subprocess.run(
         [*cli, "keys", "create", "bench", "--config", str(config)], check=True, capture_output=True, text=True
     )
@@ -138,18 +157,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests at concurrency 64 (bounded by 60 s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
     parser.add_argument("--api-keys", action="store_true", help='also run genai-chatbot with auth = "api-keys"')
-    parser.add_argument("--metrics-off", action="store_true", help="also run genai-chatbot with metrics = false")
-    parser.add_argument("--rounds", type=int, default=1, help="alternate the genai-chatbot variants this often")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate no-auth and api-keys runs this often")
+    parser.add_argument("--governance", action="store_true", help="also run it with usage, budgets and rate limits on")
     parser.add_argument("--before-src", type=Path, help="also run genai-chatbot from this src directory (no auth)")
     args = parser.parse_args()
 
     upstream_port, ours_port, litellm_port = free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     rows: list[tuple[str, LoadResult, LoadResult, float | None]] = []
-    paired: list[float] = []
-    paired_load: list[LoadResult] = []
-    metrics_paired: list[float] = []
-    metrics_load: list[LoadResult] = []
     with (
         tempfile.TemporaryDirectory() as work,
         process([sys.executable, str(HERE / "fake_upstream.py"), str(upstream_port)], f"{upstream}/v1/models"),
@@ -164,47 +179,40 @@ def main() -> None:
         )
         ours = f"http://127.0.0.1:{ours_port}"
         command = [sys.executable, "-m", "genai_chatbot", "serve", "--config", str(config), "--port", str(ours_port)]
-        variants: list[tuple[str, dict[str, str], str | None]] = [(NO_AUTH, {}, None)]
+        variants: list[tuple[str, dict[str, str], str | None]] = [(NO_AUTH, OFF_ENV, None)]
+        key = create_key(config) if args.api_keys or args.governance else None
+        keys_env = {**OFF_ENV, "GENAI_CHATBOT_AUTH": "api-keys"}
         if args.api_keys:
-            variants.append((API_KEYS, {"GENAI_CHATBOT_AUTH": "api-keys"}, create_key(config)))
-        before_env = {"PYTHONPATH": str(args.before_src.resolve())} if args.before_src else None
-        if before_env is not None:
+            variants.append((API_KEYS, keys_env, key))
+        if args.governance:
+            variants.append((GOVERNED, GOVERNED_ENV, key))
+        before_env = {**OFF_ENV, "PYTHONPATH": str(args.before_src.resolve())} if args.before_src else OFF_ENV
+        if args.before_src:
             variants.append((BEFORE, before_env, None))
-        if args.metrics_off:
-            variants.append((METRICS_OFF, {"GENAI_CHATBOT_METRICS": "false"}, None))
         results: dict[str, list[tuple[LoadResult, LoadResult, float | None]]] = {name: [] for name, _, _ in variants}
-        for _ in range(args.rounds if args.api_keys or args.metrics_off else 1):
-            for name, env, key in variants:
+        for _ in range(args.rounds if args.api_keys or args.governance else 1):
+            for name, env, variant_key in variants:
                 with process(command, f"{ours}/healthz", env) as pid:
                     url = f"{ours}/v1/chat/completions"
-                    results[name].append(measure(url, "fake/fake-model", args.requests, key, pid))
+                    results[name].append(measure(url, "fake/fake-model", args.requests, variant_key, pid))
         rows.extend((name, *best(results[name])) for name, _, _ in variants)
-        if args.api_keys:
-            keys_port = free_port()
-            keys_command = [*command[:-1], str(keys_port)]
+        # Each compared server next to the baseline, both at once: (name, label, first tokens, loads).
+        pairs: list[tuple[str, str, list[float], list[LoadResult]]] = []
+        compared = [(API_KEYS, "with api-keys", keys_env)] if args.api_keys else []
+        compared += [(GOVERNED, "governed", GOVERNED_ENV)] if args.governance else []
+        for name, label, env in compared:
+            other_port = free_port()
+            other_command = [*command[:-1], str(other_port)]
             with (
                 process(command, f"{ours}/healthz", before_env),
-                process(keys_command, f"http://127.0.0.1:{keys_port}/healthz", {"GENAI_CHATBOT_AUTH": "api-keys"}),
+                process(other_command, f"http://127.0.0.1:{other_port}/healthz", env),
             ):
                 targets = [
                     (f"{ours}/v1/chat/completions", None),
-                    (f"http://127.0.0.1:{keys_port}/v1/chat/completions", variants[1][2]),
+                    (f"http://127.0.0.1:{other_port}/v1/chat/completions", key),
                 ]
-                paired = paired_first_token(targets, "fake/fake-model")
-                paired_load = paired_throughput(targets, "fake/fake-model")
-        if args.metrics_off:
-            off_port = free_port()
-            off_command = [*command[:-1], str(off_port)]
-            with (
-                process(command, f"{ours}/healthz"),
-                process(off_command, f"http://127.0.0.1:{off_port}/healthz", {"GENAI_CHATBOT_METRICS": "false"}),
-            ):
-                targets = [
-                    (f"http://127.0.0.1:{off_port}/v1/chat/completions", None),
-                    (f"{ours}/v1/chat/completions", None),
-                ]
-                metrics_paired = paired_first_token(targets, "fake/fake-model")
-                metrics_load = paired_throughput(targets, "fake/fake-model")
+                first = paired_first_token(targets, "fake/fake-model")
+                pairs.append((name, label, first, paired_throughput(targets, "fake/fake-model")))
 
         if not args.no_litellm:
             litellm = ensure_litellm()
@@ -220,7 +228,8 @@ def main() -> None:
                 rows.append(("LiteLLM proxy", *measure(url, "fake-model", args.requests)))
 
     base_first = rows[0][1].median_first_token_ms
-    rounds = f"; best of {args.rounds} alternating rounds" if args.api_keys and args.rounds > 1 else ""
+    alternating = args.api_keys or args.governance
+    rounds = f"; best of {args.rounds} alternating rounds" if alternating and args.rounds > 1 else ""
     print(f"streamed chat completions, 20 chunks each; c=64 load: {args.requests} requests max, 60 s max{rounds}")
     print(f"{'through':<16} {'first token c=1':>16} {'added':>9} {'req/s c=64':>11} {'CPU/req c=64':>13} {'errors':>7}")
     for name, single, loaded, cpu_ms in rows:
@@ -231,53 +240,28 @@ def main() -> None:
             f"{loaded.per_second:>11.0f} {cpu} {loaded.errors + single.errors:>7}"
         )
 
-    if args.metrics_off:
-        by_name = {name: (single, loaded, cpu_ms) for name, single, loaded, cpu_ms in rows}
-        (off_single, off_loaded, off_cpu), (on_single, on_loaded, on_cpu) = by_name[METRICS_OFF], by_name[NO_AUTH]
-        change = (on_loaded.per_second / off_loaded.per_second - 1) * 100 if off_loaded.per_second else 0.0
-        cpu_change = (on_cpu / off_cpu - 1) * 100 if on_cpu and off_cpu else 0.0
+    by_name = {name: (single, loaded, cpu_ms) for name, single, loaded, cpu_ms in rows}
+    # Against the other checkout when one is given: the cost of the whole change, not of one feature alone.
+    baseline = BEFORE if args.before_src else NO_AUTH
+    base_label = "before" if args.before_src else "without auth and governance"
+    plain_single, plain_loaded, plain_cpu = by_name[baseline]
+    for name, label, first, (plain, other) in pairs:
+        single, loaded, cpu_ms = by_name[name]
+        change = (loaded.per_second / plain_loaded.per_second - 1) * 100 if plain_loaded.per_second else 0.0
+        added = single.median_first_token_ms - plain_single.median_first_token_ms
+        cpu_change = (cpu_ms / plain_cpu - 1) * 100 if cpu_ms and plain_cpu else 0.0
         print(
-            f"metrics on vs off: req/s c=64 {change:+.1f} %, first token "
-            f"{on_single.median_first_token_ms - off_single.median_first_token_ms:+.2f} ms, "
+            f"{label} vs {base_label}: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
             f"server CPU per request {cpu_change:+.1f} %"
         )
         print(
-            f"paired, both servers at once, 400 alternating requests each at c=1: first token "
-            f"{metrics_paired[0]:.3f} ms metrics off, {metrics_paired[1]:.3f} ms metrics on "
-            f"({metrics_paired[1] - metrics_paired[0]:+.3f} ms)"
-        )
-        off, on = metrics_load
-        print(
-            f"paired, both servers loaded at once at c=64: {off.per_second:.0f} req/s metrics off, "
-            f"{on.per_second:.0f} req/s metrics on ({(on.per_second / off.per_second - 1) * 100:+.1f} %), "
-            f"errors {off.errors + on.errors}"
-        )
-
-    if args.api_keys:
-        by_name = {name: (single, loaded, cpu_ms) for name, single, loaded, cpu_ms in rows}
-        # Against the other checkout when one is given: the cost of the whole change, not of api-keys alone.
-        baseline = BEFORE if args.before_src else NO_AUTH
-        base_label = "before" if args.before_src else "without auth"
-        (plain_single, plain_loaded, plain_cpu), (keys_single, keys_loaded, keys_cpu) = (
-            by_name[baseline],
-            by_name[API_KEYS],
-        )
-        change = (keys_loaded.per_second / plain_loaded.per_second - 1) * 100 if plain_loaded.per_second else 0.0
-        added = keys_single.median_first_token_ms - plain_single.median_first_token_ms
-        cpu_change = (keys_cpu / plain_cpu - 1) * 100 if keys_cpu and plain_cpu else 0.0
-        print(
-            f"api-keys vs {base_label}: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
-            f"server CPU per request {cpu_change:+.1f} %"
+            f"  paired, both servers at once, 400 alternating requests each at c=1: first token "
+            f"{first[0]:.3f} ms {base_label}, {first[1]:.3f} ms {label} ({first[1] - first[0]:+.3f} ms)"
         )
         print(
-            f"paired, both servers at once, 400 alternating requests each at c=1: first token "
-            f"{paired[0]:.3f} ms {base_label}, {paired[1]:.3f} ms with api-keys ({paired[1] - paired[0]:+.3f} ms)"
-        )
-        plain, keyed = paired_load
-        print(
-            f"paired, both servers loaded at once at c=64: {plain.per_second:.0f} req/s {base_label}, "
-            f"{keyed.per_second:.0f} req/s with api-keys ({(keyed.per_second / plain.per_second - 1) * 100:+.1f} %), "
-            f"errors {plain.errors + keyed.errors}"
+            f"  paired, both servers loaded at once at c=64: {plain.per_second:.0f} req/s {base_label}, "
+            f"{other.per_second:.0f} req/s {label} ({(other.per_second / plain.per_second - 1) * 100:+.1f} %), "
+            f"errors {plain.errors + other.errors}"
         )
 
 

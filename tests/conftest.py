@@ -24,7 +24,9 @@ from genai_chatbot.config import LocalModelSettings, Settings
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers.local import LocalProvider
 from genai_chatbot.models.registry import ModelRegistry
+from governed import database_url, deploy, upstream  # noqa: F401  (servers on one database, for governance)
 from postgres import postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL, started when a test asks)
+from redis_server import redis_url  # noqa: F401  (a real Redis, started when a test asks)
 from scripted import ScriptedProvider
 from stores import history_store, stores, user_store  # noqa: F401  (every store kind, for the contract suite)
 

@@ -77,6 +77,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("PUT", "/api/admin/groups/{name:path}"): Case(body={"models": ["*"]}, admin=True, params={"name": "/staff"}),
     ("DELETE", "/api/admin/groups/{name:path}"): Case(admin=True, params={"name": "/staff"}),
     ("GET", "/api/admin/audit"): Case(admin=True),
+    # Own usage; another user's answers 404 (tests/test_usage_api.py), everyone's is for admins.
+    ("GET", "/api/usage"): Case(),
     # How the page signs in: it must answer before anyone has a token, and holds nothing of anyone.
     ("GET", "/api/auth/config"): Case(public=True),
 }

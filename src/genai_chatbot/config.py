@@ -242,6 +242,9 @@ class Settings(BaseSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     models: dict[str, ModelPolicy] = Field(default_factory=dict)
     retries: RetrySettings = Field(default_factory=RetrySettings)
+    #: Record every turn's usage and cost in the history database, and enforce budgets and rate limits
+    #: (which count on it); false turns both off.
+    record_usage: bool = True
     #: Rate-limit counters in Redis instead of the history store, e.g. `redis://127.0.0.1:6379/0`.
     redis_url: str | None = Field(default=None, repr=False)
     #: Prometheus metrics at `/metrics` (governance/metrics.py); `false` neither counts nor serves them.

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from genai_chatbot.auth.users import UserStore
     from genai_chatbot.chat.store import HistoryStore
     from genai_chatbot.governance.store import GovernanceStore
+    from genai_chatbot.governance.usage_store import UsageStore
 
 StoreKind = Literal["sqlite", "postgresql", "dynamodb"]
 
@@ -100,6 +101,17 @@ class StoreChoice:
         from genai_chatbot.governance.postgres_store import PostgresGovernanceStore
 
         return PostgresGovernanceStore(self.url)
+
+    def usage_store(self) -> UsageStore:
+        """A new store of usage, budget and rate-limit counters on this database."""
+        if self.kind == "sqlite":
+            from genai_chatbot.governance.sqlite_usage import SQLiteUsageStore
+
+            assert self.path is not None
+            return SQLiteUsageStore(self.path)
+        from genai_chatbot.governance.postgres_usage import PostgresUsageStore
+
+        return PostgresUsageStore(self.url)
 
 
 def select_store(settings: Settings) -> StoreChoice:

@@ -26,6 +26,8 @@ from genai_chatbot.auth.users import (
     UserStoreError,
 )
 from genai_chatbot.config import AuthMode, Settings
+from genai_chatbot.governance.build import forget_user_limits
+from genai_chatbot.governance.settings import Limits
 
 router = APIRouter(prefix="/api/admin", tags=["Admin"])
 
@@ -39,6 +41,7 @@ class UserOut(BaseModel):
     groups: list[str]
     disabled: bool
     created_at: float
+    limits: Limits | None = Field(description="The user's own budgets and rate limits; null: none.")
 
     @classmethod
     def of(cls, user: UserAccount) -> UserOut:
@@ -48,6 +51,7 @@ class UserOut(BaseModel):
             groups=list(user.groups),
             disabled=user.disabled,
             created_at=user.created_at,
+            limits=user.limits,
         )
 
 
@@ -65,6 +69,11 @@ class UserUpdate(BaseModel):
     role: Role | None = None
     groups: list[GroupName] | None = Field(default=None, max_length=100)
     disabled: bool | None = None
+    limits: Limits | None = Field(
+        default=None,
+        description="Replaces the user's own budgets and rate limits ({} removes them); other servers apply "
+        "them within 10 s.",
+    )
 
 
 class KeyOut(BaseModel):
@@ -136,11 +145,12 @@ async def add_user(body: UserCreate, admin: Admin, users: Users, audit: Audit) -
 async def update_user(
     name: str, body: UserUpdate, request: Request, admin: Admin, users: Users, audit: Audit
 ) -> UserOut:
-    """Change a user's role or groups, or disable (`disabled: true`) or enable them."""
+    """Change a user's role, groups or own limits, or disable (`disabled: true`) or enable them."""
     groups = tuple(body.groups) if body.groups is not None else None
-    user = await users.update_user(name, role=body.role, groups=groups, disabled=body.disabled)
+    user = await users.update_user(name, role=body.role, groups=groups, disabled=body.disabled, limits=body.limits)
     _forget_cached_keys(request)
     await audit.record(admin.user_id, "user.update", name, body.model_dump(exclude_none=True))
+    forget_user_limits(request.app.state.service.governor, name)
     return UserOut.of(user)
 
 

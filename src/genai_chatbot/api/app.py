@@ -19,6 +19,7 @@ from genai_chatbot.api import (
     metrics_routes,
     openai_routes,
     session_routes,
+    usage_routes,
 )
 from genai_chatbot.api.docs_routes import install_docs
 from genai_chatbot.api.errors import install_error_handlers
@@ -28,6 +29,7 @@ from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_use
 from genai_chatbot.chat.service import ChatService, build_chat_service
 from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.governance.audit import AuditTrail
+from genai_chatbot.governance.build import open_governor
 from genai_chatbot.governance.metrics import Metrics, metrics_of
 from genai_chatbot.secrets import install_log_redaction
 from genai_chatbot.stores import open_store, select_store
@@ -66,12 +68,15 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
         # Run-time group policies and the audit log, in the same database (governance/store.py).
         app.state.governance = select_store(settings).governance_store()
         app.state.audit = AuditTrail(app.state.governance)
+        app.state.usage = select_store(settings).usage_store()  # what GET /api/usage reads
         app.state.authenticator = None  # never serves: the app does not start if the next line raises
         try:
             # A database that cannot be reached, or whose schema is newer than this code, stops the start.
             await chat.open()
             await open_store(app.state.users)
             await open_store(app.state.governance)
+            await open_store(app.state.usage)
+            await open_governor(app.state.service.governor)
             app.state.authenticator = build_authenticator(settings, app.state.users)
             yield
         finally:
@@ -80,6 +85,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
                 await app.state.authenticator.aclose()
             await app.state.users.close()
             await app.state.governance.close()
+            await app.state.usage.close()
             if owned:
                 await chat.aclose()
 
@@ -108,6 +114,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     app.include_router(admin_routes.router)
     app.include_router(governance_routes.router)
     app.include_router(metrics_routes.router)
+    app.include_router(usage_routes.router)
 
     @app.get("/healthz", tags=["Operations"])
     async def healthz() -> JSONResponse:

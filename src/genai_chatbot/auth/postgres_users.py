@@ -27,8 +27,10 @@ from genai_chatbot.auth.users import (
     key_values,
 )
 from genai_chatbot.chat.postgres_db import PostgresDatabase
+from genai_chatbot.governance.settings import Limits
+from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
 
-_USER_COLUMNS = "name, role, groups_json, disabled, created_at"
+_USER_COLUMNS = "name, role, groups_json, disabled, created_at, limits_json"
 _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
 
 
@@ -39,6 +41,7 @@ def _user(row: dict[str, Any], created_at: str = "created_at") -> UserAccount:
         groups=tuple(json.loads(row["groups_json"])),
         disabled=bool(row["disabled"]),
         created_at=row[created_at],
+        limits=limits_from_json(row["limits_json"]),
     )
 
 
@@ -76,8 +79,15 @@ class PostgresUserStore:
         try:
             async with self._database.connection() as db:
                 await db.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
-                    (user.name, user.role, json.dumps(list(user.groups)), user.disabled, user.created_at),
+                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        user.name,
+                        user.role,
+                        json.dumps(list(user.groups)),
+                        user.disabled,
+                        user.created_at,
+                        limits_to_json(user.limits),
+                    ),
                 )
         except psycopg.errors.UniqueViolation:
             raise DuplicateUserError(user.name) from None
@@ -98,6 +108,7 @@ class PostgresUserStore:
         role: Role | None = None,
         groups: tuple[str, ...] | None = None,
         disabled: bool | None = None,
+        limits: Limits | None = None,
     ) -> UserAccount:
         changes: dict[str, object] = {}
         if role is not None:
@@ -106,6 +117,8 @@ class PostgresUserStore:
             changes["groups_json"] = json.dumps(list(groups))
         if disabled is not None:
             changes["disabled"] = disabled
+        if limits is not None:
+            changes["limits_json"] = limits_to_json(limits)
         async with self._database.connection() as db, db.transaction():
             if changes:
                 assignments = ", ".join(f"{column} = %s" for column in changes)
@@ -142,7 +155,8 @@ class PostgresUserStore:
         async with self._database.connection() as db:
             cursor = await db.execute(
                 "SELECT prefix, secret_sha256, user_name, api_keys.created_at AS created_at, expires_at, "
-                "revoked_at, last_used_at, name, role, groups_json, disabled, users.created_at AS user_created_at "
+                "revoked_at, last_used_at, name, role, groups_json, disabled, limits_json, "
+                "users.created_at AS user_created_at "
                 "FROM api_keys JOIN users ON users.name = api_keys.user_name WHERE prefix = %s",
                 (prefix,),
             )

@@ -27,10 +27,12 @@ from genai_chatbot.auth.users import (
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_store import migrate
 from genai_chatbot.chat.sqlite_tx import transaction
+from genai_chatbot.governance.settings import Limits
+from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
 
 T = TypeVar("T")
 
-_USER_COLUMNS = "name, role, groups_json, disabled, created_at"
+_USER_COLUMNS = "name, role, groups_json, disabled, created_at, limits_json"
 _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
 # The same, readable when joined with users (which has its own created_at).
 _KEY_SELECT = (
@@ -45,6 +47,7 @@ def _user(row: sqlite3.Row) -> UserAccount:
         groups=tuple(json.loads(row["groups_json"])),
         disabled=bool(row["disabled"]),
         created_at=row["created_at"],
+        limits=limits_from_json(row["limits_json"]),
     )
 
 
@@ -80,8 +83,15 @@ class SQLiteUserStore:
             try:
                 with transaction(db):
                     db.execute(
-                        f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                        (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
+                        f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            user.name,
+                            user.role,
+                            json.dumps(list(user.groups)),
+                            int(user.disabled),
+                            user.created_at,
+                            limits_to_json(user.limits),
+                        ),
                     )
             except sqlite3.IntegrityError:
                 raise DuplicateUserError(user.name) from None
@@ -104,6 +114,7 @@ class SQLiteUserStore:
         role: Role | None = None,
         groups: tuple[str, ...] | None = None,
         disabled: bool | None = None,
+        limits: Limits | None = None,
     ) -> UserAccount:
         changes: dict[str, object] = {}
         if role is not None:
@@ -112,6 +123,8 @@ class SQLiteUserStore:
             changes["groups_json"] = json.dumps(list(groups))
         if disabled is not None:
             changes["disabled"] = int(disabled)
+        if limits is not None:
+            changes["limits_json"] = limits_to_json(limits)
 
         def work(db: sqlite3.Connection) -> UserAccount:
             with transaction(db):
@@ -148,7 +161,8 @@ class SQLiteUserStore:
     async def find_key(self, prefix: str) -> tuple[ApiKeyRecord, UserAccount] | None:
         def work(db: sqlite3.Connection) -> tuple[ApiKeyRecord, UserAccount] | None:
             row = db.execute(
-                f"SELECT {_KEY_SELECT}, name, role, groups_json, disabled, users.created_at AS user_created_at "
+                f"SELECT {_KEY_SELECT}, name, role, groups_json, disabled, limits_json, "
+                "users.created_at AS user_created_at "
                 "FROM api_keys JOIN users ON users.name = api_keys.user_name WHERE prefix = ?",
                 (prefix,),
             ).fetchone()
@@ -160,6 +174,7 @@ class SQLiteUserStore:
                 groups=tuple(json.loads(row["groups_json"])),
                 disabled=bool(row["disabled"]),
                 created_at=row["user_created_at"],
+                limits=limits_from_json(row["limits_json"]),
             )
             return _key(row), user
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from genai_chatbot.auth.principal import ROLES, Role
+from genai_chatbot.governance.settings import Limits
 
 #: User names: what `sessions.user_id` holds for API-key users. Letters, digits and `._@-`, so an e-mail
 #: address works and nothing needs quoting in a shell or a URL.
@@ -80,6 +81,8 @@ class UserAccount:
     groups: tuple[str, ...] = ()
     disabled: bool = False
     created_at: float = field(default_factory=time.time)
+    #: The user's own budgets and rate limits (`genai-chatbot users set`); None: none of their own.
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +138,10 @@ class UserStore(Protocol):
         role: Role | None = None,
         groups: tuple[str, ...] | None = None,
         disabled: bool | None = None,
+        limits: Limits | None = None,
     ) -> UserAccount:
-        """Change the given fields (None leaves one as it is); the updated user, or `UnknownUserError`."""
+        """Change the given fields (None leaves one as it is; `Limits()` removes the user's limits); the
+        updated user, or `UnknownUserError`."""
         ...
 
     async def add_key(self, key: ApiKeyRecord) -> None:

@@ -41,3 +41,13 @@ class SQLiteDatabase:
                 return work(self.connection)
 
         return await asyncio.to_thread(locked)
+
+    def run_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` on the calling thread, at once; `BlockingIOError` while another call holds the
+        connection. For short work whose thread hop would cost more than the work (governance/sqlite_batches.py)."""
+        if not self._lock.acquire(blocking=False):
+            raise BlockingIOError("the SQLite connection is in use")
+        try:
+            return work(self.connection)
+        finally:
+            self._lock.release()

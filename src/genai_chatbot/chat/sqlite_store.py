@@ -159,12 +159,56 @@ def _m005_group_policies_and_audit_log(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX audit_log_by_actor ON audit_log (actor, at)")
 
 
+def _m006_usage_and_limits(db: sqlite3.Connection) -> None:
+    # The same tables as PostgreSQL's m006_usage_and_limits; the statements on them are governance/usage_sql.py.
+    run_script(
+        db,
+        """
+        -- Usage rolled up per UTC day: one row per (day, user, group, model), incremented by each turn.
+        -- group_name '' is the user's own row (every turn once), and a turn also counts, whole, in one row per
+        -- governed group of its user (governance/usage.py says which), so group rows overlap.
+        CREATE TABLE usage_daily (
+            day TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            group_name TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            requests BIGINT NOT NULL DEFAULT 0,
+            failed BIGINT NOT NULL DEFAULT 0,
+            cancelled BIGINT NOT NULL DEFAULT 0,
+            prompt_tokens BIGINT NOT NULL DEFAULT 0,
+            completion_tokens BIGINT NOT NULL DEFAULT 0,
+            cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+            unpriced BIGINT NOT NULL DEFAULT 0,
+            latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, user_id, group_name, model_id)
+        );
+        CREATE INDEX usage_daily_by_user ON usage_daily (user_id, group_name, day);
+        CREATE INDEX usage_daily_by_group ON usage_daily (group_name, day);
+        -- Counters budgets and rate limits read before a turn: scope 'user:NAME' or 'group:NAME', period
+        -- 'day:YYYY-MM-DD', 'month:YYYY-MM' or 'minute:N' (minutes since the epoch), pruned once expired.
+        CREATE TABLE usage_counters (
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            requests BIGINT NOT NULL DEFAULT 0,
+            tokens BIGINT NOT NULL DEFAULT 0,
+            cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+            expires_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (scope, period)
+        );
+        CREATE INDEX usage_counters_by_expiry ON usage_counters (expires_at);
+        -- A user's own budgets and rate limits (governance.settings.Limits as JSON), NULL for none.
+        ALTER TABLE users ADD COLUMN limits_json TEXT;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_sessions_and_messages,
     _m002_message_feedback,
     _m003_one_streaming_turn_per_session,
     _m004_users_and_api_keys,
     _m005_group_policies_and_audit_log,
+    _m006_usage_and_limits,
 ]
 
 

@@ -1,10 +1,10 @@
-"""The `genai-chatbot` command: serve, chat, models, users, keys, groups, audit. One module per command group."""
+"""The `genai-chatbot` command: serve, chat, models, users, keys, groups, audit, usage. One module per command group."""
 
 from __future__ import annotations
 
 import typer
 
-from genai_chatbot.cli import audit, chat, doctor, groups, keys, models, pull, sagemaker, serve, store, users
+from genai_chatbot.cli import audit, chat, doctor, groups, keys, models, pull, sagemaker, serve, store, usage, users
 
 app = typer.Typer(
     name="genai-chatbot",
@@ -20,6 +20,7 @@ app.command("chat")(chat.chat)
 app.command("models")(models.models)
 app.command("doctor")(doctor.doctor)
 app.command("pull")(pull.pull)
+app.command("usage")(usage.usage)
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(groups.app, name="groups")

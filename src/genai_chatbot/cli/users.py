@@ -1,4 +1,4 @@
-"""`genai-chatbot users`: add, list and disable the users of API keys, in the database the server uses.
+"""`genai-chatbot users`: add, list, disable the users of API keys and set their limits, in the server's database.
 
 It works on `<data_dir>/chat.sqlite3` directly, so it needs no running server and no key; whoever can run
 it can read that file anyway. A running server sees changes within its key cache period (10 s). Every
@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from genai_chatbot.auth.factory import auth_mode, build_user_store
 from genai_chatbot.auth.principal import ANONYMOUS_USER, Principal
 from genai_chatbot.auth.users import (
+    UnknownUserError,
     UserAccount,
     UserStore,
     UserStoreError,
@@ -28,10 +30,11 @@ from genai_chatbot.auth.users import (
 from genai_chatbot.cli.audit import record_cli_action
 from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.config import Settings
+from genai_chatbot.governance.settings import Limits
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Users of API keys: add, list, disable.", no_args_is_help=True)
+app = typer.Typer(help="Users of API keys: add, list, disable, set their limits.", no_args_is_help=True)
 
 
 def run_on_store(config: Path | None, work: Callable[[UserStore], Awaitable[T]]) -> T:
@@ -137,3 +140,47 @@ def enable(name: str, config: ConfigOption = None) -> None:
     run_on_store(config, lambda store: store.update_user(name, disabled=False))
     record_cli_action(config, "user.update", name, {"disabled": False})
     typer.echo(f"Enabled user {name!r}.", err=True)
+
+
+@app.command("set")
+def set_limits(
+    name: str,
+    budget_usd: Annotated[float | None, typer.Option(min=0, help="US dollars per budget period.")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(min=0, help="Tokens per budget period.")] = None,
+    budget_period: Annotated[str | None, typer.Option(help="day or month (UTC; default month).")] = None,
+    requests_per_minute: Annotated[int | None, typer.Option(min=1)] = None,
+    tokens_per_minute: Annotated[int | None, typer.Option(min=1)] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the user's limits first.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Set a user's own budgets and rate limits (the options given; the others stay as they are)."""
+    given = {
+        "budget_usd": budget_usd,
+        "budget_tokens": budget_tokens,
+        "budget_period": budget_period,
+        "requests_per_minute": requests_per_minute,
+        "tokens_per_minute": tokens_per_minute,
+    }
+
+    async def work(store: UserStore) -> UserAccount:
+        user = await store.get_user(name)
+        if user is None:
+            raise UnknownUserError(name)
+        current = {} if clear or user.limits is None else user.limits.model_dump(exclude_defaults=True)
+        try:
+            limits = Limits.model_validate({**current, **{k: v for k, v in given.items() if v is not None}})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise UserStoreError(f"Invalid limits: {problems}.") from None
+        return await store.update_user(name, limits=limits)
+
+    user = run_on_store(config, work)
+    typer.echo(f"{name}: {describe_limits(user.limits)}. A running server applies it within 10 seconds.", err=True)
+
+
+def describe_limits(limits: Limits | None) -> str:
+    """The limits that are set, as `name value` pairs, or 'no limits of their own'."""
+    values = limits.model_dump(exclude_defaults=True) if limits is not None else {}
+    if limits is not None and (limits.budget_usd is not None or limits.budget_tokens is not None):
+        values["budget_period"] = limits.budget_period
+    return ", ".join(f"{k} {v}" for k, v in values.items()) or "no limits of their own"

@@ -42,6 +42,18 @@ def build_governor(settings: Settings, metrics: Metrics | None = None, *, model_
 
         policies = policies or build_policy_source(settings)
         parts.append(ModelAccess(policies))
+    if settings.record_usage:
+        from genai_chatbot.governance.prices import PriceTable
+        from genai_chatbot.governance.usage import UsageGovernor
+        from genai_chatbot.stores import select_store
+
+        policies = policies or build_policy_source(settings)  # group budgets admins set apply at once
+        store = select_store(settings).usage_store()
+        if settings.redis_url:
+            from genai_chatbot.governance.redis_limits import RedisRateLimits
+
+            store = RedisRateLimits(store, settings.redis_url)
+        parts.append(UsageGovernor(store, policies, PriceTable(settings.prices)))
     if metrics is not None:  # last: it counts only the turns every other part admitted
         parts.append(MetricsGovernor(metrics))
     if not parts:
@@ -58,6 +70,27 @@ def forget_policies(governor: Governor) -> None:
 
 
 async def close_governor(governor: Governor) -> None:
-    """Close what `governor` holds open (the store of group policies); nothing for the open governor."""
+    """Close what the governor holds open (its parts' stores, the store of group policies)."""
     if isinstance(governor, ChainGovernor):
         await governor.aclose()
+        return
+    close = getattr(governor, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def forget_user_limits(governor: Governor, user_id: str) -> None:
+    """An admin changed the user's own limits on this server: apply them from the user's next turn here."""
+    for part in governor.parts if isinstance(governor, ChainGovernor) else (governor,):
+        forget = getattr(part, "forget_user", None)
+        if forget is not None:
+            forget(user_id)
+
+
+async def open_governor(governor: Governor) -> None:
+    """Connect the parts' stores now (the server's start), so an unreachable database stops it at once."""
+    from genai_chatbot.stores import open_store
+
+    parts = governor.parts if isinstance(governor, ChainGovernor) else (governor,)
+    for part in parts:
+        await open_store(getattr(part, "store", None))

@@ -41,7 +41,11 @@ class ChainGovernor:
             self.policies.forget()
 
     async def aclose(self) -> None:
-        """Close what the parts share (the store of group policies)."""
+        """Close what the parts hold (their stores) and share (the store of group policies)."""
+        for part in self.parts:
+            close = getattr(part, "aclose", None)
+            if close is not None:
+                await close()
         if self.policies is not None:
             await self.policies.aclose()
 

@@ -83,6 +83,8 @@ export const api = {
   /** `{models, problems}`: every model, and what hides others (a broken keys source), with the fix. */
   models: () => json("GET", "/api/models"),
   openapi: () => json("GET", "/openapi.json"),
+  /** Your usage this month (UTC), summed by day; `total` is the month's. */
+  usage: () => json("GET", "/api/usage?by=day"),
   sessions: () => json("GET", "/api/sessions"),
   session: (id) => json("GET", `/api/sessions/${encodeURIComponent(id)}`),
   createSession: (body) => json("POST", "/api/sessions", body),

@@ -10,6 +10,7 @@ import { DEFAULT_SETTINGS, limitsFromOpenApi, loadSettings, requestFields, saveS
 import { Sidebar } from "./sidebar.js";
 import { SignInFlow } from "./signin.js";
 import { initThemeToggle } from "./theme.js";
+import { showSpend } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -110,6 +111,7 @@ function onConversationChange(session) {
   if (session) saveSettings(session.id, state.settings);
   sidebar.setActive(state.columns.map((c) => c.conversation.session?.id).filter(Boolean));
   sidebar.refresh();
+  showSpend($("spend"));
   updateComposer();
 }
 
@@ -376,6 +378,7 @@ async function start() {
   fillModelPicker(ui.picker, state.models, defaultModelId(state.models));
   api.openapi().then((doc) => settingsPanel.setLimits(limitsFromOpenApi(doc)), () => {});
   sidebar.refresh();
+  showSpend($("spend"));
   route();
   ui.prompt.value ||= takeDraft();
   ui.app.dataset.ready = "true";

@@ -1,0 +1,115 @@
+"""`UsageStore` on the PostgreSQL database of the history (`database_url`), shared by every replica.
+
+Each call is one transaction on one pooled connection. The increments are `INSERT ... ON CONFLICT DO
+UPDATE`, atomic under concurrent replicas; an admission takes its requests-per-minute slots by row lock in
+that transaction and gives them all back (rolls back) when any check refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, tuple_row
+
+from genai_chatbot.chat.postgres_db import PostgresDatabase
+from genai_chatbot.governance import usage_sql as sql
+from genai_chatbot.governance.settings import Limits
+from genai_chatbot.governance.usage_store import (
+    Check,
+    Refusal,
+    TurnUsage,
+    UsageQuery,
+    UsageRow,
+    Windows,
+    group_scope,
+    user_scope,
+)
+
+
+def _pg(statement: str) -> str:
+    return statement.replace("?", "%s")
+
+
+READ_COUNTER, TAKE_REQUEST, RELEASE_REQUEST = map(_pg, (sql.READ_COUNTER, sql.TAKE_REQUEST, sql.RELEASE_REQUEST))
+ADD_DAILY, ADD_COUNTER, PRUNE_COUNTERS = map(_pg, (sql.ADD_DAILY, sql.ADD_COUNTER, sql.PRUNE_COUNTERS))
+READ_USER_LIMITS = _pg(sql.READ_USER_LIMITS)
+
+
+class _Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+
+
+async def _counter(db: AsyncConnection[DictRow], scope: str, period: str) -> tuple[int, float]:
+    row = await (await db.execute(READ_COUNTER, (scope, period))).fetchone()
+    return (int(row["tokens"]), float(row["cost_usd"])) if row else (0, 0.0)
+
+
+async def _check(db: AsyncConnection[DictRow], check: Check, windows: Windows) -> Refusal | None:
+    if check.has_budget:
+        refusal = sql.budget_refusal(check, *await _counter(db, check.scope, sql.budget_window(check, windows)))
+        if refusal is not None:
+            return refusal
+    if check.limits.tokens_per_minute is not None:
+        refusal = sql.minute_tokens_refusal(check, (await _counter(db, check.scope, windows.minute))[0])
+        if refusal is not None:
+            return refusal
+    if check.limits.requests_per_minute is not None:
+        taken = await db.execute(TAKE_REQUEST, (check.scope, windows.minute, windows.minute_ends + 60))
+        row = await taken.fetchone()
+        assert row is not None  # RETURNING of an upsert always returns the row
+        return sql.minute_requests_refusal(check, int(row["requests"]))
+    return None
+
+
+class PostgresUsageStore:
+    """`UsageStore` on a PostgreSQL database; connects at `open()` or at its first call."""
+
+    def __init__(self, url: str) -> None:
+        self._database = PostgresDatabase(url)
+
+    def __repr__(self) -> str:
+        return "PostgresUsageStore(<database_url>)"
+
+    async def open(self) -> None:
+        await self._database.open()
+
+    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
+        try:
+            async with self._database.connection() as db, db.transaction():
+                for check in checks:
+                    refusal = await _check(db, check, windows)
+                    if refusal is not None:
+                        raise _Refused(refusal)
+        except _Refused as refused:
+            return refused.refusal
+        return None
+
+    async def release(self, scopes: Sequence[str], windows: Windows) -> None:
+        async with self._database.connection() as db, db.cursor() as cursor:
+            await cursor.executemany(RELEASE_REQUEST, [(scope, windows.minute) for scope in scopes])
+
+    async def record(self, usage: TurnUsage, minute_scopes: Sequence[str], windows: Windows, prune: bool) -> None:
+        scopes = [user_scope(usage.user_id), *(group_scope(g) for g in usage.groups)]
+        counters = sql.counter_rows(usage, scopes, list(minute_scopes), windows)
+        async with self._database.connection() as db, db.transaction(), db.cursor() as cursor:
+            await cursor.executemany(ADD_DAILY, sql.daily_rows(usage, windows))
+            await cursor.executemany(ADD_COUNTER, counters)
+            if prune:
+                await cursor.execute(PRUNE_COUNTERS, (windows.minute_ends - 120,))
+
+    async def user_limits(self, name: str) -> Limits | None:
+        async with self._database.connection() as db:
+            row = await (await db.execute(READ_USER_LIMITS, (name,))).fetchone()
+        return sql.limits_from_json(row["limits_json"]) if row else None
+
+    async def report(self, query: UsageQuery) -> list[UsageRow]:
+        statement, values = sql.report_statement(query)
+        async with self._database.connection() as db, db.cursor(row_factory=tuple_row) as cursor:
+            await cursor.execute(_pg(statement), values)
+            rows = await cursor.fetchall()
+        return [sql.usage_row(row) for row in rows]
+
+    async def close(self) -> None:
+        await self._database.close()

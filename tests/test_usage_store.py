@@ -1,0 +1,143 @@
+"""The usage store on every database: daily rows, atomic counters shared by several stores, users' limits."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from genai_chatbot.auth.users import UserAccount
+from genai_chatbot.governance.settings import Limits
+from genai_chatbot.governance.sqlite_usage import SQLiteUsageStore
+from genai_chatbot.governance.usage_store import Check, TurnUsage, UsageQuery, UsageStore, Windows, group_scope
+from stores import Stores
+
+NOW = dt.datetime(2026, 11, 26, 23, 59, 30, tzinfo=dt.UTC).timestamp()
+TODAY = dt.date(2026, 11, 26)
+
+
+@pytest.fixture
+async def usage_stores(stores: Stores) -> AsyncIterator[tuple[UsageStore, UsageStore]]:
+    """Two usage stores on one database, as two replicas have."""
+    pair = (stores.choice.usage_store(), stores.choice.usage_store())
+    yield pair
+    for store in pair:
+        await store.close()
+
+
+def turn(
+    user: str,
+    model: str,
+    cost: float | None,
+    groups: tuple[str, ...] = (),
+    status: str = "complete",
+) -> TurnUsage:
+    return TurnUsage(user, groups, model, status, 10, 5, cost, 200.0)
+
+
+def test_windows_name_the_utc_day_month_and_minute_and_when_each_ends() -> None:
+    windows = Windows.at(NOW)
+    assert (windows.day, windows.month) == ("day:2026-11-26", "month:2026-11")
+    assert windows.day_ends == dt.datetime(2026, 11, 27, tzinfo=dt.UTC).timestamp()
+    assert windows.month_ends == dt.datetime(2026, 12, 1, tzinfo=dt.UTC).timestamp()
+    assert windows.minute_ends == NOW + 30
+    assert Windows.at(dt.datetime(2026, 12, 31, 12, tzinfo=dt.UTC).timestamp()).month_ends == (
+        dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()
+    )
+
+
+async def test_turns_roll_up_into_one_row_per_day_user_group_and_model(
+    usage_stores: tuple[UsageStore, UsageStore],
+) -> None:
+    first, second = usage_stores
+    windows = Windows.at(NOW)
+    await first.record(turn("alice", "openai/gpt-4o", 0.01, ("interns", "staff")), [], windows, prune=False)
+    await second.record(turn("alice", "openai/gpt-4o", 0.02, ("interns", "staff")), [], windows, prune=False)
+    await first.record(turn("bob", "local/x", 0.0, ("interns",), "failed"), [], windows, prune=True)
+    await first.record(turn("bob", "vendor/y", None, ()), [], windows, prune=False)
+
+    by_user = {r.key: r for r in await first.report(UsageQuery("user", TODAY, TODAY))}
+    assert by_user["alice"].requests == 2 and by_user["alice"].cost_usd == pytest.approx(0.03)
+    assert (by_user["bob"].requests, by_user["bob"].failed, by_user["bob"].unpriced) == (2, 1, 1)
+    assert by_user["alice"].prompt_tokens == 20 and by_user["alice"].latency_ms == 400.0
+    by_group = {r.key: r.requests for r in await second.report(UsageQuery("group", TODAY, TODAY))}
+    assert by_group == {"interns": 3, "staff": 2}  # a turn counts whole in each of its user's groups
+    by_model = [(r.key, r.requests) for r in await second.report(UsageQuery("model", TODAY, TODAY, user="bob"))]
+    assert by_model == [("local/x", 1), ("vendor/y", 1)]
+    assert [r.key for r in await first.report(UsageQuery("day", TODAY, TODAY))] == ["2026-11-26"]
+    assert await first.report(UsageQuery("user", TODAY + dt.timedelta(days=1), TODAY + dt.timedelta(days=2))) == []
+
+
+async def test_two_stores_never_take_more_requests_of_a_minute_than_the_limit_together(
+    usage_stores: tuple[UsageStore, UsageStore],
+) -> None:
+    check = Check(group_scope("interns"), "group interns", Limits(requests_per_minute=5))
+    windows = Windows.at(NOW)
+    tries = [store.admit([check], windows) for store in usage_stores for _ in range(8)]
+    refusals = await asyncio.gather(*tries)
+    assert sum(r is None for r in refusals) == 5
+    refused = next(r for r in refusals if r is not None)
+    assert (refused.kind, refused.used) == ("requests_per_minute", 5)
+    await usage_stores[1].release([check.scope], windows)  # a turn that never ran gives its request back
+    assert await usage_stores[0].admit([check], windows) is None
+    assert await usage_stores[0].admit([check], Windows.at(NOW + 60)) is None  # the next minute starts afresh
+
+
+async def test_a_spent_budget_refuses_and_a_refusal_takes_nothing(usage_stores: tuple[UsageStore, UsageStore]) -> None:
+    first, second = usage_stores
+    windows = Windows.at(NOW)
+    budget = Check(group_scope("interns"), "group interns", Limits(budget_usd=0.02, budget_period="day"))
+    rate = Check("user:alice", "user alice", Limits(requests_per_minute=1, tokens_per_minute=100))
+    assert await first.admit([budget, rate], windows) is None
+    await second.record(turn("alice", "m", 0.015, ("interns",)), [rate.scope], windows, prune=False)
+    await second.release([rate.scope], windows)
+    assert await first.admit([budget, rate], windows) is None  # $0.015 of $0.02 spent
+    await second.record(turn("alice", "m", 0.015, ("interns",)), [rate.scope], windows, prune=False)
+    refusal = await second.admit([budget], windows)
+    assert refusal is not None and refusal.kind == "budget_usd" and refusal.used == pytest.approx(0.03)
+    # Refused by the budget, the request of the rate check after it in the same admission was not taken:
+    assert await first.admit([rate], Windows.at(NOW + 60)) is None
+    monthly = Check(budget.scope, budget.label, Limits(budget_tokens=31, budget_period="month"))
+    assert await first.admit([monthly], Windows.at(NOW + 3600)) is None  # 30 tokens of 31, in the next day
+    tokens = Check(rate.scope, rate.label, Limits(tokens_per_minute=30))
+    refused = await first.admit([tokens], windows)
+    assert refused is not None and (refused.kind, refused.used) == ("tokens_per_minute", 30)
+
+
+async def test_a_users_own_limits_are_stored_on_the_user(
+    stores: Stores, usage_stores: tuple[UsageStore, UsageStore]
+) -> None:
+    users = stores.users()
+    await users.add_user(UserAccount("alice"))
+    assert (await users.get_user("alice")).limits is None  # type: ignore[union-attr]
+    assert await usage_stores[0].user_limits("alice") is None
+    limits = Limits(budget_usd=5, budget_period="day", requests_per_minute=20)
+    assert (await users.update_user("alice", limits=limits)).limits == limits
+    assert await usage_stores[1].user_limits("alice") == limits
+    assert [u.limits for u in await users.list_users()] == [limits]
+    assert (await users.update_user("alice", limits=Limits())).limits is None
+    assert await usage_stores[0].user_limits("nobody") is None
+
+
+async def test_a_write_waits_for_a_busy_database_in_a_thread_while_the_loop_runs_on(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    store = SQLiteUsageStore(path)
+    check = Check("user:alice", "user alice", Limits(requests_per_minute=1))
+    other = sqlite3.connect(path, isolation_level=None)  # another process, as the database sees it
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock
+        admission = asyncio.create_task(store.admit([check], Windows.at(NOW), alone=True))
+        for _ in range(100):  # the loop keeps serving meanwhile: none of these turns is blocked
+            await asyncio.sleep(0)
+        assert not admission.done()
+        other.execute("COMMIT")
+        assert await admission is None
+        refused = await store.admit([check], Windows.at(NOW), alone=True)
+        assert refused is not None and refused.kind == "requests_per_minute"
+    finally:
+        other.close()
+        await store.close()
