@@ -21,6 +21,7 @@ from genai_chatbot.chat.sqlite_store import SQLiteHistoryStore
 from genai_chatbot.chat.store import HistoryStore, ImportConflictError
 from genai_chatbot.config import Settings
 from genai_chatbot.export_format import Counts, ExportFormatError
+from genai_chatbot.governance.settings import Limits
 from genai_chatbot.stores import StoreChoice, select_store
 from genai_chatbot.transfer import export_store, import_store
 from stores import Stores
@@ -182,8 +183,9 @@ async def test_import_user_adds_what_is_missing_and_keeps_what_exists(user_store
     assert await user_store.import_user(UserAccount("ann", "admin", created_at=9.0), keys) == (False, 1)
     assert await user_store.get_user("ann") == UserAccount("ann", "user", created_at=1.0)
     assert await user_store.list_keys("ann") == [ApiKeyRecord("aaaaaaaaaaaa", "1" * 64, "ann", created_at=2.0), keys[1]]
-    assert await user_store.import_user(UserAccount("bob", "manager", ("x",), True, 3.5), []) == (True, 0)
-    assert await user_store.get_user("bob") == UserAccount("bob", "manager", ("x",), True, 3.5)
+    limited = UserAccount("bob", "manager", ("x",), True, 3.5, limits=Limits(budget_usd=2.5, requests_per_minute=7))
+    assert await user_store.import_user(limited, []) == (True, 0)
+    assert await user_store.get_user("bob") == limited
     with pytest.raises(ValueError, match="belongs to 'ann', not to 'bob'"):
         await user_store.import_user(UserAccount("bob"), [keys[1]])
 
@@ -239,7 +241,7 @@ def _damaged(text: str, how: str) -> str:
     if how == "unknown record":
         return "".join(lines[:5]) + '{"type": "usage", "tokens": 3}\n' + "".join(lines[5:])
     if how == "newer version":
-        return lines[0].replace('"version":1', '"version":2') + "".join(lines[1:])
+        return lines[0].replace('"version":2', '"version":3') + "".join(lines[1:])
     if how == "unknown field":
         return "".join(lines[:-2]) + lines[-2].replace('"feedback"', '"tags":[],"feedback"') + lines[-1]
     assert how == "count off"
@@ -252,7 +254,7 @@ def _damaged(text: str, how: str) -> str:
         ("truncated", r"line 31: the line is cut off \(the file is truncated\)"),
         ("no end line", r"ends without its end line"),
         ("unknown record", r"line 6: unknown record type 'usage'"),
-        ("newer version", r"line 1: the file is format version 2, newer than the 1"),
+        ("newer version", r"line 1: the file is format version 3, newer than the 2"),
         ("unknown field", r"line 32: invalid record \(tags: Extra inputs are not permitted\)"),
         ("count off", r"line 32: expected message 4 of session .s00004., found a record of type .end."),
     ],

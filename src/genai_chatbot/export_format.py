@@ -3,7 +3,7 @@
 The one place that turns sessions, messages, users and keys into lines and back, so what is written is
 exactly what is read. A file reads:
 
-    {"type": "header", "format": "genai-chatbot-export", "version": 1, "source": "sqlite", "created_at": ...}
+    {"type": "header", "format": "genai-chatbot-export", "version": 2, "source": "sqlite", "created_at": ...}
     {"type": "user", "name": ..., "role": ..., "groups": [...], "disabled": ..., "created_at": ..., "api_keys": 1}
     {"type": "api_key", "prefix": ..., "secret_sha256": ..., "user": ..., "created_at": ..., ...}
     {"type": "session", "id": ..., "user_id": ..., ..., "messages": 2}
@@ -33,11 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from genai_chatbot.auth.principal import Role as UserRole
 from genai_chatbot.auth.users import ApiKeyRecord, UserAccount
 from genai_chatbot.chat.records import INTERRUPTED_ERROR, Feedback, MessageStatus, Rating, Session, StoredMessage
+from genai_chatbot.governance.settings import Limits
 from genai_chatbot.models.types import Role as MessageRole
 
 FORMAT: Literal["genai-chatbot-export"] = "genai-chatbot-export"
 #: The version this code writes; it reads this one and older ones, and refuses newer ones.
-VERSION = 1
+VERSION = 2  # 2: users carry their own limits
 
 
 class ExportFormatError(ValueError):
@@ -64,6 +65,8 @@ class UserRecord(_Record):
     disabled: bool
     created_at: float
     api_keys: int = Field(ge=0)
+    #: The user's own budgets and rate limits (format version 2); absent in version 1 files.
+    limits: Limits | None = None
 
 
 class KeyRecord(_Record):
@@ -216,6 +219,7 @@ def _user_record(user: UserAccount, keys: int) -> UserRecord:
         disabled=user.disabled,
         created_at=user.created_at,
         api_keys=keys,
+        limits=user.limits,
     )
 
 
@@ -244,7 +248,9 @@ def _message_record(message: StoredMessage) -> MessageRecord:
 
 
 def _user(r: UserRecord) -> UserAccount:
-    return UserAccount(name=r.name, role=r.role, groups=tuple(r.groups), disabled=r.disabled, created_at=r.created_at)
+    return UserAccount(
+        name=r.name, role=r.role, groups=tuple(r.groups), disabled=r.disabled, created_at=r.created_at, limits=r.limits
+    )
 
 
 def _key(r: KeyRecord) -> ApiKeyRecord:

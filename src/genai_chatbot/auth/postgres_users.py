@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from genai_chatbot.auth.principal import Role
+from genai_chatbot.auth.user_rows import USER_COLUMNS, user_values
 from genai_chatbot.auth.users import (
     ApiKeyRecord,
     DuplicateUserError,
@@ -30,7 +31,6 @@ from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
 
-_USER_COLUMNS = "name, role, groups_json, disabled, created_at, limits_json"
 _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
 
 
@@ -58,7 +58,7 @@ def _key(row: dict[str, Any]) -> ApiKeyRecord:
 
 
 async def _get_user(db: AsyncConnection[DictRow], name: str) -> UserAccount | None:
-    row = await (await db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = %s", (name,))).fetchone()
+    row = await (await db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE name = %s", (name,))).fetchone()
     return _user(row) if row else None
 
 
@@ -79,15 +79,8 @@ class PostgresUserStore:
         try:
             async with self._database.connection() as db:
                 await db.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                    (
-                        user.name,
-                        user.role,
-                        json.dumps(list(user.groups)),
-                        user.disabled,
-                        user.created_at,
-                        limits_to_json(user.limits),
-                    ),
+                    f"INSERT INTO users ({USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                    user_values(user),
                 )
         except psycopg.errors.UniqueViolation:
             raise DuplicateUserError(user.name) from None
@@ -98,7 +91,7 @@ class PostgresUserStore:
 
     async def list_users(self) -> list[UserAccount]:
         async with self._database.connection() as db:
-            rows = await (await db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")).fetchall()
+            rows = await (await db.execute(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")).fetchall()
         return [_user(row) for row in rows]
 
     async def update_user(
@@ -185,8 +178,8 @@ class PostgresUserStore:
         check_own_keys(user, keys)
         async with self._database.connection() as db, db.transaction():
             added = await db.execute(
-                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                (user.name, user.role, json.dumps(list(user.groups)), user.disabled, user.created_at),
+                f"INSERT INTO users ({USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                user_values(user),
             )
             keys_added = 0
             for key in keys:

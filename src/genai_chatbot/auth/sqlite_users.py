@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.auth.principal import Role
+from genai_chatbot.auth.user_rows import USER_COLUMNS, user_values
 from genai_chatbot.auth.users import (
     ApiKeyRecord,
     DuplicateUserError,
@@ -32,7 +33,6 @@ from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
 
 T = TypeVar("T")
 
-_USER_COLUMNS = "name, role, groups_json, disabled, created_at, limits_json"
 _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
 # The same, readable when joined with users (which has its own created_at).
 _KEY_SELECT = (
@@ -64,7 +64,7 @@ def _key(row: sqlite3.Row) -> ApiKeyRecord:
 
 
 def _get_user(db: sqlite3.Connection, name: str) -> UserAccount | None:
-    row = db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+    row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
     return _user(row) if row else None
 
 
@@ -83,15 +83,8 @@ class SQLiteUserStore:
             try:
                 with transaction(db):
                     db.execute(
-                        f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            user.name,
-                            user.role,
-                            json.dumps(list(user.groups)),
-                            int(user.disabled),
-                            user.created_at,
-                            limits_to_json(user.limits),
-                        ),
+                        f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        user_values(user),
                     )
             except sqlite3.IntegrityError:
                 raise DuplicateUserError(user.name) from None
@@ -103,7 +96,7 @@ class SQLiteUserStore:
 
     async def list_users(self) -> list[UserAccount]:
         def work(db: sqlite3.Connection) -> list[UserAccount]:
-            return [_user(row) for row in db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+            return [_user(row) for row in db.execute(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")]
 
         return await self._run(work)
 
@@ -204,8 +197,8 @@ class SQLiteUserStore:
         def work(db: sqlite3.Connection) -> tuple[bool, int]:
             with transaction(db):
                 added = db.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
+                    f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    user_values(user),
                 ).rowcount
                 keys_added = sum(
                     db.execute(
