@@ -52,13 +52,18 @@ def imported_names(module: str, path: Path, known: frozenset[str] = frozenset())
 
 
 def declared_distributions() -> set[str]:
-    """Distributions pyproject.toml declares for `src/`: the dependencies and every extra but `dev`."""
+    """Distributions pyproject.toml declares for `src/`: the dependencies and every extra but `dev`, and the
+    type-stub packages of `dev` (imported under TYPE_CHECKING only, so for mypy and never at run time)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
     for extra, listed in project["optional-dependencies"].items():
-        if extra != "dev":
-            requirements += listed
+        requirements += listed if extra != "dev" else [r for r in listed if _is_type_stubs(r)]
     return {normalise(re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]) for requirement in requirements}
+
+
+def _is_type_stubs(requirement: str) -> bool:
+    name = normalise(re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0])
+    return name.startswith(("mypy-boto3-", "types-")) or name.endswith("-stubs")
 
 
 def normalise(distribution: str) -> str:
