@@ -16,6 +16,7 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
+from genai_chatbot.models.providers._tools_openai import WIRE_TOOL_FEATURES
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
     ListingCache,
@@ -119,7 +120,13 @@ class OpenAIProvider(Provider):
             return await self._listing.get(wire, fetch)
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
-        return model_info(self.name, model, context_window=context_window(model), unavailable_reason=unavailable)
+        return model_info(
+            self.name,
+            model,
+            context_window=context_window(model),
+            unavailable_reason=unavailable,
+            features=WIRE_TOOL_FEATURES,
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         async with self._wire(await self._keys.current()) as wire:
@@ -197,6 +204,7 @@ class OpenAICompatibleProvider(Provider):
                 context_window=self._endpoint.context_window,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
+                features=WIRE_TOOL_FEATURES,
             )
             for model in models
         ]
