@@ -16,6 +16,8 @@ from genai_chatbot.models.types import ChatRequest, ModelInfo, NamedToolChoice, 
 
 #: The name `ModelInfo.features` gives a model that takes `tools`.
 TOOLS_FEATURE = "tools"
+#: A model that calls a tool only when `tool_choice` names one or is "required" (the embedded model).
+FORCED_TOOLS_FEATURE = "forced_tools"
 
 
 class ToolCallGatherer:
@@ -49,7 +51,8 @@ def check_tool_request(info: ModelInfo, request: ChatRequest) -> ChatRequest:
     A `tool_choice` naming a function must name one of `tools`.
     """
     choice = request.tool_choice
-    if TOOLS_FEATURE not in info.features and any(m.tool_calls or m.role == "tool" for m in request.messages):
+    takes_tools = TOOLS_FEATURE in info.features or FORCED_TOOLS_FEATURE in info.features
+    if not takes_tools and any(m.tool_calls or m.role == "tool" for m in request.messages):
         raise InvalidRequestError(
             f"The model {info.id} cannot call tools (the feature 'tools'), and the history holds tool calls or "
             "tool results; choose a model that can call tools.",
@@ -71,8 +74,17 @@ def check_tool_request(info: ModelInfo, request: ChatRequest) -> ChatRequest:
         )
     if TOOLS_FEATURE in info.features:
         return request
+    forced = isinstance(choice, NamedToolChoice) or choice == "required"
+    if FORCED_TOOLS_FEATURE in info.features and (forced or choice == "none"):
+        return request
     if choice == "none":
         return replace(request, tools=(), tool_choice=None, parallel_tool_calls=None)
+    if FORCED_TOOLS_FEATURE in info.features:
+        raise InvalidRequestError(
+            f"The model {info.id} calls tools only when told which: tool_choice 'auto' (the default with tools) "
+            "is not supported (the feature 'tools'); set tool_choice to a named function or 'required'.",
+            param="tool_choice",
+        )
     raise InvalidRequestError(
         f"The model {info.id} cannot call tools (the feature 'tools'); choose a model that can, or send the "
         "request without tools.",
