@@ -82,14 +82,18 @@ def default_reply(request: Recorded) -> Reply:
         if request.body.get("stream_options", {}).get("include_usage"):
             events.append(sse({**chunk(), "choices": [], "usage": usage}))
         return Reply(events=[*events, "data: [DONE]\n\n"])
-    message = {"role": "assistant", "content": "".join(REPLY)}
+    return completion(request, {"role": "assistant", "content": "".join(REPLY)}, "stop", usage)
+
+
+def completion(request: Recorded, message: dict[str, Any], finish: str, usage: dict[str, int]) -> Reply:
+    """A whole chat completion of one `message`."""
     return Reply(
         json={
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "created": 1,
             "model": request.body.get("model"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": usage,
         }
     )
@@ -174,16 +178,7 @@ def tool_call_reply(request: Recorded, calls: list[tuple[str, str, list[str]]]) 
                 for id_, name, fragments in calls
             ],
         }
-        return Reply(
-            json={
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 1,
-                "model": request.body.get("model"),
-                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-                "usage": usage,
-            }
-        )
+        return completion(request, message, "tool_calls", usage)
 
     def delta(tool_calls: list[dict[str, Any]]) -> str:
         event = chunk()

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fake_http import KeysFile
-from fake_openai import FakeOpenAI, tool_call_reply
+from fake_openai import FakeOpenAI
 from genai_chatbot.models.providers.langchain import LangChainProvider
 from genai_chatbot.models.types import ChatRequest, Message, NamedToolChoice, ToolCall, ToolSpec
 from test_langchain_provider import KEY, entry
+from test_openai_tools import fake  # noqa: F401  (the fake upstream, answering with tool calls)
 
 WEATHER = ToolSpec(
     "get_weather", "The weather in a city now.", {"type": "object", "properties": {"city": {"type": "string"}}}
 )
 TIME = ToolSpec("get_time", None, {"type": "object", "properties": {}})
-CALLS = [("call_abc", "get_weather", ['{"ci', 'ty": "Pa', 'ris"}']), ("call_def", "get_time", ["{}"])]
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        server.answer = lambda request: tool_call_reply(request, CALLS)
-        yield server
-
-
-@pytest.fixture
-def provider(tmp_path: Path, fake: FakeOpenAI) -> LangChainProvider:
+def provider(tmp_path: Path, fake: FakeOpenAI) -> LangChainProvider:  # noqa: F811
     keys = KeysFile(tmp_path / "keys.json", OPENAI_API_KEY=KEY)
     return LangChainProvider([entry(fake.url)], keys.keys, timeout_seconds=10)
 
@@ -39,7 +31,8 @@ async def test_a_class_with_bind_tools_is_listed_with_the_tools_feature(provider
 
 
 async def test_tools_are_bound_and_streamed_calls_come_back_whole(
-    provider: LangChainProvider, fake: FakeOpenAI
+    provider: LangChainProvider,
+    fake: FakeOpenAI,  # noqa: F811
 ) -> None:
     request = ChatRequest(
         model="gpt-local",
@@ -62,7 +55,8 @@ async def test_tools_are_bound_and_streamed_calls_come_back_whole(
 
 
 async def test_a_history_with_calls_and_results_reaches_the_model_as_langchain_messages(
-    provider: LangChainProvider, fake: FakeOpenAI
+    provider: LangChainProvider,
+    fake: FakeOpenAI,  # noqa: F811
 ) -> None:
     history = (
         Message("user", "Weather in Paris?"),

@@ -10,20 +10,9 @@ import openai
 import pytest
 
 from conftest import LiveServer
+from test_openai_tools import WEATHER  # city and unit, both required; unit from an enum
 
 MODEL = "local/smollm2-135m-instruct"
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The weather in a city now.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-            "required": ["city", "unit"],
-        },
-    },
-}
 TIME = {
     "type": "function",
     "function": {

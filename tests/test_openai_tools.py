@@ -31,7 +31,7 @@ WEATHER = {
         "parameters": {
             "type": "object",
             "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-            "required": ["city"],
+            "required": ["city", "unit"],
         },
         "strict": True,
     },

@@ -25,9 +25,9 @@ from genai_chatbot.api.limits import Limits, enforce
 from genai_chatbot.api.openai_tools import tool_call_deltas_json, tool_calls_json, turn_of
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
-from genai_chatbot.chat.prepared import ToolRequest
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.tool_calls import ToolRequest
 from genai_chatbot.models.types import ChatResult, Usage
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.governance.gate import Surface
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.types import ChatRequest, ModelInfo, ToolChoice, ToolSpec
+from genai_chatbot.models.types import ChatRequest, ModelInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,18 +27,6 @@ class GenerationOptions:
     def as_params(self) -> dict[str, object]:
         """The options that were set, for storing with the answer."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in (None, ())}
-
-
-@dataclass(frozen=True, slots=True)
-class ToolRequest:
-    """The tools a caller offers the model, and whether and how it must call one (OpenAI's fields)."""
-
-    tools: tuple[ToolSpec, ...] = ()
-    choice: ToolChoice | None = None
-    parallel_calls: bool | None = None
-
-
-NO_TOOLS = ToolRequest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from genai_chatbot.chat.fallbacks import (
     unavailable,
 )
 from genai_chatbot.chat.governed import governed_complete, governed_stream
-from genai_chatbot.chat.prepared import NO_OPTIONS, NO_TOOLS, GenerationOptions, PreparedChat, ToolRequest
+from genai_chatbot.chat.prepared import NO_OPTIONS, GenerationOptions, PreparedChat
 from genai_chatbot.chat.records import RETRYABLE, Feedback, Rating, Session, StoredMessage, new_id, title_from
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.store import HistoryStore, TurnStart
@@ -37,7 +37,7 @@ from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Su
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
-from genai_chatbot.models.tool_calls import check_tool_request
+from genai_chatbot.models.tool_calls import NO_TOOLS, ToolRequest
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Message, ModelInfo
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class ChatService:
             options=first.options,
             caller=first.caller,
             surface=first.surface,
-            tools=ToolRequest(request.tools, request.tool_choice, request.parallel_tool_calls),
+            tools=ToolRequest.of(request),
         )
 
     async def list_models(self, caller: Principal | str | None = None) -> list[ModelInfo]:
@@ -277,11 +277,8 @@ class ChatService:
             seed=options.seed,
             top_k=defaults.top_k,
             repeat_penalty=defaults.repeat_penalty,
-            tools=tools.tools,
-            tool_choice=tools.choice,
-            parallel_tool_calls=tools.parallel_calls,
         )
-        request = check_tool_request(info, request)
+        request = tools.applied_to(info, request)
         return PreparedChat(provider, info, request, caller_of(caller), surface, options)
 
     # Sessions -------------------------------------------------------------------------------------

@@ -8,16 +8,49 @@ and the model, rather than dropping the tools without a word.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from genai_chatbot.models.errors import InvalidRequestError
-from genai_chatbot.models.types import ChatRequest, ModelInfo, NamedToolChoice, ToolCall, ToolCallDelta
+from genai_chatbot.models.types import (
+    ChatRequest,
+    ModelInfo,
+    NamedToolChoice,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolSpec,
+)
 
 #: The name `ModelInfo.features` gives a model that takes `tools`.
 TOOLS_FEATURE = "tools"
 #: A model that calls a tool only when `tool_choice` names one or is "required" (the embedded model).
 FORCED_TOOLS_FEATURE = "forced_tools"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRequest:
+    """The tools a caller offers the model, and whether and how it must call one (OpenAI's fields)."""
+
+    tools: tuple[ToolSpec, ...] = ()
+    choice: ToolChoice | None = None
+    parallel_calls: bool | None = None
+
+    @classmethod
+    def of(cls, request: ChatRequest) -> ToolRequest:
+        return cls(request.tools, request.tool_choice, request.parallel_tool_calls)
+
+    def applied_to(self, info: ModelInfo, request: ChatRequest) -> ChatRequest:
+        """`request` with these tools, as `info`'s model can take them (see `check_tool_request`)."""
+        if self == NO_TOOLS and not any(m.tool_calls or m.role == "tool" for m in request.messages):
+            return request
+        tooled = replace(request, tools=self.tools, tool_choice=self.choice, parallel_tool_calls=self.parallel_calls)
+        return check_tool_request(info, tooled)
+
+
+NO_TOOLS = ToolRequest()
 
 
 class ToolCallGatherer:
@@ -41,6 +74,18 @@ class ToolCallGatherer:
             ToolCall(self._ids.get(index, f"call_{index}"), self._names.get(index, ""), "".join(pieces))
             for index, pieces in sorted(self._arguments.items())
         )
+
+
+def parsed_arguments(call: ToolCall) -> Any:
+    """A history call's arguments parsed, for APIs that take them as a JSON document rather than text."""
+    try:
+        return json.loads(call.arguments or "{}")
+    except ValueError:
+        raise InvalidRequestError(
+            f"The arguments of tool call {call.id!r} in the history are not JSON; send them as the model "
+            "produced them.",
+            param="messages",
+        ) from None
 
 
 def check_tool_request(info: ModelInfo, request: ChatRequest) -> ChatRequest:

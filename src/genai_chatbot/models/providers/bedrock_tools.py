@@ -12,11 +12,9 @@ Which models call tools: AWS's "supported models and model features" table for C
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from genai_chatbot.models.errors import InvalidRequestError
-from genai_chatbot.models.tool_calls import TOOLS_FEATURE
+from genai_chatbot.models.tool_calls import TOOLS_FEATURE, parsed_arguments
 from genai_chatbot.models.types import ChatRequest, Message, NamedToolChoice, ToolCallDelta
 
 #: Base model id prefixes whose models take `toolConfig` in Converse (and ConverseStream).
@@ -85,14 +83,7 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         return [{"toolResult": result}]
     blocks: list[dict[str, Any]] = [{"text": message.content}] if message.content else []
     for call in message.tool_calls:
-        try:
-            arguments = json.loads(call.arguments or "{}")
-        except ValueError:
-            raise InvalidRequestError(
-                f"The arguments of tool call {call.id!r} in the history are not JSON; Bedrock needs them as a "
-                "JSON object. Send them as the model produced them.",
-                param="messages",
-            ) from None
+        arguments = parsed_arguments(call)
         blocks.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}})
     return blocks
 

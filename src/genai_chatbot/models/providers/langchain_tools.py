@@ -11,11 +11,9 @@ Anthropic by content block), so calls are renumbered 0, 1, … in the order they
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any
 
-from genai_chatbot.models.errors import InvalidRequestError
-from genai_chatbot.models.tool_calls import TOOLS_FEATURE
+from genai_chatbot.models.tool_calls import TOOLS_FEATURE, parsed_arguments
 from genai_chatbot.models.types import ChatRequest, Message, NamedToolChoice, ToolCallDelta
 
 
@@ -60,17 +58,7 @@ def tool_message(message: Message) -> Any:
 
     if message.role == "tool":
         return ToolMessage(content=message.content, tool_call_id=message.tool_call_id or "")
-    calls = []
-    for call in message.tool_calls:
-        try:
-            arguments = json.loads(call.arguments or "{}")
-        except ValueError:
-            raise InvalidRequestError(
-                f"The arguments of tool call {call.id!r} in the history are not JSON; send them as the model "
-                "produced them.",
-                param="messages",
-            ) from None
-        calls.append({"name": call.name, "args": arguments, "id": call.id, "type": "tool_call"})
+    calls = [{"name": c.name, "args": parsed_arguments(c), "id": c.id, "type": "tool_call"} for c in message.tool_calls]
     return AIMessage(content=message.content, tool_calls=calls)
 
 
