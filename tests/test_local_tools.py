@@ -114,3 +114,18 @@ def test_a_history_with_a_call_and_its_result_is_answered_as_text(server: LiveSe
         assert response.json()["choices"][0]["message"]["content"]
     else:
         assert '"content"' in response.text and "data: [DONE]" in response.text
+
+
+def test_langchain_structured_output_by_function_calling_parses_on_the_local_model(server: LiveServer) -> None:
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        """A city and its country."""
+
+        name: str
+        country: str
+
+    llm = ChatOpenAI(model=MODEL, base_url=f"{server.url}/v1", api_key="unused", max_tokens=60)  # type: ignore[arg-type,call-arg]
+    city = llm.with_structured_output(City, method="function_calling").invoke("Paris is the capital of France.")
+    assert isinstance(city, City) and city.name and city.country
