@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from aws_wire import AwsWire, Stream, event, wire_fixture  # noqa: F401  (wire_fixture provides `wire`)
+from aws_wire import AwsWire, Json, Stream, event, model_availability, wire_fixture  # noqa: F401  (`wire`)
+from conftest import LiveServer, make_service
+from genai_chatbot.api.app import create_app
+from genai_chatbot.config import Settings
 from genai_chatbot.models.errors import InvalidRequestError
 from genai_chatbot.models.providers.bedrock import BedrockProvider
 from genai_chatbot.models.tool_calls import check_tool_request
 from genai_chatbot.models.types import ChatRequest, Message, NamedToolChoice, ToolCall, ToolSpec
-from test_bedrock import HAIKU, TITAN, bedrock  # noqa: F401  (the `bedrock` fixture)
+from test_bedrock import HAIKU, PROFILES, REGION, SUMMARIES, TITAN, bedrock  # noqa: F401  (the `bedrock` fixture)
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -127,3 +130,33 @@ async def test_models_say_whether_they_call_tools_and_titan_refuses_them(
 
 def _fields(request: ChatRequest) -> dict[str, object]:
     return {name: getattr(request, name) for name in request.__dataclass_fields__}
+
+
+def test_bedrock_tool_use_streams_through_v1_in_openais_chunk_format(settings: Settings, wire: AwsWire) -> None:
+    import openai
+
+    wire.route("GET", "/foundation-models", Json({"modelSummaries": SUMMARIES}))
+    wire.route("GET", "/inference-profiles", Json({"inferenceProfileSummaries": PROFILES}))
+    wire.route("GET", "/foundation-model-availability/.+", model_availability)
+    wire.route("POST", r"/model/.+/converse-stream", Stream(tool_use_events()))
+    service = make_service(settings, BedrockProvider(Settings(bedrock_region=REGION, request_timeout_seconds=20)))
+    weather = {"type": "function", "function": {"name": WEATHER.name, "parameters": dict(WEATHER.parameters)}}
+    with LiveServer(create_app(settings, service=service, close_service=True)) as live:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
+        with client.chat.completions.stream(
+            model=f"bedrock/{HAIKU}",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[weather],  # type: ignore[list-item]
+            tool_choice="required",
+        ) as stream:
+            final = stream.get_final_completion()
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == "Let me check."
+    [call] = choice.message.tool_calls or []
+    assert (call.id, call.function.name, call.function.arguments) == (  # type: ignore[union-attr]
+        "tooluse_1",
+        "get_weather",
+        '{"city": "Paris"}',
+    )
+    assert wire.requests_to("converse-stream")[0].json()["toolConfig"]["toolChoice"] == {"any": {}}
