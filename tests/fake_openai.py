@@ -82,14 +82,18 @@ def default_reply(request: Recorded) -> Reply:
         if request.body.get("stream_options", {}).get("include_usage"):
             events.append(sse({**chunk(), "choices": [], "usage": usage}))
         return Reply(events=[*events, "data: [DONE]\n\n"])
-    message = {"role": "assistant", "content": "".join(REPLY)}
+    return completion(request, {"role": "assistant", "content": "".join(REPLY)}, "stop", usage)
+
+
+def completion(request: Recorded, message: dict[str, Any], finish: str, usage: dict[str, int]) -> Reply:
+    """A whole chat completion of one `message`."""
     return Reply(
         json={
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "created": 1,
             "model": request.body.get("model"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": usage,
         }
     )
@@ -157,3 +161,36 @@ class FakeOpenAI:
     def last(self, suffix: str) -> Recorded:
         """The latest request whose path ends with `suffix`."""
         return next(r for r in reversed(self.requests) if r.path.endswith(suffix))
+
+
+def tool_call_reply(request: Recorded, calls: list[tuple[str, str, list[str]]]) -> Reply:
+    """An answer that calls tools: `calls` are (id, name, argument fragments); streamed as OpenAI streams
+    them (the first piece of a call names it, later pieces add argument text), else one whole message."""
+    if request.path.endswith("/models"):
+        return default_reply(request)
+    usage = {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}
+    if not request.body.get("stream"):
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": id_, "type": "function", "function": {"name": name, "arguments": "".join(fragments)}}
+                for id_, name, fragments in calls
+            ],
+        }
+        return completion(request, message, "tool_calls", usage)
+
+    def delta(tool_calls: list[dict[str, Any]]) -> str:
+        event = chunk()
+        event["choices"][0]["delta"] = {"tool_calls": tool_calls}
+        return sse(event)
+
+    events = [sse({**chunk(), "choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]})]
+    for index, (id_, name, fragments) in enumerate(calls):
+        first = {"index": index, "id": id_, "type": "function", "function": {"name": name, "arguments": ""}}
+        events.append(delta([first]))
+        events.extend(delta([{"index": index, "function": {"arguments": piece}}]) for piece in fragments)
+    events.append(sse(chunk(finish="tool_calls")))
+    if request.body.get("stream_options", {}).get("include_usage"):
+        events.append(sse({**chunk(), "choices": [], "usage": usage}))
+    return Reply(events=[*events, "data: [DONE]\n\n"])

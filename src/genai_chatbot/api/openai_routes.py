@@ -22,11 +22,13 @@ from fastapi.responses import JSONResponse, Response
 from genai_chatbot.api.deps import Caller, Service
 from genai_chatbot.api.errors import model_error_body
 from genai_chatbot.api.limits import Limits, enforce
+from genai_chatbot.api.openai_tools import tool_call_deltas_json, tool_calls_json, turn_of
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.models.errors import ModelError
-from genai_chatbot.models.types import Message, Role, Usage
+from genai_chatbot.models.tool_calls import ToolRequest
+from genai_chatbot.models.types import ChatResult, Usage
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -70,7 +72,11 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
     """Generate a reply; with `stream: true` as server-sent events ending in `data: [DONE]`."""
     enforce(limits, body)
     system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
-    turns = [Message(_as_role(m.role), m.text()) for m in body.messages if m.role not in ("system", "developer")]
+    turns = [
+        turn_of(m.role, m.text(), m.tool_calls, m.tool_call_id)
+        for m in body.messages
+        if m.role not in ("system", "developer")
+    ]
     prepared = await service.prepare(
         body.model,
         turns,
@@ -78,6 +84,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
         options=body.options(body.max_completion_tokens),
         caller=caller,
         surface="v1",
+        tools=ToolRequest(body.tool_specs(), body.tool_choice_value(), body.parallel_tool_calls),
     )
     completion_id = f"chatcmpl-{_ID_PREFIX}{next(_id_counter):x}"
     created = int(time.time())
@@ -97,7 +104,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.text},
+                    "message": _message(result),
                     "finish_reason": _FINISH[result.finish_reason],
                     "logprobs": None,
                 }
@@ -108,8 +115,11 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
     )
 
 
-def _as_role(role: str) -> Role:
-    return "assistant" if role == "assistant" else "user"
+def _message(result: ChatResult) -> dict[str, Any]:
+    if not result.tool_calls:
+        return {"role": "assistant", "content": result.text}
+    # OpenAI's content is null beside tool calls when the model said nothing else.
+    return {"role": "assistant", "content": result.text or None, "tool_calls": tool_calls_json(result.tool_calls)}
 
 
 async def _stream(
@@ -136,6 +146,8 @@ async def _stream(
         async for piece in chunks:  # ends early, as finished, when the server stops (SIGTERM)
             if piece.text:
                 yield text_event.render(piece.text)
+            if piece.tool_calls:
+                yield chunk({"tool_calls": tool_call_deltas_json(piece.tool_calls)})
             if piece.finish_reason is not None:
                 finish = _FINISH[piece.finish_reason]
             if piece.usage is not None:

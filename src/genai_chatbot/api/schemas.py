@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genai_chatbot.api.openai_tools import ToolCallIn, ToolFields
 from genai_chatbot.chat.records import Feedback, Rating, Session, StoredMessage
 from genai_chatbot.chat.service import GenerationOptions
 from genai_chatbot.models.types import ModelInfo
@@ -47,8 +48,10 @@ class TextPart(BaseModel):
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    tool_calls: list[ToolCallIn] | None = Field(default=None, description="An assistant's calls of tools.")
+    tool_call_id: str | None = Field(default=None, description="A tool message: the id of the call it answers.")
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -60,7 +63,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(SamplingFields):
+class ChatCompletionRequest(ToolFields, SamplingFields):
     """The body of `POST /v1/chat/completions`, as OpenAI defines it; unknown fields are ignored."""
 
     model_config = ConfigDict(extra="ignore")

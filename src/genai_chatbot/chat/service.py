@@ -40,6 +40,7 @@ from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Su
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
+from genai_chatbot.models.tool_calls import NO_TOOLS, ToolRequest
 from genai_chatbot.models.types import ChatChunk, ChatResult, Message, ModelInfo
 from genai_chatbot.secrets import SourceStatus
 from genai_chatbot.stores import open_store
@@ -178,6 +179,7 @@ class ChatService:
             options=first.options,
             caller=first.caller,
             surface=first.surface,
+            tools=ToolRequest.of(request),
         )
 
     # Models and lifetime -------------------------------------------------------------------------
@@ -247,8 +249,11 @@ class ChatService:
         options: GenerationOptions = DEFAULT_OPTIONS,
         caller: Principal | str = "default",
         surface: Surface = "v1",
+        tools: ToolRequest = NO_TOOLS,
     ) -> PreparedChat:
         """Resolve the model, apply the defaults (system prompt, reply budget, the model's sampling), trim.
+
+        Tools are refused (`InvalidRequestError`) for a model without the feature "tools".
 
         Raises `ModelError` subclasses for anything that makes the request unservable, before any work.
         """
@@ -272,7 +277,7 @@ class ChatService:
         budget = info.context_window - max_tokens - counts[0]
         first = first_kept_index(counts[1:], budget)
         first = trim_start_to_user_turn(first, [m.role for m in messages])
-        request = options.request(info, tuple(messages[first:]), system, max_tokens)
+        request = tools.applied_to(info, options.request(info, tuple(messages[first:]), system, max_tokens))
         return PreparedChat(provider, info, request, caller_of(caller), surface, options)
 
     # Sessions -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import abc
 from collections.abc import AsyncIterator, Sequence
 
 from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.tool_calls import ToolCallGatherer
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
@@ -53,14 +54,17 @@ class Provider(abc.ABC):
         parts: list[str] = []
         finish: FinishReason = "stop"
         usage: Usage | None = None
+        calls = ToolCallGatherer()
         async for chunk in self.stream(request):
             if chunk.text:
                 parts.append(chunk.text)
+            if chunk.tool_calls:
+                calls.add(chunk.tool_calls)
             if chunk.finish_reason is not None:
                 finish = chunk.finish_reason
             if chunk.usage is not None:
                 usage = chunk.usage
-        return ChatResult(text="".join(parts), finish_reason=finish, usage=usage)
+        return ChatResult(text="".join(parts), finish_reason=finish, usage=usage, tool_calls=calls.calls())
 
     async def count_tokens(self, model: str, system: str | None, messages: Sequence[Message]) -> list[int]:
         """Token counts of `system` (first item, 0 when absent) and then of each message.

@@ -214,7 +214,8 @@ class ModelInfo:
     context_window: int = 4096
     input_modalities: tuple[str, ...] = ("text",)
     #: What the model can do beyond plain chat, by the names `models/features.py` checks requests against:
-    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings".
+    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings";
+    #: "forced_tools" for a model that calls a tool only when `tool_choice` names one or is "required".
     features: frozenset[str] = frozenset()
     available: bool = True
     unavailable_reason: str | None = None

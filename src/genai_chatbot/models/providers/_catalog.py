@@ -18,6 +18,7 @@ def model_info(
     streaming: bool = True,
     extra: Mapping[str, str] | None = None,
     defaults: GenerationDefaults | None = None,
+    features: frozenset[str] = frozenset(),
 ) -> ModelInfo:
     """A model as the model list shows it: id `provider/name`, unavailable exactly when a reason is given."""
     return ModelInfo(
@@ -31,6 +32,7 @@ def model_info(
         unavailable_reason=unavailable_reason,
         extra=dict(extra or {}),
         defaults=defaults or GenerationDefaults(),
+        features=features,
     )
 
 

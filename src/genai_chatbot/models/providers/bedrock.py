@@ -55,6 +55,7 @@ from genai_chatbot.models.providers.bedrock_models import (
     converse_arguments,
     usage_from,
 )
+from genai_chatbot.models.providers.bedrock_tools import ToolUseStream, tool_features
 from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
 from genai_chatbot.per_loop import LoopLock
 
@@ -226,6 +227,7 @@ class BedrockProvider(Provider):
                 context_window=model.context_window,
                 unavailable_reason=self._denied.get(model.name) or self._access.reasons.get(model.base_id),
                 extra={"region": self.region, "base_model": model.base_id},
+                features=tool_features(model.base_id),
             )
             for model in catalog.values()
         ]
@@ -271,6 +273,7 @@ class BedrockProvider(Provider):
         events = self._client("bedrock-runtime").converse_stream(**arguments)["stream"]
         stop_reason: str | None = None
         usage: Usage | None = None
+        tool_use = ToolUseStream()
         try:
             for event in events:
                 if stop.is_set():
@@ -279,6 +282,11 @@ class BedrockProvider(Provider):
                     text = event["contentBlockDelta"].get("delta", {}).get("text")
                     if text:
                         emit(ChatChunk(text=text))
+                    elif (call := tool_use.delta(event["contentBlockDelta"])) is not None:
+                        emit(ChatChunk(tool_calls=(call,)))
+                elif "contentBlockStart" in event:
+                    if (call := tool_use.start(event["contentBlockStart"])) is not None:
+                        emit(ChatChunk(tool_calls=(call,)))
                 elif "messageStop" in event:
                     stop_reason = event["messageStop"].get("stopReason")
                 elif "metadata" in event:

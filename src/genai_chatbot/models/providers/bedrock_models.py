@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from genai_chatbot.models.providers.bedrock_tools import converse_messages, has_tool_parts, tool_config
 from genai_chatbot.models.types import ChatRequest, Message, Usage
 
 _NO_SYSTEM_PROMPT = ("amazon.titan-text", "mistral.mistral-7b-instruct", "mistral.mixtral-8x7b-instruct", "ai21.j2-")
@@ -99,7 +100,8 @@ def converse_arguments(model: BedrockModel, request: ChatRequest) -> dict[str, A
     for message in request.messages:
         if message.role == "system":
             system_parts.append(message.content)
-        elif turns and turns[-1].role == message.role:  # Converse wants user and assistant to alternate
+        elif turns and turns[-1].role == message.role and not has_tool_parts(message) and not has_tool_parts(turns[-1]):
+            # Converse wants user and assistant to alternate (turns with tool blocks: see `converse_messages`)
             turns[-1] = Message(message.role, f"{turns[-1].content}\n\n{message.content}")
         else:
             turns.append(message)
@@ -115,6 +117,12 @@ def converse_arguments(model: BedrockModel, request: ChatRequest) -> dict[str, A
         "modelId": model.name,
         "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in turns],
     }
+    history_has_tools = any(has_tool_parts(m) for m in turns)
+    if history_has_tools:
+        arguments["messages"] = converse_messages(turns)
+    tools = tool_config(request, history_has_tools)
+    if tools is not None:
+        arguments["toolConfig"] = tools
     if system:
         arguments["system"] = [{"text": system}]
     config: dict[str, Any] = {}

@@ -21,6 +21,7 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from genai_chatbot.models.errors import (
@@ -34,6 +35,13 @@ from genai_chatbot.models.providers._http_errors import ErrorContext
 from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
 from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
 from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.providers.cohere_tools import (
+    COHERE_TOOL_FEATURES,
+    calls_of,
+    stream_delta,
+    tool_arguments,
+    tool_message,
+)
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -101,7 +109,7 @@ class CohereProvider(KeyedSDKProvider):
                 model.info(self.name, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS
             ]
         models, reason = await self._models_for(api_key, base_url)
-        return [model.info(self.name, reason) for model in models]
+        return [replace(model.info(self.name, reason), features=COHERE_TOOL_FEATURES) for model in models]
 
     async def _models_for(self, api_key: str, base_url: str | None) -> tuple[tuple[CatalogModel, ...], str | None]:
         """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
@@ -146,6 +154,8 @@ class CohereProvider(KeyedSDKProvider):
                             text = _delta_text(event)
                             if text:
                                 yield ChatChunk(text=text)
+                        elif (call := stream_delta(event)) is not None:
+                            yield ChatChunk(tool_calls=(call,))
                         elif event.type == "message-end" and event.delta is not None:
                             if event.delta.error:
                                 raise ProviderError(f"Cohere failed while generating: {event.delta.error}")
@@ -162,7 +172,12 @@ class CohereProvider(KeyedSDKProvider):
             except Exception as exc:
                 raise self._translate(exc, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
-        return ChatResult(text=text, finish_reason=finish_reason(response.finish_reason), usage=_usage(response.usage))
+        return ChatResult(
+            text=text,
+            finish_reason=finish_reason(response.finish_reason),
+            usage=_usage(response.usage),
+            tool_calls=calls_of(response.message),
+        )
 
     async def refresh(self) -> None:
         self._discovered.clear()
@@ -180,7 +195,9 @@ def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
 
     messages: list[Any] = [cohere.SystemChatMessageV2(content=request.system)] if request.system else []
     for message in request.messages:
-        if message.role == "system":
+        if message.tool_calls or message.role == "tool":
+            messages.append(tool_message(message))
+        elif message.role == "system":
             messages.append(cohere.SystemChatMessageV2(content=message.content))
         elif message.role == "user":
             messages.append(cohere.UserChatMessageV2(content=message.content))
@@ -195,6 +212,7 @@ def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
         "stop_sequences": list(request.stop) or None,
     }
     arguments.update({name: value for name, value in optional.items() if value is not None})
+    arguments.update(tool_arguments(request))
     return arguments
 
 

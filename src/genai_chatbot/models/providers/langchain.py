@@ -36,6 +36,7 @@ from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
 from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.providers.langchain_tools import ToolCallChunks, tool_features, tool_message, with_tools
 from genai_chatbot.models.types import ChatChunk, ChatRequest, FinishReason, Message, ModelInfo, Usage
 from genai_chatbot.secrets import ProviderKeys
 
@@ -70,11 +71,13 @@ class LangChainProvider(Provider):
         for entry in self._entries.values():
             missing = [key for key in entry.keys.values() if snapshot.get(key) is None]
             reason: str | None = None
+            features: frozenset[str] = frozenset()
             if missing:
                 reason = f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the keys secret; add it"
             else:
                 found = await self._class(entry.class_path)
                 reason = found if isinstance(found, str) else None
+                features = frozenset() if isinstance(found, str) else tool_features(found)
             infos.append(
                 model_info(
                     self.name,
@@ -83,6 +86,7 @@ class LangChainProvider(Provider):
                     context_window=entry.context_window,
                     unavailable_reason=reason,
                     extra={"class_path": entry.class_path},
+                    features=features,
                 )
             )
         return infos
@@ -133,6 +137,7 @@ class LangChainProvider(Provider):
             raise ProviderUnavailableError(f"No [[langchain]] entry is named {request.model!r}.")
         model = await self._model(entry)
         messages = _messages(request.system, request.messages)
+        tool_calls = ToolCallChunks()
         fields = getattr(type(model), "model_fields", {})
         params = {
             name: getattr(request, name) for name in _TUNABLE if getattr(request, name) is not None and name in fields
@@ -141,11 +146,14 @@ class LangChainProvider(Provider):
         prompt_tokens = completion_tokens = 0
         saw_usage = False
         try:
-            async with aclosing(model.astream(messages, stop=list(request.stop) or None, **params)) as chunks:
+            bound = with_tools(model, request)
+            async with aclosing(bound.astream(messages, stop=list(request.stop) or None, **params)) as chunks:
                 async for chunk in chunks:
                     text = _text(chunk.content)
                     if text:
                         yield ChatChunk(text=text)
+                    if calls := getattr(chunk, "tool_call_chunks", None):
+                        yield ChatChunk(tool_calls=tool_calls.deltas(calls))
                     metadata = getattr(chunk, "response_metadata", None) or {}
                     reason = metadata.get("finish_reason") or metadata.get("stop_reason")
                     if reason:
@@ -197,7 +205,9 @@ def _messages(system: str | None, messages: Iterable[Message]) -> list[Any]:
 
     classes = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     converted: list[Any] = [SystemMessage(content=system)] if system else []
-    converted.extend(classes[m.role](content=m.content) for m in messages)
+    converted.extend(
+        tool_message(m) if m.tool_calls or m.role == "tool" else classes[m.role](content=m.content) for m in messages
+    )
     return converted
 
 

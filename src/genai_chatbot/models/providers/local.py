@@ -34,6 +34,7 @@ from genai_chatbot.models.errors import (
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
+from genai_chatbot.models.providers._local_tools import LOCAL_TOOL_FEATURES, forced_call, plain_history
 from genai_chatbot.models.providers._pump import pump
 from genai_chatbot.models.types import (
     ChatChunk,
@@ -171,6 +172,7 @@ class LocalProvider(Provider):
                 context_window=self._settings.context_size,
                 unavailable_reason=reason,
                 defaults=self.defaults,
+                features=LOCAL_TOOL_FEATURES,
             )
         ]
 
@@ -206,7 +208,9 @@ class LocalProvider(Provider):
         """Runs on the worker thread: generate and emit chunks; a failure is raised as our error."""
         try:
             loaded = self._model()
-            prompt, template_stops, stopping_criteria = loaded.prompt(request)
+            request = plain_history(request)
+            call = forced_call(request)
+            prompt, template_stops, stopping_criteria = loaded.prompt(call.request if call else request)
             max_tokens = request.max_tokens or self._settings.context_size - len(prompt)
             if len(prompt) + max_tokens > self._settings.context_size:
                 raise InvalidRequestError(
@@ -225,6 +229,7 @@ class LocalProvider(Provider):
                 stopping_criteria=stopping_criteria,
                 stream=True,
                 **self._sampling(request),
+                **({"grammar": call.grammar} if call else {}),
             )
             try:
                 for piece in pieces:
@@ -238,9 +243,16 @@ class LocalProvider(Provider):
                         completion_tokens += 1
                         self.tokens_generated += 1
                     if choice["text"]:
-                        emit(ChatChunk(text=choice["text"]))
+                        if call is None:
+                            emit(ChatChunk(text=choice["text"]))
+                        elif deltas := call.feed(choice["text"]):
+                            emit(ChatChunk(tool_calls=deltas))
             finally:
                 pieces.close()  # type: ignore[attr-defined]  # a generator: closing frees llama.cpp
+            if call is not None:
+                deltas, finish = call.finish(finish)
+                if deltas:
+                    emit(ChatChunk(tool_calls=deltas))
             emit(ChatChunk(finish_reason=finish, usage=Usage(len(prompt), completion_tokens)))
         except ModelError:
             raise

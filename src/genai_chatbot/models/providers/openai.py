@@ -19,6 +19,7 @@ from genai_chatbot.models.provider_spec import ProviderSpec
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
+from genai_chatbot.models.providers._tools_openai import WIRE_TOOL_FEATURES
 from genai_chatbot.models.providers.openai_vendors import OPENAI, OpenAIVendor
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
@@ -89,7 +90,9 @@ class OpenAIProvider(Provider):
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
         window = self.vendor.context_window(model)
-        return model_info(self.name, model, context_window=window, unavailable_reason=unavailable)
+        return model_info(
+            self.name, model, context_window=window, unavailable_reason=unavailable, features=WIRE_TOOL_FEATURES
+        )
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         return chat_body(request.model, request, self.vendor.max_tokens_param)
@@ -179,6 +182,7 @@ class OpenAICompatibleProvider(Provider):
                 context_window=self._endpoint.context_window,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
+                features=WIRE_TOOL_FEATURES,
             )
             for model in models
         ]

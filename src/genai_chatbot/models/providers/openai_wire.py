@@ -23,6 +23,7 @@ from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext, body_message
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
+from genai_chatbot.models.providers._tools_openai import add_tool_fields, calls_of, deltas_of, message_json
 from genai_chatbot.models.providers.stream_http import HTTPClient, split_credentials
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.per_loop import LoopLock
@@ -126,14 +127,16 @@ class OpenAIWire:
         try:
             reply = json.loads(raw)
             choice = (reply.get("choices") or [None])[0]
-            text = (choice or {}).get("message", {}).get("content") or ""
+            message = (choice or {}).get("message", {})
+            text = message.get("content") or ""
+            calls = calls_of(message.get("tool_calls"))
             counts = reply.get("usage")
         except (ValueError, AttributeError):
             raise ProviderError(f"{self.ctx.label} sent a reply that is not a chat completion.") from None
         if choice is None:
             raise ProviderError(f"{self.ctx.label} answered without a reply.")
         usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0) if counts else None
-        return ChatResult(text, finish_reason(choice.get("finish_reason")), usage)
+        return ChatResult(text, finish_reason(choice.get("finish_reason")), usage, tool_calls=calls)
 
 
 async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncIterator[ChatChunk]:
@@ -164,6 +167,9 @@ async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncI
                 text = delta.get("content")
                 if text:
                     yield ChatChunk(text=text)
+                calls = delta.get("tool_calls")
+                if calls:
+                    yield ChatChunk(tool_calls=deltas_of(calls))
             reason = choice.get("finish_reason")
             if reason:
                 finish = finish_reason(reason)
@@ -180,8 +186,11 @@ async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncI
 
 def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
     """The JSON body of a chat completion; `max_tokens_field` differs between OpenAI and older servers."""
-    messages: list[dict[str, str]] = [{"role": "system", "content": request.system}] if request.system else []
-    messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
+    messages.extend(
+        message_json(m) if m.tool_calls or m.tool_call_id else {"role": m.role, "content": m.content}
+        for m in request.messages
+    )
     body: dict[str, Any] = {"model": model, "messages": messages}
     for name, value in (("temperature", request.temperature), ("top_p", request.top_p), ("seed", request.seed)):
         if value is not None:
@@ -190,6 +199,8 @@ def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tok
         body[max_tokens_field] = request.max_tokens
     if request.stop:
         body["stop"] = list(request.stop)
+    if request.tools or request.tool_choice is not None:
+        add_tool_fields(body, request)
     return body
 
 
