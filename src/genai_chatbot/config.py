@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     default_system_prompt: str = "You are a helpful assistant."
     #: Reply budget when a request sets no `max_tokens`.
     default_max_tokens: int = Field(default=512, ge=1)
+    #: A request field the model cannot honour (e.g. `logprobs` to Bedrock) is dropped and logged instead
+    #: of answered with a 400: for clients that send every field they know, whatever the model.
+    drop_unsupported_params: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

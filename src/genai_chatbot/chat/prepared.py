@@ -6,12 +6,14 @@ importing the service.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.governance.gate import Surface
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.types import ChatRequest, ModelInfo
+from genai_chatbot.models.types import ChatRequest, ModelInfo, ResponseFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +25,19 @@ class GenerationOptions:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: OpenAI's other fields (the OpenAI-compatible API takes them), as `ChatRequest` has them.
+    response_format: ResponseFormat | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: Mapping[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def as_params(self) -> dict[str, object]:
         """The options that were set, for storing with the answer."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in (None, ())}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in (None, (), {})}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ def model_info(
     streaming: bool = True,
     extra: Mapping[str, str] | None = None,
     defaults: GenerationDefaults | None = None,
+    features: frozenset[str] = frozenset(),
 ) -> ModelInfo:
     """A model as the model list shows it: id `provider/name`, unavailable exactly when a reason is given."""
     return ModelInfo(
@@ -31,6 +32,7 @@ def model_info(
         unavailable_reason=unavailable_reason,
         extra=dict(extra or {}),
         defaults=defaults or GenerationDefaults(),
+        features=features,
     )
 
 
@@ -42,7 +44,9 @@ class CatalogModel:
     display_name: str
     context_window: int
 
-    def info(self, provider: str, unavailable_reason: str | None = None) -> ModelInfo:
+    def info(
+        self, provider: str, unavailable_reason: str | None = None, features: frozenset[str] = frozenset()
+    ) -> ModelInfo:
         """This model as the model list shows it, unavailable when a reason is given."""
         return model_info(
             provider,
@@ -50,6 +54,7 @@ class CatalogModel:
             self.display_name,
             context_window=self.context_window,
             unavailable_reason=unavailable_reason,
+            features=features,
         )
 
 

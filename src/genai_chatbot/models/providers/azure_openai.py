@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from genai_chatbot.models.errors import ProviderUnavailableError
+from genai_chatbot.models.features import OPENAI_PROTOCOL
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
@@ -104,6 +105,7 @@ class AzureOpenAIProvider(Provider):
                     f"{model} (Azure OpenAI)",
                     context_window=context_window(found.deployment if isinstance(found, Deployment) else model),
                     unavailable_reason=found if isinstance(found, str) else None,
+                    features=OPENAI_PROTOCOL,
                 )
             )
         return infos

@@ -35,6 +35,7 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._pump import pump
+from genai_chatbot.models.providers.local_fields import LOCAL_FEATURES, llama_fields
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
@@ -59,7 +60,10 @@ _TEMPLATE_TOKENS_PER_MESSAGE = 5
 #: 62% right overall (the old default 60%; 0.2/0.9 68% on average, but a different answer on each seed).
 #: Repeat penalty 1.1 stops most of the loops that greedy and low-temperature replies fall into, at no cost
 #: in right answers. Greedy ignores top-p and top-k.
-EMBEDDED_DEFAULTS = GenerationDefaults(temperature=0.0, repeat_penalty=1.1)
+#: Without a system prompt it rarely answers the question (bench/quality-results.md measured it with one).
+EMBEDDED_DEFAULTS = GenerationDefaults(
+    temperature=0.0, repeat_penalty=1.1, system_prompt="You are a helpful assistant."
+)
 
 
 def local_defaults(sampling: LocalSampling) -> GenerationDefaults:
@@ -73,6 +77,7 @@ def local_defaults(sampling: LocalSampling) -> GenerationDefaults:
         top_p=pick(sampling.top_p, EMBEDDED_DEFAULTS.top_p),
         top_k=pick(sampling.top_k, EMBEDDED_DEFAULTS.top_k),
         repeat_penalty=pick(sampling.repeat_penalty, EMBEDDED_DEFAULTS.repeat_penalty),
+        system_prompt=EMBEDDED_DEFAULTS.system_prompt,
     )
 
 
@@ -171,6 +176,7 @@ class LocalProvider(Provider):
                 context_window=self._settings.context_size,
                 unavailable_reason=reason,
                 defaults=self.defaults,
+                features=LOCAL_FEATURES,
             )
         ]
 
@@ -225,6 +231,7 @@ class LocalProvider(Provider):
                 stopping_criteria=stopping_criteria,
                 stream=True,
                 **self._sampling(request),
+                **llama_fields(request),
             )
             try:
                 for piece in pieces:

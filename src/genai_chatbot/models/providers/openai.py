@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 
 from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import ProviderUnavailableError
+from genai_chatbot.models.features import OPENAI_PROTOCOL
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
@@ -119,7 +120,13 @@ class OpenAIProvider(Provider):
             return await self._listing.get(wire, fetch)
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
-        return model_info(self.name, model, context_window=context_window(model), unavailable_reason=unavailable)
+        return model_info(
+            self.name,
+            model,
+            context_window=context_window(model),
+            unavailable_reason=unavailable,
+            features=OPENAI_PROTOCOL,
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         async with self._wire(await self._keys.current()) as wire:
@@ -197,6 +204,7 @@ class OpenAICompatibleProvider(Provider):
                 context_window=self._endpoint.context_window,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
+                features=OPENAI_PROTOCOL,  # forwarded as they are: the endpoint answers for what it lacks
             )
             for model in models
         ]

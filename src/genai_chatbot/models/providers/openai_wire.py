@@ -23,6 +23,7 @@ from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext, body_message
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
+from genai_chatbot.models.providers.openai_fields import message_content, openai_fields
 from genai_chatbot.models.providers.stream_http import HTTPClient, split_credentials
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.per_loop import LoopLock
@@ -133,7 +134,7 @@ class OpenAIWire:
         if choice is None:
             raise ProviderError(f"{self.ctx.label} answered without a reply.")
         usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0) if counts else None
-        return ChatResult(text, finish_reason(choice.get("finish_reason")), usage)
+        return ChatResult(text, finish_reason(choice.get("finish_reason")), usage, logprobs=choice.get("logprobs"))
 
 
 async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncIterator[ChatChunk]:
@@ -163,7 +164,7 @@ async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncI
             if delta:
                 text = delta.get("content")
                 if text:
-                    yield ChatChunk(text=text)
+                    yield ChatChunk(text=text, logprobs=choice.get("logprobs"))
             reason = choice.get("finish_reason")
             if reason:
                 finish = finish_reason(reason)
@@ -180,9 +181,9 @@ async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncI
 
 def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
     """The JSON body of a chat completion; `max_tokens_field` differs between OpenAI and older servers."""
-    messages: list[dict[str, str]] = [{"role": "system", "content": request.system}] if request.system else []
-    messages.extend({"role": m.role, "content": m.content} for m in request.messages)
-    body: dict[str, Any] = {"model": model, "messages": messages}
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
+    messages.extend({"role": m.role, "content": message_content(m)} for m in request.messages)
+    body: dict[str, Any] = {**openai_fields(request), "model": model, "messages": messages}
     for name, value in (("temperature", request.temperature), ("top_p", request.top_p), ("seed", request.seed)):
         if value is not None:
             body[name] = value
