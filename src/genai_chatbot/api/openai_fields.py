@@ -45,7 +45,7 @@ class ResponseFormatIn(BaseModel):
         schema = self.json_schema
         if self.type != "json_schema" or schema is None:
             return ResponseFormat(self.type)
-        return ResponseFormat("json_schema", schema.json_schema, schema.name, schema.strict)
+        return ResponseFormat("json_schema", schema.json_schema, schema.name, schema.strict, schema.description)
 
 
 class OpenAIFields(BaseModel):

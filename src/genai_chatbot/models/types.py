@@ -102,6 +102,7 @@ class ResponseFormat:
     schema: Mapping[str, Any] | None = None
     name: str | None = None
     strict: bool | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ def response_format_body(response_format: ResponseFormat) -> dict[str, Any]:
     if response_format.type != "json_schema":
         return {"type": response_format.type}
     schema: dict[str, Any] = {"name": response_format.name or "response"}
+    if response_format.description is not None:
+        schema["description"] = response_format.description
     if response_format.schema is not None:
         schema["schema"] = dict(response_format.schema)
     if response_format.strict is not None:
