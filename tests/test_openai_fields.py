@@ -264,3 +264,30 @@ async def test_a_session_answer_stores_counts_when_the_upstream_reports_none(
     stored = events[-1].message  # type: ignore[union-attr]
     assert stored.status == "complete"
     assert stored.prompt_tokens and stored.completion_tokens
+
+
+def test_langchain_structured_output_through_an_openai_compatible_upstream(live: LiveServer, fake: FakeOpenAI) -> None:
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        """A city and its country."""
+
+        city: str
+        country: str
+
+    def answer(request: Recorded) -> Reply:
+        if request.path.endswith("/models"):
+            return default_reply(request)
+        message = {"role": "assistant", "content": '{"city": "Paris", "country": "France"}'}
+        return Reply(json={"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+
+    fake.answer = answer
+    model = ChatOpenAI(base_url=f"{live.url}/v1", api_key="unused", model=UPSTREAM, max_retries=0)  # type: ignore[arg-type]
+    assert model.with_structured_output(City, method="json_schema").invoke("The capital of France?") == City(
+        city="Paris", country="France"
+    )
+    sent = fake.last("/chat/completions").body["response_format"]
+    assert sent["type"] == "json_schema"
+    assert (sent["json_schema"]["name"], sent["json_schema"]["strict"]) == ("City", True)
+    assert sent["json_schema"]["schema"]["required"] == ["city", "country"]
