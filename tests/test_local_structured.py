@@ -11,7 +11,9 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from conftest import LOCAL_MODEL, LiveServer
+from conftest import LOCAL_MODEL, LiveServer, make_service
+from genai_chatbot.api.app import create_app
+from genai_chatbot.config import LocalModelSettings, Settings
 from genai_chatbot.models.providers.local import LocalProvider
 
 QUESTION = "What is the capital of France?"
@@ -100,9 +102,26 @@ def test_penalties_change_a_greedy_local_reply(server: LiveServer, field: str) -
     assert penalised.choices[0].message.content != plain.choices[0].message.content
 
 
-def test_the_local_model_refuses_logprobs_naming_the_field(server: LiveServer) -> None:
+def test_the_local_model_refuses_logprobs_unless_configured_naming_the_field(server: LiveServer) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         client(server).chat.completions.create(
             model=LOCAL_MODEL, messages=[{"role": "user", "content": "Hi"}], logprobs=True
         )
     assert "logprobs" in raised.value.message and LOCAL_MODEL in raised.value.message
+
+
+def test_with_local_logprobs_on_the_local_model_reports_them_as_openai_does(settings: Settings) -> None:
+    provider = LocalProvider(LocalModelSettings(threads=2, logprobs=True))
+    with LiveServer(create_app(settings, service=make_service(settings, provider), close_service=True)) as live:
+        asked: Any = {"model": LOCAL_MODEL, "messages": [{"role": "user", "content": QUESTION}], "max_tokens": 12}
+        whole = client(live).chat.completions.create(**asked, logprobs=True, top_logprobs=2)
+        stream = client(live).chat.completions.create(**asked, logprobs=True, top_logprobs=2, stream=True)
+        streamed = [c.choices[0] for c in stream if c.choices]
+    text = whole.choices[0].message.content or ""
+    assert whole.choices[0].logprobs is not None and whole.choices[0].logprobs.content
+    entries = whole.choices[0].logprobs.content
+    assert "".join(entry.token for entry in entries) == text
+    assert all(entry.logprob <= 0 and len(entry.top_logprobs) >= 2 for entry in entries)
+    streamed_entries = [e for choice in streamed if choice.logprobs for e in choice.logprobs.content or ()]
+    assert "".join(choice.delta.content or "" for choice in streamed) == text
+    assert [e.token for e in streamed_entries] == [e.token for e in entries]

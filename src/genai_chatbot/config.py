@@ -65,6 +65,10 @@ class LocalModelSettings(BaseModel):
     context_size: int = Field(default=2048, ge=256)
     #: Default sampling; each unset value is the one bench/quality.py measured best for SmolLM2.
     sampling: LocalSampling = Field(default_factory=LocalSampling)
+    #: Answer `logprobs` / `top_logprobs`. llama.cpp then keeps the logits of every position of the context
+    #: (context_size x vocabulary floats: about 400 MB for SmolLM2 at 2048 tokens), so it is off by default
+    #: and such requests are refused with a 400 that names the field.
+    logprobs: bool = False
 
 
 class OpenAICompatibleEndpoint(BaseModel):

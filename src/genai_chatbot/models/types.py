@@ -218,7 +218,8 @@ class ModelInfo:
     context_window: int = 4096
     input_modalities: tuple[str, ...] = ("text",)
     #: What the model can do beyond plain chat, by the names `models/features.py` checks requests against:
-    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings".
+    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings", and
+    #: "extra_fields" (fields the interface does not model, `ChatRequest.extra`, are forwarded as they are).
     features: frozenset[str] = frozenset()
     available: bool = True
     unavailable_reason: str | None = None

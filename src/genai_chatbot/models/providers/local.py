@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_chatbot.config import EMBEDDED_MODEL_NAME, LocalModelSettings, LocalSampling
+from genai_chatbot.models import features
 from genai_chatbot.models.errors import (
     InvalidRequestError,
     ModelError,
@@ -35,7 +36,7 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._pump import pump
-from genai_chatbot.models.providers.local_fields import LOCAL_FEATURES, llama_fields
+from genai_chatbot.models.providers.local_fields import LOCAL_FEATURES, chat_logprobs, llama_fields
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
@@ -105,6 +106,7 @@ class _LoadedModel:
             model_path=str(path),
             n_ctx=settings.context_size,
             n_threads=settings.threads or os.cpu_count() or 1,  # llama.cpp's own default is half the cores
+            logits_all=settings.logprobs,  # what llama.cpp needs to report log probabilities
             verbose=False,
         )
         template = self.llm.metadata.get("tokenizer.chat_template")
@@ -176,7 +178,7 @@ class LocalProvider(Provider):
                 context_window=self._settings.context_size,
                 unavailable_reason=reason,
                 defaults=self.defaults,
-                features=LOCAL_FEATURES,
+                features=LOCAL_FEATURES | {features.LOGPROBS} if self._settings.logprobs else LOCAL_FEATURES,
             )
         ]
 
@@ -244,7 +246,9 @@ class LocalProvider(Provider):
                     else:
                         completion_tokens += 1
                         self.tokens_generated += 1
-                    if choice["text"]:
+                    if choice["logprobs"]:
+                        emit(ChatChunk(text=choice["text"], logprobs=chat_logprobs(choice["logprobs"])))
+                    elif choice["text"]:
                         emit(ChatChunk(text=choice["text"]))
             finally:
                 pieces.close()  # type: ignore[attr-defined]  # a generator: closing frees llama.cpp

@@ -39,7 +39,28 @@ def llama_fields(request: ChatRequest) -> dict[str, Any]:
         arguments["logit_bias"] = _token_bias(request.logit_bias)
     if request.response_format is not None and request.response_format.type != "text":
         arguments["grammar"] = grammar_for(request.response_format)
+    if request.logprobs:
+        arguments["logprobs"] = request.top_logprobs or 0
     return arguments
+
+
+def chat_logprobs(completion: Mapping[str, Any]) -> dict[str, Any]:
+    """llama.cpp's completion-style log probabilities of a piece (`tokens`, `token_logprobs`,
+    `top_logprobs`) in OpenAI's chat shape: `{"content": [{token, logprob, bytes, top_logprobs}]}`."""
+    content = []
+    for token, logprob, top in zip(
+        completion["tokens"], completion["token_logprobs"], completion["top_logprobs"], strict=False
+    ):
+        alternatives = sorted((top or {}).items(), key=lambda item: -item[1])
+        content.append(
+            {
+                "token": token,
+                "logprob": logprob,
+                "bytes": list(token.encode()),
+                "top_logprobs": [{"token": t, "logprob": p, "bytes": list(t.encode())} for t, p in alternatives],
+            }
+        )
+    return {"content": content}
 
 
 def grammar_for(response_format: ResponseFormat) -> LlamaGrammar:
