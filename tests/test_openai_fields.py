@@ -185,7 +185,8 @@ def test_the_drop_setting_is_read_from_the_environment(monkeypatch: pytest.Monke
 async def test_v1_adds_no_gateway_system_prompt_but_a_model_keeps_its_own(
     settings: Settings, fake: FakeOpenAI, local_provider: LocalProvider
 ) -> None:
-    chat = make_service(settings, upstream(fake.url), local_provider)
+    up = upstream(fake.url)
+    chat = make_service(settings, up, local_provider)
     try:
         hi = [Message("user", "Hi")]
         assert (await chat.prepare(UPSTREAM, hi, surface="v1")).request.system is None
@@ -195,7 +196,7 @@ async def test_v1_adds_no_gateway_system_prompt_but_a_model_keeps_its_own(
         assert local.request.system == "You are a helpful assistant."
         assert (await chat.prepare(LOCAL_MODEL, hi, system="Be terse.", surface="v1")).request.system == "Be terse."
     finally:
-        await chat.registry.aclose()
+        await up.aclose()  # not the registry: the embedded model is shared by the whole run
         await chat.store.close()
 
 
