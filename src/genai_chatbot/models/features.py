@@ -37,10 +37,8 @@ EXTRA_FIELDS = "extra_fields"
 OPENAI_PROTOCOL = frozenset({TOOLS, JSON_OBJECT, JSON_SCHEMA, LOGPROBS, PENALTIES, LOGIT_BIAS, SEED, EXTRA_FIELDS})
 
 #: A request field that needs a feature: (the field's name in the request and in OpenAI's API, the feature).
+#: Tools are checked beside the tool request (`tool_calls.check_tool_request`), which knows forced-only tools.
 _CHECKS: tuple[tuple[str, str], ...] = (
-    ("tools", TOOLS),
-    ("tool_choice", TOOLS),
-    ("parallel_tool_calls", TOOLS),
     ("presence_penalty", PENALTIES),
     ("frequency_penalty", PENALTIES),
     ("logit_bias", LOGIT_BIAS),
@@ -48,8 +46,6 @@ _CHECKS: tuple[tuple[str, str], ...] = (
     ("top_logprobs", LOGPROBS),
     ("seed", SEED),
 )
-#: What a dropped field becomes; `None` when not named here.
-_UNSET: dict[str, Any] = {"tools": ()}
 
 
 def check_features(info: ModelInfo, request: ChatRequest, drop_unsupported: bool = False) -> ChatRequest:
@@ -73,7 +69,7 @@ def check_features(info: ModelInfo, request: ChatRequest, drop_unsupported: bool
         raise InvalidRequestError(_refusal(name, info, request, name in extra), param=name)
     logger.info("Dropped %s: %s cannot honour them (drop_unsupported_params is on).", ", ".join(known + extra), info.id)
     kept = {k: v for k, v in request.extra.items() if k not in extra}
-    unset: dict[str, Any] = {name: _UNSET.get(name) for name in known}
+    unset: dict[str, Any] = dict.fromkeys(known)  # every checked field is unset as None
     return replace(request, extra=kept, **unset)
 
 
