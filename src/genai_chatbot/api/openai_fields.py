@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genai_chatbot.chat.prepared import GenerationOptions
-from genai_chatbot.models.types import Message, ResponseFormat, TextPart
+from genai_chatbot.models.types import Message, ResponseFormat, Role, TextPart
 
 Penalty = Annotated[float, Field(ge=-2, le=2)]
 
@@ -83,6 +83,6 @@ def parts_of(content: str | list[Any] | None) -> tuple[TextPart, ...]:
     return tuple(TextPart(part.text) for part in content)
 
 
-def message(role: Any, text: str, content: str | list[Any] | None) -> Message:
+def message(role: Role, text: str, content: str | list[Any] | None) -> Message:
     """A message as the model interface has it, its parts kept when the client sent parts."""
     return Message(role, text, parts_of(content))
