@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -31,8 +32,15 @@ class LoadResult:
         return statistics.median(self.first_token_ms) if self.first_token_ms else float("nan")
 
 
+_EMPTY = re.compile(r'"content":\s*""')
+
+
 async def one_stream(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> float:
-    """Send one streamed request, read it to [DONE]; return ms to the first content chunk."""
+    """Send one streamed request, read it to [DONE]; return ms to the first chunk with text.
+
+    A gateway's opening chunk (`"role": "assistant", "content": ""`) is not text: counting it would credit
+    a gateway that answers before its upstream did with a first token it has not got yet.
+    """
     started = time.perf_counter()
     first = 0.0
     async with client.stream("POST", url, json=body) as response:
@@ -40,7 +48,7 @@ async def one_stream(client: httpx.AsyncClient, url: str, body: dict[str, object
         async for line in response.aiter_lines():
             # Read to the end of the body (not just to [DONE]): a response closed unread loses its
             # keep-alive connection, and reconnecting would be measured as the gateway's cost.
-            if not first and line.startswith("data: {") and '"content"' in line:
+            if not first and line.startswith("data: {") and '"content"' in line and not _EMPTY.search(line):
                 first = (time.perf_counter() - started) * 1000
     return first
 

@@ -44,6 +44,8 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    #: The body exactly as it arrived, to assert on what an upstream received byte for byte.
+    raw: bytes = b""
 
 
 @dataclass
@@ -112,17 +114,17 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:
-                self._serve(None)
+                self._serve(b"")
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                self._serve(json.loads(self.rfile.read(length)) if length else None)
+                self._serve(self.rfile.read(length))
 
-            def _serve(self, body: Any) -> None:
+            def _serve(self, raw: bytes) -> None:
                 url = urlsplit(self.path)
-                recorded = Recorded(
-                    self.command, url.path, parse_qs(url.query), {k.lower(): v for k, v in self.headers.items()}, body
-                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = json.loads(raw) if raw else None
+                recorded = Recorded(self.command, url.path, parse_qs(url.query), headers, body, raw)
                 fake.requests.append(recorded)
                 reply = fake.answer(recorded)
                 self.send_response(reply.status)

@@ -40,7 +40,13 @@ def test_models_lists_the_embedded_model_as_json() -> None:
         "context_window": 2048,
         "available": True,
         "unavailable_reason": None,
-        "defaults": {"temperature": 0.0, "top_p": None, "top_k": None, "repeat_penalty": 1.1},
+        "defaults": {
+            "temperature": 0.0,
+            "top_p": None,
+            "top_k": None,
+            "repeat_penalty": 1.1,
+            "system_prompt": "You are a helpful assistant.",
+        },
     }
 
 

@@ -16,8 +16,9 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from genai_chatbot.models.features import check_features
 from genai_chatbot.models.providers.cohere import CURATED_MODELS, CohereProvider
-from genai_chatbot.models.types import ChatRequest, Diagnosis, Message
+from genai_chatbot.models.types import ChatRequest, Diagnosis, Message, ResponseFormat
 
 KEY = "co-test-key-0123456789"
 MODEL = "command-r-08-2024"
@@ -242,3 +243,24 @@ async def test_an_unreachable_api_lists_the_models_unavailable_as_unreachable(ke
     reason = listed[0].unavailable_reason or ""
     assert f"Cannot reach Cohere: endpoint http://127.0.0.1:{port} did not answer" in reason
     assert "check COHERE_BASE_URL or the network" in reason
+
+
+async def test_openais_structured_output_penalties_and_seed_map_onto_chat_v2(
+    provider: CohereProvider, fake_api: FakeAPI
+) -> None:
+    fake_api.on("POST", "/v2/chat", lambda _: stream_events("COMPLETE"))
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    asked = request(
+        response_format=ResponseFormat("json_schema", schema, "city"),
+        presence_penalty=0.5,
+        frequency_penalty=0.25,
+        seed=7,
+    )
+    [model] = [m for m in await provider.list_models() if m.name == MODEL]
+    assert check_features(model, asked) is asked  # Cohere declares what it maps
+    [_ async for _ in provider.stream(asked)]
+    body = fake_api.received[-1].body
+    assert body["response_format"] == {"type": "json_object", "json_schema": schema}
+    assert (body["presence_penalty"], body["frequency_penalty"], body["seed"]) == (0.5, 0.25, 7)
+    with pytest.raises(InvalidRequestError, match="logprobs"):
+        check_features(model, request(logprobs=True))

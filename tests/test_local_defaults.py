@@ -40,14 +40,18 @@ class TunedProvider(ScriptedProvider):
 
 async def test_embedded_model_declares_greedy_with_repeat_penalty() -> None:
     [model] = await LocalProvider(LocalModelSettings()).list_models()
+    assert model.defaults == GenerationDefaults(
+        temperature=0.0, repeat_penalty=1.1, system_prompt="You are a helpful assistant."
+    )
     assert model.defaults == EMBEDDED_DEFAULTS
-    assert model.defaults == GenerationDefaults(temperature=0.0, repeat_penalty=1.1)
 
 
 async def test_local_sampling_setting_replaces_only_the_values_it_sets() -> None:
     settings = LocalModelSettings(sampling=LocalSampling(temperature=0.6, top_p=0.9))
     [model] = await LocalProvider(settings).list_models()
-    assert model.defaults == GenerationDefaults(temperature=0.6, top_p=0.9, repeat_penalty=1.1)
+    assert model.defaults == GenerationDefaults(
+        temperature=0.6, top_p=0.9, repeat_penalty=1.1, system_prompt=EMBEDDED_DEFAULTS.system_prompt
+    )
 
 
 async def test_service_fills_unset_parameters_from_the_model_defaults(settings: Settings) -> None:
@@ -89,7 +93,13 @@ async def test_provider_called_directly_uses_its_defaults(local_provider: LocalP
 
 def test_api_models_shows_each_models_defaults(server: LiveServer) -> None:
     [model] = [m for m in listed(httpx.get(f"{server.url}/api/models").json()) if m["id"] == LOCAL_MODEL]
-    assert model["defaults"] == {"temperature": 0.0, "top_p": None, "top_k": None, "repeat_penalty": 1.1}
+    assert model["defaults"] == {
+        "temperature": 0.0,
+        "top_p": None,
+        "top_k": None,
+        "repeat_penalty": 1.1,
+        "system_prompt": "You are a helpful assistant.",
+    }
 
 
 def test_capital_of_france_is_paris_on_ten_fresh_chats_with_default_settings(server: LiveServer) -> None:

@@ -150,7 +150,11 @@ def test_the_openai_sdk_chats_with_the_endpoint_through_our_server(llama_server:
     with LiveServer(create_app(settings, service=chat, close_service=True)) as live:
         client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
         assert f"llamacpp/{MODEL}" in [m.id for m in client.models.list()]
-        messages = [{"role": "user", "content": "What is the capital of France?"}]
+        # /v1 adds no system prompt of its own: the small model needs one, so the client sends it.
+        messages = [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ]
         whole = client.chat.completions.create(
             model=f"llamacpp/{MODEL}",
             messages=messages,  # type: ignore[arg-type]

@@ -65,6 +65,10 @@ class LocalModelSettings(BaseModel):
     context_size: int = Field(default=2048, ge=256)
     #: Default sampling; each unset value is the one bench/quality.py measured best for SmolLM2.
     sampling: LocalSampling = Field(default_factory=LocalSampling)
+    #: Answer `logprobs` / `top_logprobs`. llama.cpp then keeps the logits of every position of the context
+    #: (context_size x vocabulary floats: about 400 MB for SmolLM2 at 2048 tokens), so it is off by default
+    #: and such requests are refused with a 400 that names the field.
+    logprobs: bool = False
 
 
 class OpenAICompatibleEndpoint(BaseModel):
@@ -200,6 +204,9 @@ class Settings(BaseSettings):
     default_system_prompt: str = "You are a helpful assistant."
     #: Reply budget when a request sets no `max_tokens`.
     default_max_tokens: int = Field(default=512, ge=1)
+    #: A request field the model cannot honour (e.g. `logprobs` to Bedrock) is dropped and logged instead
+    #: of answered with a 400: for clients that send every field they know, whatever the model.
+    drop_unsupported_params: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -10,10 +10,11 @@ and an error before that is answered with its HTTP status.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -26,6 +27,7 @@ from genai_chatbot.api.openai_tools import tool_call_deltas_json, tool_calls_jso
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
 from genai_chatbot.chat.stopping import StoppableStream
+from genai_chatbot.chat.usage import count_usage
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.tool_calls import ToolRequest
 from genai_chatbot.models.types import ChatResult, Usage
@@ -73,7 +75,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
     enforce(limits, body)
     system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
     turns = [
-        turn_of(m.role, m.text(), m.tool_calls, m.tool_call_id)
+        turn_of(m.role, m.text(), m.tool_calls, m.tool_call_id, m.content)
         for m in body.messages
         if m.role not in ("system", "developer")
     ]
@@ -81,7 +83,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
         body.model,
         turns,
         system="\n\n".join(system_parts) if system_parts else None,
-        options=body.options(body.max_completion_tokens),
+        options=body.with_fields(body.options(body.max_completion_tokens)),
         caller=caller,
         surface="v1",
         tools=ToolRequest(body.tool_specs(), body.tool_choice_value(), body.parallel_tool_calls),
@@ -91,7 +93,8 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = await service.stream(prepared)
-        response = sse_response(_stream(chunks, completion_id, created, body.model, include_usage))
+        count = functools.partial(count_usage, prepared) if include_usage else None
+        response = sse_response(_stream(chunks, completion_id, created, body.model, count))
         response.headers[MODEL_HEADER] = chunks.model_id
         return response
     result = await service.complete(prepared)
@@ -106,7 +109,7 @@ async def chat_completions(body: ChatCompletionRequest, service: Service, caller
                     "index": 0,
                     "message": _message(result),
                     "finish_reason": _FINISH[result.finish_reason],
-                    "logprobs": None,
+                    "logprobs": result.logprobs,
                 }
             ],
             "usage": _usage(result.usage),
@@ -123,8 +126,14 @@ def _message(result: ChatResult) -> dict[str, Any]:
 
 
 async def _stream(
-    chunks: StoppableStream, completion_id: str, created: int, model: str, include_usage: bool
+    chunks: StoppableStream,
+    completion_id: str,
+    created: int,
+    model: str,
+    count: Callable[[str], Awaitable[Usage]] | None,
 ) -> AsyncIterator[bytes]:
+    """The chunks as OpenAI streams them; with `count` (`stream_options.include_usage`) a last chunk with
+    the usage, counted when the model reported none."""
     base: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
@@ -132,8 +141,8 @@ async def _stream(
         "model": model,
     }
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": logprobs}
         return b"data: " + dumps({**base, "choices": [choice]}).encode() + b"\n\n"
 
     text_event = TextEventTemplate(
@@ -142,12 +151,16 @@ async def _stream(
     yield chunk({"role": "assistant", "content": ""})
     usage: Usage | None = None
     finish = "stop"
+    text: list[str] = []
     try:
         async for piece in chunks:  # ends early, as finished, when the server stops (SIGTERM)
-            if piece.text:
+            if piece.logprobs is not None:
+                yield chunk({"content": piece.text}, None, piece.logprobs)
+            elif piece.text:
                 yield text_event.render(piece.text)
             if piece.tool_calls:
                 yield chunk({"tool_calls": tool_call_deltas_json(piece.tool_calls)})
+            text.append(piece.text)
             if piece.finish_reason is not None:
                 finish = _FINISH[piece.finish_reason]
             if piece.usage is not None:
@@ -160,6 +173,7 @@ async def _stream(
     finally:
         await chunks.aclose()
     yield chunk({}, finish)
-    if include_usage:
+    if count is not None:
+        usage = usage or await count("".join(text))
         yield b"data: " + dumps({**base, "choices": [], "usage": _usage(usage)}).encode() + b"\n\n"
     yield DONE

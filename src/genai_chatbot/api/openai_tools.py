@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genai_chatbot.api.openai_fields import parts_of
 from genai_chatbot.models.errors import InvalidRequestError
 from genai_chatbot.models.types import Message, NamedToolChoice, ToolCall, ToolCallDelta, ToolChoice, ToolSpec
 
@@ -111,8 +112,11 @@ def tool_call_deltas_json(deltas: tuple[ToolCallDelta, ...]) -> list[dict[str, A
     return out
 
 
-def turn_of(role: str, text: str, tool_calls: list[ToolCallIn] | None, tool_call_id: str | None) -> Message:
-    """One non-system message of the history as the model interface takes it.
+def turn_of(
+    role: str, text: str, tool_calls: list[ToolCallIn] | None, tool_call_id: str | None, content: Any = None
+) -> Message:
+    """One non-system message of the history as the model interface takes it, its content parts kept when
+    the client sent parts (`content`).
 
     Raises `InvalidRequestError` (400, as OpenAI answers) for a tool message without the id of the call it
     answers, and for tool calls on anything but an assistant message.
@@ -126,5 +130,5 @@ def turn_of(role: str, text: str, tool_calls: list[ToolCallIn] | None, tool_call
     if tool_calls and role != "assistant":
         raise InvalidRequestError("Only assistant messages may carry tool_calls.", param="messages")
     if role == "assistant":
-        return Message("assistant", text, tool_calls=tool_calls_of(tool_calls))
-    return Message("user", text)
+        return Message("assistant", text, parts_of(content), tool_calls=tool_calls_of(tool_calls))
+    return Message("user", text, parts_of(content))

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genai_chatbot.api.openai_fields import OpenAIFields
 from genai_chatbot.api.openai_tools import ToolCallIn, ToolFields
 from genai_chatbot.chat.records import Feedback, Rating, Session, StoredMessage
 from genai_chatbot.chat.service import GenerationOptions
@@ -63,10 +64,11 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(ToolFields, SamplingFields):
-    """The body of `POST /v1/chat/completions`, as OpenAI defines it; unknown fields are ignored."""
+class ChatCompletionRequest(ToolFields, OpenAIFields, SamplingFields):
+    """The body of `POST /v1/chat/completions`, as OpenAI defines it; unknown fields are kept, to be
+    forwarded to OpenAI-protocol upstreams (other models refuse them, see `models/features.py`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(description="A model id from GET /v1/models, e.g. local/smollm2-135m-instruct.")
     messages: list[ChatMessageIn] = Field(min_length=1, description="At most the setting limits.max_messages.")
@@ -98,6 +100,7 @@ class GenerationDefaultsOut(BaseModel):
     top_p: float | None
     top_k: int | None
     repeat_penalty: float | None = Field(description="llama.cpp's penalty on repeated tokens; 1 is none.")
+    system_prompt: str | None = Field(default=None, description="Used when a conversation has no system prompt.")
 
 
 class ModelOut(BaseModel):

@@ -250,17 +250,7 @@ class FallbackStream:
     async def _opened(self, prepared: PreparedChat, admission: Admission | None) -> AsyncIterator[ChatChunk]:
         """The model's stream, once its first text arrived (read ahead and kept), observed for the governor."""
         chunks = prepared.provider.stream(prepared.request)
-        read: list[ChatChunk] = []
-        try:
-            while not read or not read[-1].text:
-                try:
-                    read.append(await chunks.__anext__())
-                except StopAsyncIteration:
-                    break  # an empty answer is an answer
-        except BaseException:
-            await _aclose(chunks)
-            raise
-        resumed = _Resumed(read, chunks)
+        resumed = _Resumed(await read_until_text(chunks), chunks)
         if admission is None:
             return resumed
         return GovernedStream(resumed, admission, prepared.model.id, started=self._attempts.started)
@@ -272,6 +262,22 @@ class FallbackStream:
             await _aclose(self._chunks)
         else:
             await self._attempts.release("cancelled", asyncio.CancelledError())
+
+
+async def read_until_text(chunks: AsyncIterator[ChatChunk]) -> list[ChatChunk]:
+    """The chunks of `chunks` up to its first text (or its end), read ahead: an error before it is raised
+    here (`chunks` closed), so a response can still answer with the error's HTTP status."""
+    read: list[ChatChunk] = []
+    try:
+        while not read or not read[-1].text:
+            try:
+                read.append(await chunks.__anext__())
+            except StopAsyncIteration:
+                break  # an empty answer is an answer
+    except BaseException:
+        await _aclose(chunks)
+        raise
+    return read
 
 
 async def complete_with_fallbacks(attempts: Attempts) -> ChatResult:

@@ -3,8 +3,9 @@ which answer a retry may generate again."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.chat.errors import MessageNotFoundError, TurnInProgressError
@@ -12,7 +13,7 @@ from genai_chatbot.chat.records import RETRYABLE, StoredMessage
 from genai_chatbot.governance.gate import Surface
 from genai_chatbot.models.errors import InvalidRequestError
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.types import ChatRequest, Message, ModelInfo
+from genai_chatbot.models.types import ChatRequest, Message, ModelInfo, ResponseFormat
 
 
 def caller_of(who: Principal | str) -> Principal:
@@ -29,10 +30,19 @@ class GenerationOptions:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: OpenAI's other fields (the OpenAI-compatible API takes them), as `ChatRequest` has them.
+    response_format: ResponseFormat | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: Mapping[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def as_params(self) -> dict[str, object]:
         """The options that were set, for storing with the answer."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in (None, ())}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in (None, (), {})}
 
     def request(
         self, info: ModelInfo, messages: tuple[Message, ...], system: str | None, max_tokens: int
@@ -50,6 +60,14 @@ class GenerationOptions:
             seed=self.seed,
             top_k=defaults.top_k,
             repeat_penalty=defaults.repeat_penalty,
+            response_format=self.response_format,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+            logit_bias=self.logit_bias,
+            logprobs=self.logprobs,
+            top_logprobs=self.top_logprobs,
+            user=self.user,
+            extra=self.extra,
         )
 
 

@@ -14,6 +14,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
@@ -24,6 +25,7 @@ from genai_chatbot.chat.fallbacks import (
     FallbackPlan,
     FallbackStream,
     complete_with_fallbacks,
+    read_until_text,
     unavailable,
 )
 from genai_chatbot.chat.governed import governed_complete, governed_stream
@@ -32,12 +34,14 @@ from genai_chatbot.chat.requests import DEFAULT_OPTIONS, GenerationOptions, Prep
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.store import HistoryStore, TurnStart
 from genai_chatbot.chat.turns import Turn, TurnEnded, TurnEvent, TurnStarted
+from genai_chatbot.chat.usage import count_usage
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.config import Settings
 from genai_chatbot.governance.build import close_governor
 from genai_chatbot.governance.errors import ModelNotAllowedError
 from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
+from genai_chatbot.models.features import check_features
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.models.tool_calls import NO_TOOLS, ToolRequest
@@ -82,6 +86,7 @@ class ChatService:
         governor: Governor = OPEN_GOVERNOR,
         fallbacks: FallbackPlan = NO_FALLBACKS,
         tracing: Tracing | None = None,
+        drop_unsupported_params: bool = False,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -92,6 +97,8 @@ class ChatService:
         self.default_model = default_model
         self.default_system_prompt = default_system_prompt
         self.default_max_tokens = default_max_tokens
+        #: Drop (and log) request fields a model cannot honour instead of refusing the request.
+        self.drop_unsupported_params = drop_unsupported_params
         self._turns: set[Turn] = set()
         self._streams: weakref.WeakSet[StoppableStream] = weakref.WeakSet()
         self._stopping = False
@@ -115,11 +122,15 @@ class ChatService:
         closes it (`aclose()`) however the response ends.
         """
         chunks = await self._admitted_chunks(prepared)
+        # Wait for the model's first text: an error before it gets its HTTP status (429, 503, 502) instead
+        # of an error event after a 200, and with fallbacks the answering model is known before the headers.
+        read: list[ChatChunk] = []
         if isinstance(chunks, FallbackStream):
-            # Wait for the model that answers: an error before its first token gets its HTTP status (429,
-            # 503, 502) instead of an error event, and the answering model is known before the headers.
             await chunks.start()
-        stream = StoppableStream(chunks, chunks.model_id if isinstance(chunks, FallbackStream) else prepared.model.id)
+        else:
+            read = await read_until_text(chunks)
+        model_id = chunks.model_id if isinstance(chunks, FallbackStream) else prepared.model.id
+        stream = StoppableStream(chunks, model_id, read)
         self._streams.add(stream)
         if self._stopping:
             stream.stop()
@@ -133,10 +144,14 @@ class ChatService:
         fallbacks = self.fallbacks.fallbacks.get(prepared.model.id)
         admission = await self._admit(prepared)
         if fallbacks is not None:
-            return await complete_with_fallbacks(self._attempts(prepared, admission, fallbacks))
-        if admission is None:
-            return await prepared.provider.complete(prepared.request)
-        return await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
+            result = await complete_with_fallbacks(self._attempts(prepared, admission, fallbacks))
+        elif admission is None:
+            result = await prepared.provider.complete(prepared.request)
+        else:
+            result = await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
+        if result.usage is None:
+            result = replace(result, usage=await count_usage(prepared, result.text))
+        return result
 
     async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
         """The provider's chunks for `prepared`, once admitted; reported to the governor when they end.
@@ -263,7 +278,9 @@ class ChatService:
         if not info.available and info.id not in self.fallbacks.fallbacks:  # else its fallbacks answer
             raise ProviderUnavailableError(unavailable(info))
         if system is None:
-            system = self.default_system_prompt or None
+            # A session without a prompt of its own gets the server's (`default_system_prompt`); `/v1` sends
+            # the messages as the client sent them. A model that needs one still gets its own (its defaults).
+            system = (self.default_system_prompt if surface != "v1" else None) or info.defaults.system_prompt
         max_tokens = options.max_tokens or min(self.default_max_tokens, info.context_window // 2)
         if max_tokens >= info.context_window:
             raise InvalidRequestError(
@@ -278,6 +295,7 @@ class ChatService:
         first = first_kept_index(counts[1:], budget)
         first = trim_start_to_user_turn(first, [m.role for m in messages])
         request = tools.applied_to(info, options.request(info, tuple(messages[first:]), system, max_tokens))
+        request = check_features(info, request, self.drop_unsupported_params)
         return PreparedChat(provider, info, request, caller_of(caller), surface, options)
 
     # Sessions -------------------------------------------------------------------------------------
@@ -459,6 +477,7 @@ class ChatService:
             self._turns.discard,
             # The stored answer names the model that gave it: a fallback's, when one answered.
             answered_by=(lambda: chunks.model_id) if isinstance(chunks, FallbackStream) else None,
+            count_usage=functools.partial(count_usage, prepared),
         )
         self._turns.add(turn)
         if self._stopping:  # stop_turns() ran while the start was being stored
@@ -494,4 +513,5 @@ def build_chat_service(
         governor=governor or build_governor(settings, metrics),
         fallbacks=FallbackPlan.from_settings(settings.models, settings.retries),
         tracing=build_tracing(settings),
+        drop_unsupported_params=settings.drop_unsupported_params,
     )

@@ -9,7 +9,7 @@ on its own (a turn stores its answer `cancelled`; `/v1` sends its last chunk and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 
@@ -19,9 +19,11 @@ from genai_chatbot.models.types import ChatChunk
 class StoppableStream:
     """`chunks`, ended early (cleanly, as a finished stream) once `stop()` is called."""
 
-    def __init__(self, chunks: AsyncIterator[ChatChunk], model_id: str = "") -> None:
-        """`model_id` is the public id of the model whose chunks these are, for the response to name it."""
+    def __init__(self, chunks: AsyncIterator[ChatChunk], model_id: str = "", read: Sequence[ChatChunk] = ()) -> None:
+        """`model_id` is the public id of the model whose chunks these are, for the response to name it;
+        `read` the chunks already read from `chunks` (to wait for its first text), given out first."""
         self.model_id = model_id
+        self._read = list(reversed(read))
         self._chunks = chunks
         self._next = chunks.__anext__
         self._loop = asyncio.get_running_loop()
@@ -49,6 +51,8 @@ class StoppableStream:
     async def __anext__(self) -> ChatChunk:
         if self.stopped:
             raise StopAsyncIteration
+        if self._read:  # a list's truth test: no wrapper around the model's stream for what was read ahead
+            return self._read.pop()
         if self._task is None:
             self._task = asyncio.current_task()
         # stop() cancels the consumer's task only while it waits for the model's next chunk, never while it

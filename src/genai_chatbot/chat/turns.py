@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import anyio
@@ -61,9 +61,12 @@ class Turn:
         chunks: AsyncIterator[ChatChunk],
         on_end: Callable[[Turn], None],
         answered_by: Callable[[], str] | None = None,
+        count_usage: Callable[[str], Awaitable[Usage]] | None = None,
     ) -> None:
-        """`answered_by` says which model gave the answer when it may not be the one asked (fallbacks)."""
+        """`answered_by` says which model gave the answer when it may not be the one asked (fallbacks);
+        `count_usage` counts a complete answer's tokens when the model reported none."""
         self.started = started
+        self._count_usage = count_usage
         self._answered_by = answered_by
         self._store = store
         self._answer = answer
@@ -130,6 +133,10 @@ class Turn:
         if self._final is not None:
             return self._final
         usage = self._usage
+        if usage is None and status == "complete" and self._count_usage is not None:
+            usage = await self._count_usage("".join(self._parts))
+            if self._final is not None:  # ended meanwhile (closed while counting)
+                return self._final
         self._final = message = replace(
             self._answer,
             model_id=self._answered_by() if self._answered_by is not None else self._answer.model_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.tool_calls import ToolCallGatherer
@@ -55,16 +56,25 @@ class Provider(abc.ABC):
         finish: FinishReason = "stop"
         usage: Usage | None = None
         calls = ToolCallGatherer()
+        logprobs: list[Any] = []
         async for chunk in self.stream(request):
             if chunk.text:
                 parts.append(chunk.text)
             if chunk.tool_calls:
                 calls.add(chunk.tool_calls)
+            if chunk.logprobs is not None:
+                logprobs.extend(chunk.logprobs.get("content") or ())
             if chunk.finish_reason is not None:
                 finish = chunk.finish_reason
             if chunk.usage is not None:
                 usage = chunk.usage
-        return ChatResult(text="".join(parts), finish_reason=finish, usage=usage, tool_calls=calls.calls())
+        return ChatResult(
+            text="".join(parts),
+            finish_reason=finish,
+            usage=usage,
+            tool_calls=calls.calls(),
+            logprobs={"content": logprobs} if logprobs else None,
+        )
 
     async def count_tokens(self, model: str, system: str | None, messages: Sequence[Message]) -> list[int]:
         """Token counts of `system` (first item, 0 when absent) and then of each message.

@@ -61,9 +61,9 @@ class ToolCallDelta:
 class Message:
     """One turn of a conversation.
 
-    `content` is always the message's text. `parts` is set only when the content holds more than text
-    (images), in order, text included. An assistant message may carry `tool_calls`; a `tool` message is the
-    result of the call `tool_call_id`.
+    `content` is always the message's text. `parts` is set when the client sent the content as parts
+    (an array: text, images), in order, so that OpenAI-protocol upstreams get the array as it was sent.
+    An assistant message may carry `tool_calls`; a `tool` message is the result of the call `tool_call_id`.
     """
 
     role: Role
@@ -102,6 +102,7 @@ class ResponseFormat:
     schema: Mapping[str, Any] | None = None
     name: str | None = None
     strict: bool | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,9 @@ class GenerationDefaults:
     top_p: float | None = None
     top_k: int | None = None
     repeat_penalty: float | None = None
+    #: The system prompt of a conversation that has none: a model that answers badly without one (the
+    #: embedded 135M model) declares it, on every surface, `/v1` included.
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +218,9 @@ class ModelInfo:
     context_window: int = 4096
     input_modalities: tuple[str, ...] = ("text",)
     #: What the model can do beyond plain chat, by the names `models/features.py` checks requests against:
-    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings";
-    #: "forced_tools" for a model that calls a tool only when `tool_choice` names one or is "required".
+    #: "tools", "json_object", "json_schema", "logprobs", "penalties", "logit_bias", "seed", "embeddings",
+    #: "forced_tools" for a model that calls a tool only when `tool_choice` names one or is "required", and
+    #: "extra_fields" (fields the interface does not model, `ChatRequest.extra`, are forwarded as they are).
     features: frozenset[str] = frozenset()
     available: bool = True
     unavailable_reason: str | None = None

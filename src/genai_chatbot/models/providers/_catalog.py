@@ -44,7 +44,9 @@ class CatalogModel:
     display_name: str
     context_window: int
 
-    def info(self, provider: str, unavailable_reason: str | None = None) -> ModelInfo:
+    def info(
+        self, provider: str, unavailable_reason: str | None = None, features: frozenset[str] = frozenset()
+    ) -> ModelInfo:
         """This model as the model list shows it, unavailable when a reason is given."""
         return model_info(
             provider,
@@ -52,6 +54,7 @@ class CatalogModel:
             self.display_name,
             context_window=self.context_window,
             unavailable_reason=unavailable_reason,
+            features=features,
         )
 
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from genai_chatbot.models.errors import ProviderUnavailableError
+from genai_chatbot.models.features import OPENAI_PROTOCOL
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
-from genai_chatbot.models.providers._tools_openai import WIRE_TOOL_FEATURES
 from genai_chatbot.models.providers.openai import context_window
 from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, chat_body, close_wire
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
@@ -105,7 +105,7 @@ class AzureOpenAIProvider(Provider):
                     f"{model} (Azure OpenAI)",
                     context_window=context_window(found.deployment if isinstance(found, Deployment) else model),
                     unavailable_reason=found if isinstance(found, str) else None,
-                    features=WIRE_TOOL_FEATURES,
+                    features=OPENAI_PROTOCOL,
                 )
             )
         return infos

@@ -21,9 +21,9 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import replace
 from typing import Any
 
+from genai_chatbot.models import features
 from genai_chatbot.models.errors import (
     ModelError,
     ProviderError,
@@ -56,6 +56,9 @@ _DISCOVERY_TIMEOUT_SECONDS = 10.0
 
 
 #: Current chat models (docs.cohere.com/docs/models); dated names, since aliases move under users' feet.
+#: What v2 chat has of OpenAI's fields: `response_format` (a JSON object, optionally by a schema), both
+#: penalties and `seed`. Its `logprobs` has no `top_logprobs` and another shape, so it is not offered.
+COHERE_FEATURES = frozenset({features.JSON_OBJECT, features.JSON_SCHEMA, features.PENALTIES, features.SEED})
 CURATED_MODELS: tuple[CatalogModel, ...] = (
     CatalogModel("command-a-03-2025", "Command A", 256_000),
     CatalogModel("command-a-reasoning-08-2025", "Command A Reasoning", 256_000),
@@ -106,10 +109,11 @@ class CohereProvider(KeyedSDKProvider):
             return []  # not configured: the key is what turns Cohere on
         if importlib.util.find_spec("cohere") is None:
             return [
-                model.info(self.name, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS
+                model.info(self.name, f"the cohere SDK is not installed; {INSTALL_HINT}", COHERE_FEATURES)
+                for model in CURATED_MODELS
             ]
         models, reason = await self._models_for(api_key, base_url)
-        return [replace(model.info(self.name, reason), features=COHERE_TOOL_FEATURES) for model in models]
+        return [model.info(self.name, reason, COHERE_FEATURES | COHERE_TOOL_FEATURES) for model in models]
 
     async def _models_for(self, api_key: str, base_url: str | None) -> tuple[tuple[CatalogModel, ...], str | None]:
         """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
@@ -210,7 +214,13 @@ def _chat_arguments(request: ChatRequest) -> dict[str, Any]:
         "max_tokens": request.max_tokens,
         "seed": request.seed,
         "stop_sequences": list(request.stop) or None,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
     }
+    response_format = request.response_format
+    if response_format is not None and response_format.type != "text":
+        schema = dict(response_format.schema) if response_format.schema is not None else None
+        arguments["response_format"] = cohere.JsonObjectResponseFormatV2(json_schema=schema)
     arguments.update({name: value for name, value in optional.items() if value is not None})
     arguments.update(tool_arguments(request))
     return arguments

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_chatbot.config import EMBEDDED_MODEL_NAME, LocalModelSettings, LocalSampling
+from genai_chatbot.models import features
 from genai_chatbot.models.errors import (
     InvalidRequestError,
     ModelError,
@@ -36,6 +37,7 @@ from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._local_tools import LOCAL_TOOL_FEATURES, forced_call, plain_history
 from genai_chatbot.models.providers._pump import pump
+from genai_chatbot.models.providers.local_fields import LOCAL_FEATURES, chat_logprobs, llama_fields
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
@@ -60,7 +62,10 @@ _TEMPLATE_TOKENS_PER_MESSAGE = 5
 #: 62% right overall (the old default 60%; 0.2/0.9 68% on average, but a different answer on each seed).
 #: Repeat penalty 1.1 stops most of the loops that greedy and low-temperature replies fall into, at no cost
 #: in right answers. Greedy ignores top-p and top-k.
-EMBEDDED_DEFAULTS = GenerationDefaults(temperature=0.0, repeat_penalty=1.1)
+#: Without a system prompt it rarely answers the question (bench/quality-results.md measured it with one).
+EMBEDDED_DEFAULTS = GenerationDefaults(
+    temperature=0.0, repeat_penalty=1.1, system_prompt="You are a helpful assistant."
+)
 
 
 def local_defaults(sampling: LocalSampling) -> GenerationDefaults:
@@ -74,6 +79,7 @@ def local_defaults(sampling: LocalSampling) -> GenerationDefaults:
         top_p=pick(sampling.top_p, EMBEDDED_DEFAULTS.top_p),
         top_k=pick(sampling.top_k, EMBEDDED_DEFAULTS.top_k),
         repeat_penalty=pick(sampling.repeat_penalty, EMBEDDED_DEFAULTS.repeat_penalty),
+        system_prompt=EMBEDDED_DEFAULTS.system_prompt,
     )
 
 
@@ -101,6 +107,7 @@ class _LoadedModel:
             model_path=str(path),
             n_ctx=settings.context_size,
             n_threads=settings.threads or os.cpu_count() or 1,  # llama.cpp's own default is half the cores
+            logits_all=settings.logprobs,  # what llama.cpp needs to report log probabilities
             verbose=False,
         )
         template = self.llm.metadata.get("tokenizer.chat_template")
@@ -146,6 +153,8 @@ class LocalProvider(Provider):
         default_name = EMBEDDED_MODEL_NAME if settings.model_path is None else settings.model_path.stem.lower()
         self._model_name = settings.model_name or default_name
         self.defaults = local_defaults(settings.sampling)
+        logprobs = {features.LOGPROBS} if settings.logprobs else set()
+        self._features = LOCAL_FEATURES | LOCAL_TOOL_FEATURES | logprobs  # logprobs need llama.cpp's logits_all
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-cpp")
         self._loaded: _LoadedModel | None = None
         self._load_lock = threading.Lock()
@@ -172,7 +181,9 @@ class LocalProvider(Provider):
                 context_window=self._settings.context_size,
                 unavailable_reason=reason,
                 defaults=self.defaults,
-                features=LOCAL_TOOL_FEATURES,
+                features=LOCAL_FEATURES
+                | LOCAL_TOOL_FEATURES
+                | ({features.LOGPROBS} if self._settings.logprobs else set()),
             )
         ]
 
@@ -229,7 +240,8 @@ class LocalProvider(Provider):
                 stopping_criteria=stopping_criteria,
                 stream=True,
                 **self._sampling(request),
-                **({"grammar": call.grammar} if call else {}),
+                **llama_fields(request),
+                **({"grammar": call.grammar} if call else {}),  # a forced tool call's grammar wins
             )
             try:
                 for piece in pieces:
@@ -242,11 +254,13 @@ class LocalProvider(Provider):
                     else:
                         completion_tokens += 1
                         self.tokens_generated += 1
-                    if choice["text"]:
-                        if call is None:
-                            emit(ChatChunk(text=choice["text"]))
-                        elif deltas := call.feed(choice["text"]):
+                    if call is not None:
+                        if choice["text"] and (deltas := call.feed(choice["text"])):
                             emit(ChatChunk(tool_calls=deltas))
+                    elif choice["logprobs"]:
+                        emit(ChatChunk(text=choice["text"], logprobs=chat_logprobs(choice["logprobs"])))
+                    elif choice["text"]:
+                        emit(ChatChunk(text=choice["text"]))
             finally:
                 pieces.close()  # type: ignore[attr-defined]  # a generator: closing frees llama.cpp
             if call is not None:

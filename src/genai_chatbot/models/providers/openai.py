@@ -14,12 +14,12 @@ from typing import Any
 
 from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import ProviderUnavailableError
+from genai_chatbot.models.features import OPENAI_PROTOCOL
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.provider_spec import ProviderSpec
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
-from genai_chatbot.models.providers._tools_openai import WIRE_TOOL_FEATURES
 from genai_chatbot.models.providers.openai_vendors import OPENAI, OpenAIVendor
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
@@ -91,7 +91,7 @@ class OpenAIProvider(Provider):
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
         window = self.vendor.context_window(model)
         return model_info(
-            self.name, model, context_window=window, unavailable_reason=unavailable, features=WIRE_TOOL_FEATURES
+            self.name, model, context_window=window, unavailable_reason=unavailable, features=OPENAI_PROTOCOL
         )
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class OpenAICompatibleProvider(Provider):
                 context_window=self._endpoint.context_window,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
-                features=WIRE_TOOL_FEATURES,
+                features=OPENAI_PROTOCOL,  # forwarded as they are: the endpoint answers for what it lacks
             )
             for model in models
         ]

@@ -24,6 +24,7 @@ from genai_chatbot.models.providers._http_errors import ErrorContext, body_messa
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
 from genai_chatbot.models.providers._tools_openai import add_tool_fields, calls_of, deltas_of, message_json
+from genai_chatbot.models.providers.openai_fields import message_content, openai_fields
 from genai_chatbot.models.providers.stream_http import HTTPClient, split_credentials
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.per_loop import LoopLock
@@ -136,7 +137,9 @@ class OpenAIWire:
         if choice is None:
             raise ProviderError(f"{self.ctx.label} answered without a reply.")
         usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0) if counts else None
-        return ChatResult(text, finish_reason(choice.get("finish_reason")), usage, tool_calls=calls)
+        return ChatResult(
+            text, finish_reason(choice.get("finish_reason")), usage, tool_calls=calls, logprobs=choice.get("logprobs")
+        )
 
 
 async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncIterator[ChatChunk]:
@@ -166,7 +169,7 @@ async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncI
             if delta:
                 text = delta.get("content")
                 if text:
-                    yield ChatChunk(text=text)
+                    yield ChatChunk(text=text, logprobs=choice.get("logprobs"))
                 calls = delta.get("tool_calls")
                 if calls:
                     yield ChatChunk(tool_calls=deltas_of(calls))
@@ -188,10 +191,10 @@ def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tok
     """The JSON body of a chat completion; `max_tokens_field` differs between OpenAI and older servers."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
     messages.extend(
-        message_json(m) if m.tool_calls or m.tool_call_id else {"role": m.role, "content": m.content}
+        message_json(m) if m.tool_calls or m.tool_call_id else {"role": m.role, "content": message_content(m)}
         for m in request.messages
     )
-    body: dict[str, Any] = {"model": model, "messages": messages}
+    body: dict[str, Any] = {**openai_fields(request), "model": model, "messages": messages}
     for name, value in (("temperature", request.temperature), ("top_p", request.top_p), ("seed", request.seed)):
         if value is not None:
             body[name] = value
