@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
+from genai_chatbot.chat.embedding import embed as embed_texts
 from genai_chatbot.chat.fallbacks import (
     NO_FALLBACKS,
     Attempts,
@@ -35,9 +36,10 @@ from genai_chatbot.config import Settings
 from genai_chatbot.governance.errors import ModelNotAllowedError
 from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
+from genai_chatbot.models.inputs import check_chat_inputs
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Message, ModelInfo
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, ModelInfo
 
 if TYPE_CHECKING:
     from genai_chatbot.governance.metrics import Metrics
@@ -212,6 +214,29 @@ class ChatService:
             surface=first.surface,
         )
 
+    async def embed(
+        self,
+        model_id: str,
+        inputs: Sequence[str],
+        *,
+        dimensions: int | None = None,
+        user: str | None = None,
+        caller: Principal | str = "default",
+        surface: Surface = "v1",
+    ) -> tuple[ModelInfo, EmbeddingResult]:
+        """The vectors of `inputs` from the embedding model `model_id`, admitted by the governor like a chat
+        request (see `chat/embedding.py`); and the model."""
+        return await embed_texts(
+            self.registry,
+            self.governor,
+            model_id,
+            inputs,
+            dimensions=dimensions,
+            user=user,
+            caller=caller_of(caller),
+            surface=surface,
+        )
+
     async def list_models(self, caller: Principal | str | None = None) -> list[ModelInfo]:
         """The models the caller may use (every model when `caller` is None: the server's own view)."""
         models = await self.registry.list_models()
@@ -243,6 +268,7 @@ class ChatService:
         if not messages:
             raise InvalidRequestError("messages must contain at least one message.", param="messages")
         provider, info = await self.registry.resolve(model_id or self.default_model)
+        check_chat_inputs(info, messages)  # images only to models that take them; no chat with embedding models
         if not info.available and info.id not in self.fallbacks.fallbacks:  # else its fallbacks answer
             raise ProviderUnavailableError(unavailable(info))
         if system is None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 
-from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.errors import InvalidRequestError, ModelError
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
     ChatResult,
     Diagnosis,
+    EmbeddingRequest,
+    EmbeddingResult,
     FinishReason,
     Message,
     ModelInfo,
@@ -61,6 +63,16 @@ class Provider(abc.ABC):
             if chunk.usage is not None:
                 usage = chunk.usage
         return ChatResult(text="".join(parts), finish_reason=finish, usage=usage)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """Embed texts with one of this provider's embedding models (those listing the feature "embeddings").
+
+        The chat service calls it only for such models; the default refuses, for providers that have none.
+        """
+        raise InvalidRequestError(
+            f"Provider {self.name!r} has no embedding models; use a model that GET /v1/models lists for embeddings.",
+            param="model",
+        )
 
     async def count_tokens(self, model: str, system: str | None, messages: Sequence[Message]) -> list[int]:
         """Token counts of `system` (first item, 0 when absent) and then of each message.

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import ProviderUnavailableError
+from genai_chatbot.models.inputs import EMBEDDINGS
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
+from genai_chatbot.models.providers.openai_content import embed_over
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
     ListingCache,
@@ -23,7 +26,14 @@ from genai_chatbot.models.providers.openai_wire import (
     chat_body,
     close_wire,
 )
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ModelInfo,
+)
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
@@ -58,6 +68,10 @@ _NOT_CHAT = (
     "image",
     "instruct",
 )
+# Vision models: these families read images in content parts; their "-mini" reasoning siblings do not.
+_IMAGE_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4-turbo", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
+_TEXT_ONLY = ("o1-mini", "o1-preview", "o3-mini", "gpt-4o-audio", "gpt-4o-realtime", "gpt-4o-search")
+EMBEDDING_CONTEXT_WINDOW = 8191
 # A model listing only checks that the endpoint is there; it should not hang a model list for a minute.
 _LIST_TIMEOUT_SECONDS = 10.0
 
@@ -68,6 +82,32 @@ def context_window(model: str) -> int:
         if model.startswith(prefix):
             return window
     return DEFAULT_CONTEXT_WINDOW
+
+
+def takes_images(model: str) -> bool:
+    """Whether an OpenAI model (or an Azure deployment of one, by its name) reads images."""
+    return model.startswith(_IMAGE_PREFIXES) and not model.startswith(_TEXT_ONLY)
+
+
+def is_embedding_model(model: str) -> bool:
+    """Whether an id from OpenAI's model list is an embedding model (`text-embedding-3-small`, ...)."""
+    return "embedding" in model
+
+
+def openai_model_info(
+    provider: str, model: str, display_name: str | None = None, *, embeddings: bool, images: bool, **fields: Any
+) -> ModelInfo:
+    """A model of an OpenAI-protocol provider, with what it takes (images) and does (embeddings)."""
+    if embeddings:
+        fields.setdefault("context_window", EMBEDDING_CONTEXT_WINDOW)
+    return model_info(
+        provider,
+        model,
+        display_name,
+        input_modalities=("text", "image") if images and not embeddings else ("text",),
+        features=frozenset({EMBEDDINGS}) if embeddings else frozenset(),
+        **fields,
+    )
 
 
 def is_chat_model(model: str) -> bool:
@@ -114,12 +154,20 @@ class OpenAIProvider(Provider):
                 listing = await wire.list_ids(min(self._timeout, _LIST_TIMEOUT_SECONDS))
                 if listing.error is not None:
                     return [self._info("gpt-4o", listing.error.message)], False
-                return [self._info(model) for model in listing.ids if is_chat_model(model)], True
+                usable = (m for m in listing.ids if is_chat_model(m) or is_embedding_model(m))
+                return [self._info(model) for model in usable], True
 
             return await self._listing.get(wire, fetch)
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
-        return model_info(self.name, model, context_window=context_window(model), unavailable_reason=unavailable)
+        return openai_model_info(
+            self.name,
+            model,
+            embeddings=is_embedding_model(model),
+            images=takes_images(model),
+            context_window=context_window(model),
+            unavailable_reason=unavailable,
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         async with self._wire(await self._keys.current()) as wire:
@@ -130,6 +178,10 @@ class OpenAIProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResult:
         async with self._wire(await self._keys.current()) as wire:
             return await wire.complete("chat/completions", chat_body(request.model, request, "max_completion_tokens"))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._wire(await self._keys.current()) as wire:
+            return await embed_over(wire, "embeddings", request.model, request)
 
     async def refresh(self) -> None:
         self._listing.clear()
@@ -189,16 +241,19 @@ class OpenAICompatibleProvider(Provider):
 
     def _infos(self, models: list[str], unavailable: str | None = None) -> list[ModelInfo]:
         label = self._endpoint.display_name or self.name
+        embedding = self._endpoint.embedding_models
         return [
-            model_info(
+            openai_model_info(
                 self.name,
                 model,
                 f"{model} ({label})",
+                embeddings=model in embedding,
+                images=model in self._endpoint.image_models,
                 context_window=self._endpoint.context_window,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
             )
-            for model in models
+            for model in dict.fromkeys([*models, *embedding])
         ]
 
     async def _ready_key(self) -> str | None:
@@ -215,6 +270,10 @@ class OpenAICompatibleProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResult:
         async with self._wire(await self._ready_key()) as wire:
             return await wire.complete("chat/completions", chat_body(request.model, request))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._wire(await self._ready_key()) as wire:
+            return await embed_over(wire, "embeddings", request.model, request)
 
     async def refresh(self) -> None:
         self._listing.clear()

@@ -23,6 +23,7 @@ from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext, body_message
 from genai_chatbot.models.providers._retry_after import retry_after_from
 from genai_chatbot.models.providers._sse import sse_events
+from genai_chatbot.models.providers.openai_content import openai_content
 from genai_chatbot.models.providers.stream_http import HTTPClient, split_credentials
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
 from genai_chatbot.per_loop import LoopLock
@@ -180,8 +181,8 @@ async def read_stream(pieces: AsyncIterator[bytes], ctx: ErrorContext) -> AsyncI
 
 def chat_body(model: str, request: ChatRequest, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
     """The JSON body of a chat completion; `max_tokens_field` differs between OpenAI and older servers."""
-    messages: list[dict[str, str]] = [{"role": "system", "content": request.system}] if request.system else []
-    messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
+    messages.extend({"role": m.role, "content": openai_content(m)} for m in request.messages)
     body: dict[str, Any] = {"model": model, "messages": messages}
     for name, value in (("temperature", request.temperature), ("top_p", request.top_p), ("seed", request.seed)):
         if value is not None:
