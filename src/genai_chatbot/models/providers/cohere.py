@@ -17,6 +17,7 @@ stays an honest bound instead of being multiplied by hidden retries.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -28,13 +29,25 @@ from genai_chatbot.models.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from genai_chatbot.models.inputs import EMBEDDINGS
 from genai_chatbot.models.providers._catalog import CatalogModel
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
 from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
 from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
 from genai_chatbot.models.providers._retry_after import retry_after_from
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.providers.cohere_embeddings import EMBEDDING_MODELS
+from genai_chatbot.models.providers.cohere_embeddings import embed as embed_texts
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+    ModelInfo,
+    Usage,
+)
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -101,7 +114,11 @@ class CohereProvider(KeyedSDKProvider):
                 model.info(self.name, f"the cohere SDK is not installed; {INSTALL_HINT}") for model in CURATED_MODELS
             ]
         models, reason = await self._models_for(api_key, base_url)
-        return [model.info(self.name, reason) for model in models]
+        embedding = [
+            dataclasses.replace(model.info(self.name, reason), features=frozenset({EMBEDDINGS}))
+            for model in EMBEDDING_MODELS
+        ]
+        return [*(model.info(self.name, reason) for model in models), *embedding]
 
     async def _models_for(self, api_key: str, base_url: str | None) -> tuple[tuple[CatalogModel, ...], str | None]:
         """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
@@ -163,6 +180,13 @@ class CohereProvider(KeyedSDKProvider):
                 raise self._translate(exc, base_url) from exc
         text = "".join(getattr(item, "text", "") for item in response.message.content or () if item.type == "text")
         return ChatResult(text=text, finish_reason=finish_reason(response.finish_reason), usage=_usage(response.usage))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._client() as (client, base_url):
+            try:
+                return await embed_texts(client, request)
+            except Exception as exc:
+                raise self._translate(exc, base_url) from exc
 
     async def refresh(self) -> None:
         self._discovered.clear()
