@@ -41,7 +41,12 @@ def titan(request: Request) -> Json:
 
 def cohere(request: Request) -> Json:
     texts = request.json()["texts"]
-    body = {"id": "e", "response_type": "embeddings_floats", "texts": texts, "embeddings": [[float(len(t))] for t in texts]}
+    body = {
+        "id": "e",
+        "response_type": "embeddings_floats",
+        "texts": texts,
+        "embeddings": [[float(len(t))] for t in texts],
+    }
     return Json(body, headers={"X-Amzn-Bedrock-Input-Token-Count": str(2 * len(texts))})
 
 

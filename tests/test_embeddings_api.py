@@ -37,7 +37,9 @@ def fake() -> Iterator[FakeOpenAI]:
 def url(tmp_path: Path, fake: FakeOpenAI) -> Iterator[str]:
     """The server: a local provider whose embedding model is the embedded GGUF (its chat model is never
     loaded here), and OpenAI at the fake server; closed on the server's own loop."""
-    local = LocalModelSettings(threads=2, embedding_model_path=embedded_gguf_path(), embedding_model_name="smollm2-embed")
+    local = LocalModelSettings(
+        threads=2, embedding_model_path=embedded_gguf_path(), embedding_model_name="smollm2-embed"
+    )
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps({"OPENAI_API_KEY": "sk-embed-test", "OPENAI_BASE_URL": f"{fake.url}/v1"}))
     openai_provider = OpenAIProvider(ProviderKeys([FileKeySource(keys_file)], ttl_seconds=0), timeout_seconds=10)

@@ -70,7 +70,11 @@ async def test_models_appear_when_the_key_is_added_and_disappear_when_removed(
         assert all(m.available for m in models)
         # Embedding models are listed for /v1/embeddings; the vision families take images, "-mini" reasoning not.
         assert {m.name for m in models if "embeddings" in m.features} == {"text-embedding-3-small"}
-        assert {m.name for m in models if "image" in m.input_modalities} == {"chatgpt-4o-latest", "gpt-4o", "gpt-4o-mini"}
+        assert {m.name for m in models if "image" in m.input_modalities} == {
+            "chatgpt-4o-latest",
+            "gpt-4o",
+            "gpt-4o-mini",
+        }
         assert {m.name: m.context_window for m in models}["gpt-4o"] == 128_000
         assert fake.last("/models").headers["authorization"] == f"Bearer {KEY}"
         write_keys(keys_file)

@@ -28,7 +28,7 @@ from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers.openai import context_window, openai_model_info, takes_images
-from genai_chatbot.models.providers.openai_content import embed_over
+from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, chat_body, close_wire
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ModelInfo
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys, mask_url_credentials

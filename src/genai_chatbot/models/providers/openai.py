@@ -18,7 +18,7 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
-from genai_chatbot.models.providers.openai_content import embed_over
+from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
     ListingCache,
