@@ -19,10 +19,7 @@ async def embed_over(wire: OpenAIWire, path: str, model: str, request: Embedding
         body["dimensions"] = request.dimensions
     if request.user is not None:
         body["user"] = request.user
-    response = await wire.http.send("POST", wire.base + path + wire.query, wire.headers, json.dumps(body).encode())
-    if response.status >= 400:
-        raise (await wire._error(response))[0]
-    raw = await wire.http.read(response)
+    raw = await wire.post(path, body)
     try:
         reply = json.loads(raw)
         items = sorted(reply["data"], key=lambda item: int(item.get("index", 0)))
