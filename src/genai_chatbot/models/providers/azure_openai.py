@@ -27,7 +27,8 @@ from urllib.parse import quote, urlencode
 from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._clients import ClientCache
-from genai_chatbot.models.providers.openai import context_window, openai_model_info, takes_images
+from genai_chatbot.models.providers.openai import context_window
+from genai_chatbot.models.providers.openai_capabilities import openai_model_info, takes_images
 from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, chat_body, close_wire
 from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ModelInfo

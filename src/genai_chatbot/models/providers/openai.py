@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import ProviderUnavailableError
-from genai_chatbot.models.inputs import EMBEDDINGS
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
+from genai_chatbot.models.providers.openai_capabilities import is_embedding_model, openai_model_info, takes_images
 from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
@@ -68,10 +66,6 @@ _NOT_CHAT = (
     "image",
     "instruct",
 )
-# Vision models: these families read images in content parts; their "-mini" reasoning siblings do not.
-_IMAGE_PREFIXES = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4-turbo", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
-_TEXT_ONLY = ("o1-mini", "o1-preview", "o3-mini", "gpt-4o-audio", "gpt-4o-realtime", "gpt-4o-search")
-EMBEDDING_CONTEXT_WINDOW = 8191
 # A model listing only checks that the endpoint is there; it should not hang a model list for a minute.
 _LIST_TIMEOUT_SECONDS = 10.0
 
@@ -82,32 +76,6 @@ def context_window(model: str) -> int:
         if model.startswith(prefix):
             return window
     return DEFAULT_CONTEXT_WINDOW
-
-
-def takes_images(model: str) -> bool:
-    """Whether an OpenAI model (or an Azure deployment of one, by its name) reads images."""
-    return model.startswith(_IMAGE_PREFIXES) and not model.startswith(_TEXT_ONLY)
-
-
-def is_embedding_model(model: str) -> bool:
-    """Whether an id from OpenAI's model list is an embedding model (`text-embedding-3-small`, ...)."""
-    return "embedding" in model
-
-
-def openai_model_info(
-    provider: str, model: str, display_name: str | None = None, *, embeddings: bool, images: bool, **fields: Any
-) -> ModelInfo:
-    """A model of an OpenAI-protocol provider, with what it takes (images) and does (embeddings)."""
-    if embeddings:
-        fields.setdefault("context_window", EMBEDDING_CONTEXT_WINDOW)
-    return model_info(
-        provider,
-        model,
-        display_name,
-        input_modalities=("text", "image") if images and not embeddings else ("text",),
-        features=frozenset({EMBEDDINGS}) if embeddings else frozenset(),
-        **fields,
-    )
 
 
 def is_chat_model(model: str) -> bool:
