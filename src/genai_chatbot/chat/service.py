@@ -171,6 +171,29 @@ class ChatService:
             return await prepared.provider.complete(prepared.request)
         return await governed_complete(prepared.provider.complete(prepared.request), admission, prepared.model.id)
 
+    async def embed(
+        self,
+        model_id: str,
+        inputs: Sequence[str],
+        *,
+        dimensions: int | None = None,
+        user: str | None = None,
+        caller: Principal | str = "default",
+        surface: Surface = "v1",
+    ) -> tuple[ModelInfo, EmbeddingResult]:
+        """The vectors of `inputs` from the embedding model `model_id`, admitted by the governor like a chat
+        request (see `chat/embedding.py`); and the model."""
+        return await embed_texts(
+            self.registry,
+            self.governor,
+            model_id,
+            inputs,
+            dimensions=dimensions,
+            user=user,
+            caller=caller_of(caller),
+            surface=surface,
+        )
+
     async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
         """The provider's chunks for `prepared`, once admitted; reported to the governor when they end.
 
@@ -212,29 +235,6 @@ class ChatService:
             options=first.options,
             caller=first.caller,
             surface=first.surface,
-        )
-
-    async def embed(
-        self,
-        model_id: str,
-        inputs: Sequence[str],
-        *,
-        dimensions: int | None = None,
-        user: str | None = None,
-        caller: Principal | str = "default",
-        surface: Surface = "v1",
-    ) -> tuple[ModelInfo, EmbeddingResult]:
-        """The vectors of `inputs` from the embedding model `model_id`, admitted by the governor like a chat
-        request (see `chat/embedding.py`); and the model."""
-        return await embed_texts(
-            self.registry,
-            self.governor,
-            model_id,
-            inputs,
-            dimensions=dimensions,
-            user=user,
-            caller=caller_of(caller),
-            surface=surface,
         )
 
     async def list_models(self, caller: Principal | str | None = None) -> list[ModelInfo]:
