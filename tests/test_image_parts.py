@@ -172,6 +172,8 @@ def test_bad_data_urls_and_too_many_or_too_large_images_are_refused_with_the_set
         assert "not a PNG, JPEG, GIF or WebP" in error_of(chat(url, "openai/gpt-4o", ask(text)), 400)
         assert "not valid base64" in error_of(chat(url, "openai/gpt-4o", ask("data:image/png;base64,%%%")), 400)
         assert "data URL" in error_of(chat(url, "openai/gpt-4o", ask("file:///etc/passwd")), 400)
+        system = [{**ask(DATA_URL)[0], "role": "system"}]
+        assert "only user messages may hold images" in error_of(chat(url, "openai/gpt-4o", system), 400)
 
 
 def test_remote_image_urls_are_refused_unless_fetch_image_urls_is_on(serve: Serve, images: FakeAPI) -> None:

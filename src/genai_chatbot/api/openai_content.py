@@ -6,9 +6,22 @@ all, and the hot path of plain chat stays as it was); one with an image gets eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from genai_chatbot.api.images import ImageReader
 from genai_chatbot.api.schemas import ChatMessageIn, ImagePartIn
+from genai_chatbot.models.errors import InvalidRequestError
 from genai_chatbot.models.types import ContentPart, ImagePart, TextPart
+
+
+def check_image_roles(messages: Sequence[ChatMessageIn]) -> None:
+    """Refuse images anywhere but in user messages (as OpenAI does), rather than drop them unseen."""
+    for index, message in enumerate(messages):
+        if message.role != "user" and message.images():
+            raise InvalidRequestError(
+                f"messages[{index}] is a {message.role} message with an image; only user messages may hold images.",
+                param=f"messages[{index}].content",
+            )
 
 
 async def content_parts(message: ChatMessageIn, index: int, images: ImageReader) -> tuple[ContentPart, ...]:

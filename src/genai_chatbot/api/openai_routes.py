@@ -23,7 +23,7 @@ from genai_chatbot.api.deps import Caller, Service
 from genai_chatbot.api.errors import error_body, model_error_body
 from genai_chatbot.api.images import Images
 from genai_chatbot.api.limits import Limits, enforce
-from genai_chatbot.api.openai_content import content_parts
+from genai_chatbot.api.openai_content import check_image_roles, content_parts
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
 from genai_chatbot.chat.stopping import StoppableStream
@@ -85,6 +85,7 @@ async def chat_completions(
 ) -> Response:
     """Generate a reply; with `stream: true` as server-sent events ending in `data: [DONE]`."""
     enforce(limits, body)
+    check_image_roles(body.messages)
     system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
     turns = [
         Message(_as_role(m.role), m.text(), await content_parts(m, i, images))
