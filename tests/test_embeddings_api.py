@@ -105,10 +105,14 @@ def test_a_chat_model_asked_for_embeddings_is_a_400_naming_the_feature_and_the_m
         assert refused.value.body["param"] == "model"  # type: ignore[index]
 
 
-def test_an_embedding_model_asked_to_chat_is_a_400_that_points_to_v1_embeddings(url: str) -> None:
+def test_an_embedding_model_asked_to_chat_or_for_a_session_is_a_400_that_points_to_v1_embeddings(url: str) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         sdk(url).chat.completions.create(model=EMBEDDER, messages=[{"role": "user", "content": "hi"}])
     assert EMBEDDER in refused.value.message and "/v1/embeddings" in refused.value.message
+    with httpx.Client(base_url=url) as client:  # nor can a session be opened with it
+        session = client.post("/api/sessions", json={"model": EMBEDDER})
+        assert session.status_code == 400 and "/v1/embeddings" in session.json()["error"]["message"]
+        assert client.get("/api/sessions").json() == []
 
 
 def test_token_arrays_empty_texts_and_inputs_over_the_limits_are_refused_with_the_setting(url: str) -> None:

@@ -245,10 +245,12 @@ class ChatService:
         return await self.governor.visible_models(caller_of(caller), models)
 
     async def allowed_model(self, who: Principal | str, model_id: str | None) -> ModelInfo:
-        """The model `model_id` names (the default when None); `ModelNotAllowedError` when `who` may not use it."""
+        """The chat model `model_id` names (the default when None); `ModelNotAllowedError` when `who` may not use
+        it, `InvalidRequestError` for an embedding model."""
         _, info = await self.registry.resolve(model_id or self.default_model)
         if self.governor is not OPEN_GOVERNOR and not await self.governor.visible_models(caller_of(who), [info]):
             raise ModelNotAllowedError(info.id)
+        check_chat_inputs(info, ())  # a session or terminal chat with an embedding model could never answer
         return info
 
     async def prepare(
