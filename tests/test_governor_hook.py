@@ -157,3 +157,28 @@ async def test_embeddings_are_admitted_like_a_request_and_reported_with_their_to
             await service.embed("emb/vec", ["ab"], caller=ALICE)
     finally:
         await service.store.close()
+
+
+class Uncounted(Embedder):
+    """An embedding model whose API reports no token count (Cohere Embed on Bedrock without its header)."""
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        return EmbeddingResult(tuple((1.0,) for _ in request.inputs))
+
+
+async def test_embeddings_without_a_token_count_get_an_estimate_from_their_length(tmp_path: Path) -> None:
+    governor = RecordingGovernor(allowed={"emb/vec"})
+    service = ChatService(
+        ModelRegistry([Uncounted([])]),
+        SQLiteHistoryStore(tmp_path / "chat.sqlite3"),
+        default_model="emb/vec",
+        default_system_prompt="",
+        default_max_tokens=64,
+        governor=governor,
+    )
+    try:
+        _, result = await service.embed("emb/vec", ["a" * 40, "bb"], caller=ALICE)
+        assert result.usage is not None and result.usage.prompt_tokens == 11 + 1
+        assert governor.outcomes[0].prompt_tokens == 12
+    finally:
+        await service.store.close()

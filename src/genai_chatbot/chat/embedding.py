@@ -7,6 +7,8 @@ its prompt tokens, so usage and cost are counted the same way as for chat.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 
@@ -18,6 +20,10 @@ from genai_chatbot.models.errors import InvalidRequestError, ModelError, Provide
 from genai_chatbot.models.inputs import check_embeddings
 from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.models.types import EmbeddingRequest, EmbeddingResult, ModelInfo, Usage
+
+logger = logging.getLogger(__name__)
+#: English text averages about four characters a token: the estimate when a provider counts none.
+_CHARS_PER_TOKEN = 4
 
 
 async def embed(
@@ -44,13 +50,13 @@ async def embed(
         raise ProviderUnavailableError(unavailable(info))
     request = EmbeddingRequest(info.name, tuple(inputs), dimensions, user)
     if governor is OPEN_GOVERNOR:
-        return info, _checked(await provider.embed(request), len(inputs), info)
+        return info, _checked(await provider.embed(request), request, info)
     admission = await governor.admit(caller, info, surface, 0)
     clock = time.perf_counter()
     status, usage, error_type = "cancelled", None, None
     try:
-        result = _checked(await provider.embed(request), len(inputs), info)
-        status, usage = "complete", result.usage or Usage()
+        result = _checked(await provider.embed(request), request, info)
+        status, usage = "complete", result.usage
         return info, result
     except ModelError as exc:
         status, error_type = "failed", exc.error_type
@@ -59,10 +65,16 @@ async def embed(
         await report(admission, info.id, status, usage, time.perf_counter() - clock, None, error_type)
 
 
-def _checked(result: EmbeddingResult, count: int, info: ModelInfo) -> EmbeddingResult:
-    """`result`, once it holds one vector per input (a provider that lost some must not shift the rest)."""
+def _checked(result: EmbeddingResult, request: EmbeddingRequest, info: ModelInfo) -> EmbeddingResult:
+    """`result`, once it holds one vector per input (a provider that lost some must not shift the rest), with
+    its usage estimated from the texts' length when the provider counted none."""
+    count = len(request.inputs)
     if len(result.vectors) != count:
         raise ProviderError(
             f"{info.id} returned {len(result.vectors)} embeddings for {count} inputs; retry the request."
         )
-    return result
+    if result.usage is not None and result.usage.prompt_tokens:
+        return result
+    estimate = sum(len(text) // _CHARS_PER_TOKEN + 1 for text in request.inputs)
+    logger.info("%s reported no token count for an embeddings request; estimated %d tokens", info.id, estimate)
+    return dataclasses.replace(result, usage=Usage(estimate, 0))
