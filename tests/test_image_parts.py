@@ -38,7 +38,9 @@ from genai_chatbot.config import Settings
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers.bedrock import BedrockProvider
 from genai_chatbot.models.providers.openai import OpenAIProvider
+from genai_chatbot.models.types import ImagePart, Message, TextPart
 from genai_chatbot.secrets import FileKeySource, ProviderKeys
+from scripted import ScriptedProvider
 from test_bedrock import HAIKU, REGION, TITAN, summary
 
 
@@ -204,3 +206,11 @@ def test_a_fetched_image_is_forwarded_as_data_and_redirects_and_oversized_images
     [sent] = [r for r in fake.requests if r.path.endswith("/chat/completions")]
     assert sent.body["messages"][-1]["content"][1]["image_url"]["url"] == DATA_URL
     assert [r.path for r in images.received] == ["/cat.png", "/moved.png", "/big.png"], "the redirect not followed"
+
+
+async def test_an_image_counts_toward_the_context_window_when_histories_are_trimmed() -> None:
+    provider = ScriptedProvider([])
+    plain = Message("user", "Look")
+    with_image = Message("user", "Look", (TextPart("Look"), ImagePart("image/png", PNG)))
+    counts = await provider.count_tokens("echo", None, [plain, with_image])
+    assert counts[2] - counts[1] == 1600

@@ -19,6 +19,7 @@ from genai_chatbot.models.types import (
     EmbeddingRequest,
     EmbeddingResult,
     FinishReason,
+    ImagePart,
     Message,
     ModelInfo,
     Usage,
@@ -28,6 +29,9 @@ from genai_chatbot.models.types import (
 # characters a token, so three over-counts a little and keeps trimmed histories inside the window.
 _CHARS_PER_TOKEN_ESTIMATE = 3
 _TOKENS_PER_MESSAGE_OVERHEAD = 4
+# An image's share of the window, on the safe side: Claude counts about 1,600 tokens for a 1-megapixel
+# image, OpenAI at most about 1,100 for a high-detail one.
+_IMAGE_TOKENS_ESTIMATE = 1600
 
 
 class Provider(abc.ABC):
@@ -81,10 +85,14 @@ class Provider(abc.ABC):
         hold a tokenizer override it with exact counts.
         """
         texts = [system or "", *(m.content for m in messages)]
-        return [
+        counts = [
             (len(t) // _CHARS_PER_TOKEN_ESTIMATE + _TOKENS_PER_MESSAGE_OVERHEAD) if t or i else 0
             for i, t in enumerate(texts)
         ]
+        for i, message in enumerate(messages, start=1):
+            if message.parts:  # images are no text, but they take room in the window
+                counts[i] += _IMAGE_TOKENS_ESTIMATE * sum(isinstance(part, ImagePart) for part in message.parts)
+        return counts
 
     async def diagnose(self) -> list[Diagnosis]:
         """Check this provider for `doctor`; by default from its model list. Providers add their own checks."""
