@@ -136,16 +136,20 @@ class Embedder(ScriptedProvider):
         return EmbeddingResult(tuple((float(len(t)),) for t in request.inputs), usage)
 
 
-async def test_embeddings_are_admitted_like_a_request_and_reported_with_their_tokens(tmp_path: Path) -> None:
-    governor = RecordingGovernor(allowed={"emb/vec"})
-    service = ChatService(
-        ModelRegistry([ScriptedProvider(["x"]), Embedder([])]),
+def embedding_service(tmp_path: Path, embedder: Embedder, governor: RecordingGovernor) -> ChatService:
+    return ChatService(
+        ModelRegistry([ScriptedProvider(["x"]), embedder]),
         SQLiteHistoryStore(tmp_path / "chat.sqlite3"),
         default_model="scripted/echo",
         default_system_prompt="",
         default_max_tokens=64,
         governor=governor,
     )
+
+
+async def test_embeddings_are_admitted_like_a_request_and_reported_with_their_tokens(tmp_path: Path) -> None:
+    governor = RecordingGovernor(allowed={"emb/vec"})
+    service = embedding_service(tmp_path, Embedder([]), governor)
     try:
         info, result = await service.embed("emb/vec", ["ab", "cde"], caller=ALICE)
         assert info.id == "emb/vec" and result.vectors == ((2.0,), (3.0,))
@@ -168,14 +172,7 @@ class Uncounted(Embedder):
 
 async def test_embeddings_without_a_token_count_get_an_estimate_from_their_length(tmp_path: Path) -> None:
     governor = RecordingGovernor(allowed={"emb/vec"})
-    service = ChatService(
-        ModelRegistry([Uncounted([])]),
-        SQLiteHistoryStore(tmp_path / "chat.sqlite3"),
-        default_model="emb/vec",
-        default_system_prompt="",
-        default_max_tokens=64,
-        governor=governor,
-    )
+    service = embedding_service(tmp_path, Uncounted([]), governor)
     try:
         _, result = await service.embed("emb/vec", ["a" * 40, "bb"], caller=ALICE)
         assert result.usage is not None and result.usage.prompt_tokens == 11 + 1
