@@ -109,14 +109,14 @@ def test_an_embedding_model_asked_to_chat_or_for_a_session_is_a_400_that_points_
     with pytest.raises(openai.BadRequestError) as refused:
         sdk(url).chat.completions.create(model=EMBEDDER, messages=[{"role": "user", "content": "hi"}])
     assert EMBEDDER in refused.value.message and "/v1/embeddings" in refused.value.message
-    with httpx.Client(base_url=url) as client:  # nor can a session be opened with it
+    with httpx.Client(base_url=url, timeout=30) as client:  # nor can a session be opened with it
         session = client.post("/api/sessions", json={"model": EMBEDDER})
         assert session.status_code == 400 and "/v1/embeddings" in session.json()["error"]["message"]
         assert client.get("/api/sessions").json() == []
 
 
 def test_token_arrays_empty_texts_and_inputs_over_the_limits_are_refused_with_the_setting(url: str) -> None:
-    with httpx.Client(base_url=url) as client:
+    with httpx.Client(base_url=url, timeout=30) as client:
         tokens = client.post("/v1/embeddings", json={"model": EMBEDDER, "input": [[1, 2, 3]]})
         assert tokens.status_code == 400 and "token arrays" in tokens.json()["error"]["message"]
         assert client.post("/v1/embeddings", json={"model": EMBEDDER, "input": [1, 2]}).status_code == 400
@@ -132,7 +132,7 @@ def test_token_arrays_empty_texts_and_inputs_over_the_limits_are_refused_with_th
 def test_embedding_models_are_on_v1_models_and_never_in_the_pages_model_picker(url: str) -> None:
     listed = {m.id for m in sdk(url).models.list()}
     assert {EMBEDDER, "openai/text-embedding-3-small", "openai/gpt-4o"} <= listed
-    with httpx.Client(base_url=url) as client:
+    with httpx.Client(base_url=url, timeout=30) as client:
         picker = {m["id"] for m in client.get("/api/models").json()["models"]}
     assert "openai/gpt-4o" in picker and CHAT in picker
     assert EMBEDDER not in picker and "openai/text-embedding-3-small" not in picker

@@ -142,7 +142,7 @@ def test_bedrock_claude_gets_the_image_as_a_converse_image_block(serve: Serve, w
     wire.route("GET", "/foundation-model-availability/.+", model_availability)
     wire.route("POST", r"/model/.+/converse-stream", Stream(converse_events("A red ", "dot.")))
     with serve(BedrockProvider(Settings(bedrock_region=REGION))) as url:
-        with httpx.Client(base_url=url) as client:
+        with httpx.Client(base_url=url, timeout=30) as client:
             models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
         assert models[f"bedrock/{HAIKU}"]["input_modalities"] == ["text", "image"]
         assert models[f"bedrock/{TITAN}"]["input_modalities"] == ["text"]
