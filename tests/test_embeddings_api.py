@@ -50,24 +50,26 @@ def url(tmp_path: Path, fake: FakeOpenAI) -> Iterator[str]:
         yield live.url
 
 
-def sdk(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+@pytest.fixture
+def sdk(url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as client:
+        yield client
 
 
-def test_models_retrieve_gives_a_model_by_its_id_with_slashes_and_404_for_an_unknown_one(url: str) -> None:
-    model = sdk(url).models.retrieve("openai/gpt-4o")
+def test_models_retrieve_gives_a_model_by_its_id_with_slashes_and_404_for_an_unknown_one(sdk: openai.OpenAI) -> None:
+    model = sdk.models.retrieve("openai/gpt-4o")
     assert (model.id, model.object, model.owned_by) == ("openai/gpt-4o", "model", "openai")
-    assert sdk(url).models.retrieve(EMBEDDER).id == EMBEDDER
+    assert sdk.models.retrieve(EMBEDDER).id == EMBEDDER
     with pytest.raises(openai.NotFoundError) as missing:
-        sdk(url).models.retrieve("openai/gpt-99")
+        sdk.models.retrieve("openai/gpt-99")
     assert missing.value.status_code == 404
     assert missing.value.code == "model_not_found" and "GET /v1/models" in missing.value.message
 
 
-def test_the_local_gguf_embeds_through_the_sdk_as_base64_and_as_floats(url: str) -> None:
+def test_the_local_gguf_embeds_through_the_sdk_as_base64_and_as_floats(sdk: openai.OpenAI) -> None:
     texts = ["The cat sat on the mat.", "Stock prices fell sharply today.", "The cat sat on the mat."]
-    packed = sdk(url).embeddings.create(model=EMBEDDER, input=texts)  # the SDK asks for base64 and decodes it
-    floats = sdk(url).embeddings.create(model=EMBEDDER, input=texts, encoding_format="float")
+    packed = sdk.embeddings.create(model=EMBEDDER, input=texts)  # the SDK asks for base64 and decodes it
+    floats = sdk.embeddings.create(model=EMBEDDER, input=texts, encoding_format="float")
     assert [d.index for d in packed.data] == [0, 1, 2]
     vectors = [d.embedding for d in floats.data]
     assert len(vectors[0]) == 576  # SmolLM2-135M's hidden size
@@ -79,9 +81,9 @@ def test_the_local_gguf_embeds_through_the_sdk_as_base64_and_as_floats(url: str)
 
 
 def test_openai_embeddings_are_forwarded_with_dimensions_and_user_and_come_back_in_input_order(
-    url: str, fake: FakeOpenAI
+    sdk: openai.OpenAI, fake: FakeOpenAI
 ) -> None:
-    reply = sdk(url).embeddings.create(
+    reply = sdk.embeddings.create(
         model="openai/text-embedding-3-small", input=["a", "bbb"], dimensions=2, user="u-42", encoding_format="float"
     )
     assert [d.embedding for d in reply.data] == [[1.0, 0.0], [3.0, 1.0]]
@@ -97,17 +99,19 @@ def test_openai_embeddings_are_forwarded_with_dimensions_and_user_and_come_back_
     assert sent.headers["authorization"] == "Bearer sk-embed-test"
 
 
-def test_a_chat_model_asked_for_embeddings_is_a_400_naming_the_feature_and_the_model(url: str) -> None:
+def test_a_chat_model_asked_for_embeddings_is_a_400_naming_the_feature_and_the_model(sdk: openai.OpenAI) -> None:
     for model in ("openai/gpt-4o", CHAT):
         with pytest.raises(openai.BadRequestError) as refused:
-            sdk(url).embeddings.create(model=model, input="hi")
+            sdk.embeddings.create(model=model, input="hi")
         assert model in refused.value.message and "embeddings" in refused.value.message
         assert refused.value.body["param"] == "model"  # type: ignore[index]
 
 
-def test_an_embedding_model_asked_to_chat_or_for_a_session_is_a_400_that_points_to_v1_embeddings(url: str) -> None:
+def test_an_embedding_model_asked_to_chat_or_for_a_session_is_a_400_that_points_to_v1_embeddings(
+    url: str, sdk: openai.OpenAI
+) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk(url).chat.completions.create(model=EMBEDDER, messages=[{"role": "user", "content": "hi"}])
+        sdk.chat.completions.create(model=EMBEDDER, messages=[{"role": "user", "content": "hi"}])
     assert EMBEDDER in refused.value.message and "/v1/embeddings" in refused.value.message
     with httpx.Client(base_url=url, timeout=30) as client:  # nor can a session be opened with it
         session = client.post("/api/sessions", json={"model": EMBEDDER})
@@ -129,8 +133,8 @@ def test_token_arrays_empty_texts_and_inputs_over_the_limits_are_refused_with_th
         assert unknown.status_code == 404
 
 
-def test_embedding_models_are_on_v1_models_and_never_in_the_pages_model_picker(url: str) -> None:
-    listed = {m.id for m in sdk(url).models.list()}
+def test_embedding_models_are_on_v1_models_and_never_in_the_pages_model_picker(url: str, sdk: openai.OpenAI) -> None:
+    listed = {m.id for m in sdk.models.list()}
     assert {EMBEDDER, "openai/text-embedding-3-small", "openai/gpt-4o"} <= listed
     with httpx.Client(base_url=url, timeout=30) as client:
         picker = {m["id"] for m in client.get("/api/models").json()["models"]}

@@ -113,8 +113,7 @@ def error_of(response: httpx.Response, status: int) -> str:
 
 
 def test_a_png_data_url_reaches_openai_as_an_image_url_part_in_order(serve: Serve, fake: FakeOpenAI) -> None:
-    with serve() as url:
-        sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    with serve() as url, openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as sdk:
         reply = sdk.chat.completions.create(model="openai/gpt-4o", messages=ask(DATA_URL))  # type: ignore[arg-type]
         assert reply.choices[0].message.content == "Hello, world"
         streamed = sdk.chat.completions.create(model="openai/gpt-4o", messages=ask(DATA_URL), stream=True)  # type: ignore[arg-type]
