@@ -259,6 +259,16 @@ def model_availability(
     )
 
 
+def foundation_models(summaries: list[dict[str, Any]]) -> Callable[[Request], Reply]:
+    """ListFoundationModels' answer: `summaries` filtered by `byOutputModality` as Bedrock filters them."""
+
+    def answer(request: Request) -> Reply:
+        wanted = request.query.get("byOutputModality")
+        return Json({"modelSummaries": [s for s in summaries if not wanted or wanted[0] in s["outputModalities"]]})
+
+    return answer
+
+
 def endless(frames: Iterable[bytes], then: Callable[[int], bytes], limit: int = 200_000) -> Iterator[bytes]:
     """`frames`, then `then(i)` up to `limit` times: more than a consumer that stops early would ever read."""
     yield from frames

@@ -1,7 +1,8 @@
 """A small real HTTP server on 127.0.0.1 that answers like OpenAI's API and records what clients send.
 
-It implements only what the SDK and our providers send: `GET …/models` and `POST …/chat/completions`
-(whole or streamed as server-sent events). Tests replace the answer of a route to script errors.
+It implements only what the SDK and our providers send: `GET …/models`, `POST …/chat/completions`
+(whole or streamed as server-sent events) and `POST …/embeddings` (vector i of text t is `[len(t), i]`).
+Tests replace the answer of a route to script errors.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def default_reply(request: Recorded) -> Reply:
         return Reply(
             json={"object": "list", "data": [{"id": i, "object": "model", "owned_by": "x"} for i in MODEL_IDS]}
         )
+    if request.path.endswith("/embeddings"):
+        texts = request.body["input"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(t)), float(i)]} for i, t in enumerate(texts)
+        ]
+        # Listed in reverse: a client must order by `index`, not by position.
+        counts = {"prompt_tokens": sum(map(len, texts)), "total_tokens": sum(map(len, texts))}
+        return Reply(json={"object": "list", "data": data[::-1], "model": request.body["model"], "usage": counts})
     usage = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
     if request.body.get("stream"):
         events = [sse(chunk(text)) for text in REPLY] + [sse(chunk(finish="stop"))]

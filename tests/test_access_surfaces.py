@@ -106,6 +106,19 @@ def test_model_lists_show_only_the_models_of_the_callers_groups(team: Team) -> N
         assert [m.id for m in sdk.models.list()] == ["scripted/echo"]
 
 
+def test_models_retrieve_answers_a_model_not_allowed_exactly_like_one_that_does_not_exist(team: Team) -> None:
+    with team.sdk("alice") as sdk:
+        assert sdk.models.retrieve("scripted/echo").id == "scripted/echo"
+        with pytest.raises(openai.NotFoundError) as hidden:
+            sdk.models.retrieve("vendor/big")
+        with pytest.raises(openai.NotFoundError) as missing:
+            sdk.models.retrieve("vendor/none")
+    hidden_body, missing_body = dict(hidden.value.body), dict(missing.value.body)  # type: ignore[call-overload]
+    assert hidden_body == {**missing_body, "message": missing_body["message"].replace("vendor/none", "vendor/big")}
+    with team.sdk("root") as sdk:
+        assert sdk.models.retrieve("vendor/big").owned_by == "vendor"
+
+
 def test_the_page_api_refuses_a_model_not_allowed_and_stores_nothing(team: Team) -> None:
     with team.client("alice") as alice:
         refused(alice.post("/api/sessions", json={"model": "vendor/big"}))

@@ -11,7 +11,7 @@ import pytest
 from fake_openai import FakeOpenAI, Reply
 from genai_chatbot.models.errors import ProviderUnavailableError, RateLimitedError
 from genai_chatbot.models.providers.azure_openai import AzureOpenAIProvider
-from genai_chatbot.models.types import ChatRequest, Message
+from genai_chatbot.models.types import ChatRequest, EmbeddingRequest, Message
 from genai_chatbot.secrets import FileKeySource, ProviderKeys
 
 DEPLOYMENT_PATH = "/openai/deployments/Model1DeploymentName/chat/completions"
@@ -149,3 +149,25 @@ async def test_azure_errors_use_the_shared_mapping(provider: AzureOpenAIProvider
     with pytest.raises(ProviderUnavailableError, match="AZURE_OPENAI_API_KEY__Model1 was refused") as refused:
         await provider.complete(REQUEST)
     assert "model1-secret-key" not in refused.value.message
+
+
+async def test_embedding_deployments_are_listed_apart_and_embed_through_their_deployment(
+    provider: AzureOpenAIProvider, keys_file: Path, fake: FakeOpenAI
+) -> None:
+    edit_keys(
+        keys_file,
+        AZURE_OPENAI_EMBEDDING_MODELS="Embed1",
+        AZURE_OPENAI_API_TYPE__Embed1="azure",
+        AZURE_OPENAI_API_VERSION__Embed1="2024-02-01",
+        AZURE_OPENAI_API_BASE__Embed1=fake.url,
+        AZURE_OPENAI_API_KEY__Embed1="embed1-secret-key",
+        AZURE_OPENAI_API_DEPLOYMENT_NAME__Embed1="text-embedding-3-small",
+    )
+    models = {m.name: m for m in await provider.list_models()}
+    assert models["Embed1"].features == frozenset({"embeddings"}) and not models["Model1"].features
+    result = await provider.embed(EmbeddingRequest("Embed1", ("hello",)))
+    assert result.vectors == ((5.0, 0.0),)
+    sent = fake.last("/embeddings")
+    assert sent.path == "/openai/deployments/text-embedding-3-small/embeddings"
+    assert sent.query == {"api-version": ["2024-02-01"]} and sent.headers["api-key"] == "embed1-secret-key"
+    assert sent.body["model"] == "text-embedding-3-small" and sent.body["input"] == ["hello"]

@@ -17,6 +17,7 @@ from aws_wire import (  # noqa: F401  (wire_fixture provides the `wire` fixture)
     endless,
     event,
     exception,
+    foundation_models,
     model_availability,
     wire_fixture,
 )
@@ -31,6 +32,7 @@ SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0"
 SONNET_4_PROFILE = f"us.{SONNET_4}"
 TITAN = "amazon.titan-text-express-v1"
 JURASSIC = "ai21.j2-mid-v1"
+TITAN_EMBED = "amazon.titan-embed-text-v2:0"
 REGION = "us-east-1"
 
 
@@ -56,7 +58,7 @@ SUMMARIES = [
     summary(SONNET_4, types=("INFERENCE_PROFILE",)),
     summary(TITAN),
     summary(JURASSIC, streaming=False),
-    summary("amazon.titan-embed-text-v2:0", outputs=("EMBEDDING",)),
+    summary(TITAN_EMBED, outputs=("EMBEDDING",)),
     summary("anthropic.claude-v2:1", status="LEGACY"),
     summary(f"{HAIKU}:48k", types=("PROVISIONED",)),
 ]
@@ -77,7 +79,7 @@ PROFILES = [
 
 @pytest.fixture
 async def bedrock(wire: AwsWire) -> AsyncIterator[BedrockProvider]:
-    wire.route("GET", "/foundation-models", Json({"modelSummaries": SUMMARIES}))
+    wire.route("GET", "/foundation-models", foundation_models(SUMMARIES))
     wire.route("GET", "/inference-profiles", Json({"inferenceProfileSummaries": PROFILES}))
     wire.route("GET", "/foundation-model-availability/.+", model_availability)
     provider = BedrockProvider(Settings(bedrock_region=REGION, request_timeout_seconds=20))
@@ -165,20 +167,20 @@ async def test_model_list_keeps_active_text_models_and_offers_profile_only_model
     bedrock: BedrockProvider,
     wire: AwsWire,
 ) -> None:
-    models = {m.name: m for m in await bedrock.list_models()}
+    models = {m.name: m for m in await bedrock.list_models() if "embeddings" not in m.features}
     assert sorted(models) == sorted([HAIKU, SONNET_4_PROFILE, TITAN, JURASSIC])
     assert models[SONNET_4_PROFILE].display_name == "US Anthropic Claude Sonnet 4"
     assert models[SONNET_4_PROFILE].id == f"bedrock/{SONNET_4_PROFILE}"
     assert models[HAIKU].context_window == 200_000
     assert not models[JURASSIC].streaming
     await bedrock.list_models()
-    assert len(wire.requests_to("^/foundation-models$")) == 1, "the list is cached"
-    [listing] = wire.requests_to("^/foundation-models$")
-    assert listing.query["byOutputModality"] == ["TEXT"]
+    listings = wire.requests_to("^/foundation-models$")
+    assert len(listings) == 2, "the list is cached"
+    assert [listing.query["byOutputModality"] for listing in listings] == [["TEXT"], ["EMBEDDING"]]
     assert wire.requests_to("^/inference-profiles$")[0].query["type"] == ["SYSTEM_DEFINED"]
     await bedrock.refresh()
     await bedrock.list_models()
-    assert len(wire.requests_to("^/foundation-models$")) == 2, "refresh() forgets the list"
+    assert len(wire.requests_to("^/foundation-models$")) == 4, "refresh() forgets the list"
 
 
 async def test_titan_gets_the_system_prompt_folded_into_the_first_user_turn(
@@ -246,7 +248,7 @@ async def test_validation_exception_is_an_invalid_request(bedrock: BedrockProvid
 async def test_role_is_assumed_once_and_its_credentials_sign_bedrock_calls(wire: AwsWire) -> None:
     role = "arn:aws:iam::123456789012:role/chatbot"
     wire.route("POST", "/", assume_role_reply("ASIAASSUMEDWIRE"))
-    wire.route("GET", "/foundation-models", Json({"modelSummaries": SUMMARIES}))
+    wire.route("GET", "/foundation-models", foundation_models(SUMMARIES))
     wire.route("GET", "/inference-profiles", Json({"inferenceProfileSummaries": PROFILES}))
     wire.route("POST", r"/model/.+/converse-stream", Stream(converse_events("Hi")))
     provider = BedrockProvider(Settings(bedrock_region=REGION, bedrock_role_arn=role))

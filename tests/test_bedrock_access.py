@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from aws_wire import AwsWire, Error, Json, Request, model_availability, wire_fixture  # noqa: F401
+from aws_wire import AwsWire, Error, Json, Request, foundation_models, model_availability, wire_fixture  # noqa: F401
 from genai_chatbot.config import Settings
 from genai_chatbot.doctor import run_checks
 from genai_chatbot.models.providers.bedrock import BedrockProvider
 from genai_chatbot.models.types import ModelInfo
-from test_bedrock import HAIKU, JURASSIC, PROFILES, REGION, SONNET_4, SONNET_4_PROFILE, SUMMARIES, TITAN
+from test_bedrock import HAIKU, JURASSIC, PROFILES, REGION, SONNET_4, SONNET_4_PROFILE, SUMMARIES, TITAN, TITAN_EMBED
 
 AVAILABILITY = "/foundation-model-availability/.+"
 
@@ -36,7 +36,7 @@ def answers(request: Request) -> Json:
 
 @pytest.fixture
 async def bedrock(wire: AwsWire) -> AsyncIterator[BedrockProvider]:
-    wire.route("GET", "/foundation-models", Json({"modelSummaries": SUMMARIES}))
+    wire.route("GET", "/foundation-models", foundation_models(SUMMARIES))
     wire.route("GET", "/inference-profiles", Json({"inferenceProfileSummaries": PROFILES}))
     provider = BedrockProvider(Settings(bedrock_region=REGION, request_timeout_seconds=20))
     yield provider
@@ -53,7 +53,7 @@ async def test_models_without_access_stay_listed_with_the_reason_and_the_fix(
     wire.route("GET", AVAILABILITY, answers)
     models = await listed(bedrock)
 
-    assert sorted(models) == sorted([HAIKU, SONNET_4_PROFILE, TITAN, JURASSIC]), "nothing is hidden"
+    assert sorted(models) == sorted([HAIKU, SONNET_4_PROFILE, TITAN, JURASSIC, TITAN_EMBED]), "nothing is hidden"
     assert models[HAIKU].available and models[HAIKU].unavailable_reason is None
     titan = models[TITAN].unavailable_reason or ""
     assert not models[TITAN].available
@@ -76,15 +76,15 @@ async def test_access_is_asked_once_per_base_model_and_again_after_refresh(
     wire.route("GET", AVAILABILITY, answers)
     await bedrock.list_models()
     asked = sorted(r.path.rpartition("/")[2] for r in wire.requests_to("^/foundation-model-availability/"))
-    assert asked == sorted([HAIKU, SONNET_4, TITAN, JURASSIC])
+    assert asked == sorted([HAIKU, SONNET_4, TITAN, JURASSIC, TITAN_EMBED])
     await bedrock.list_models()
-    assert len(wire.requests_to("^/foundation-model-availability/")) == 4, "cached with the model list"
+    assert len(wire.requests_to("^/foundation-model-availability/")) == 5, "cached with the model list"
 
     wire.route("GET", AVAILABILITY, model_availability)  # access was granted meanwhile
     assert not (await listed(bedrock))[TITAN].available, "still the cached answer"
     await bedrock.refresh()
     assert all(m.available for m in await bedrock.list_models())
-    assert len(wire.requests_to("^/foundation-model-availability/")) == 8
+    assert len(wire.requests_to("^/foundation-model-availability/")) == 10
 
 
 async def test_a_pending_eula_says_to_look_again_in_a_few_minutes(bedrock: BedrockProvider, wire: AwsWire) -> None:
@@ -108,19 +108,19 @@ async def test_when_the_availability_api_is_denied_models_are_listed_and_doctor_
 
     rows = await run_checks(Settings(data_dir=tmp_path, bedrock_region=REGION, local={"enabled": False}))  # type: ignore[arg-type]
     status = {r.component: (r.status, r.detail) for r in rows}
-    assert status["bedrock"] == ("ok", "4 of 4 models available")
+    assert status["bedrock"] == ("ok", "5 of 5 models available")
     state, detail = status["bedrock model access"]
     assert state == "warning"
     assert "cannot check model access: allow bedrock:GetFoundationModelAvailability" in detail
 
 
 async def test_doctor_reports_each_model_without_access(wire: AwsWire, tmp_path: Path) -> None:
-    wire.route("GET", "/foundation-models", Json({"modelSummaries": SUMMARIES}))
+    wire.route("GET", "/foundation-models", foundation_models(SUMMARIES))
     wire.route("GET", "/inference-profiles", Json({"inferenceProfileSummaries": PROFILES}))
     wire.route("GET", AVAILABILITY, answers)
     rows = await run_checks(Settings(data_dir=tmp_path, bedrock_region=REGION, local={"enabled": False}))  # type: ignore[arg-type]
     status = {r.component: (r.status, r.detail) for r in rows}
-    assert status["bedrock"] == ("ok", "1 of 4 models available")
+    assert status["bedrock"] == ("ok", "2 of 5 models available")
     assert status[f"bedrock/{TITAN}"][0] == "error"
     assert "access not granted" in status[f"bedrock/{TITAN}"][1]
     assert "bedrock model access" not in status

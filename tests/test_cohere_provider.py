@@ -18,7 +18,8 @@ from genai_chatbot.models.errors import (
 )
 from genai_chatbot.models.features import check_features
 from genai_chatbot.models.providers.cohere import CURATED_MODELS, CohereProvider
-from genai_chatbot.models.types import ChatRequest, Diagnosis, Message, ResponseFormat
+from genai_chatbot.models.providers.cohere_embeddings import EMBEDDING_MODELS
+from genai_chatbot.models.types import ChatRequest, Diagnosis, EmbeddingRequest, Message, ModelInfo, ResponseFormat
 
 KEY = "co-test-key-0123456789"
 MODEL = "command-r-08-2024"
@@ -31,6 +32,11 @@ def request(**params: Any) -> ChatRequest:
         system="Answer in one word.",
         **params,
     )
+
+
+def chat_models(models: list[ModelInfo]) -> list[ModelInfo]:
+    """The chat models of a listing (Cohere's embedding models follow them)."""
+    return [m for m in models if "embeddings" not in m.features]
 
 
 def stream_events(finish: str = "MAX_TOKENS") -> Response:
@@ -157,7 +163,7 @@ async def test_bad_request_becomes_invalid_request_error(provider: CohereProvide
 async def test_models_appear_when_the_key_is_added_and_disappear_when_removed(
     keys_file: KeysFile, provider: CohereProvider
 ) -> None:
-    assert [m.name for m in await provider.list_models()] == [m.name for m in CURATED_MODELS]
+    assert [m.name for m in chat_models(await provider.list_models())] == [m.name for m in CURATED_MODELS]
     keys_file.write()
     assert await provider.list_models() == []
     with pytest.raises(ProviderUnavailableError, match="COHERE_API_KEY"):
@@ -173,7 +179,7 @@ async def test_chat_models_the_api_lists_replace_the_curated_list(provider: Cohe
         {"name": "command-light", "endpoints": ["chat"], "context_length": 4096, "is_deprecated": True},
     ]
     fake_api.on("GET", "/v1/models", lambda _: JSONResponse({"models": models}))
-    listed = {m.name: m for m in await provider.list_models()}
+    listed = {m.name: m for m in chat_models(await provider.list_models())}
     assert set(listed) == {"command-a-03-2025", "c4ai-aya-expanse-32b"}
     assert listed["c4ai-aya-expanse-32b"].context_window == 128000
     assert listed["command-a-03-2025"].display_name == "Command A"
@@ -213,13 +219,13 @@ async def test_a_key_the_api_refuses_lists_the_models_unavailable_naming_the_key
     provider: CohereProvider, fake_api: FakeAPI
 ) -> None:
     fake_api.on("GET", "/v1/models", lambda _: error(401, f"invalid api token {KEY}"))
-    listed = await provider.list_models()
+    listed = chat_models(await provider.list_models())
     assert [m.name for m in listed] == [m.name for m in CURATED_MODELS], "the names stay listed"
     assert not any(m.available for m in listed)
     reason = listed[0].unavailable_reason or ""
     assert "the key COHERE_API_KEY was refused (HTTP 401)" in reason and KEY not in reason
     assert await provider.diagnose() == [
-        Diagnosis("cohere", "error", f"0 of {len(CURATED_MODELS)} models available"),
+        Diagnosis("cohere", "error", f"0 of {len(CURATED_MODELS) + len(EMBEDDING_MODELS)} models available"),
         Diagnosis("cohere", "error", reason),  # said once, not once per model
     ]
     fake_api.on("GET", "/v1/models", lambda _: JSONResponse({"models": []}))
@@ -235,7 +241,7 @@ async def test_an_unreachable_api_lists_the_models_unavailable_as_unreachable(ke
         port = probe.getsockname()[1]
     provider = CohereProvider(keys_file.keys, timeout_seconds=5, base_url=f"http://127.0.0.1:{port}")
     try:
-        listed = await provider.list_models()
+        listed = chat_models(await provider.list_models())
     finally:
         await provider.aclose()
     assert [m.name for m in listed] == [m.name for m in CURATED_MODELS]
@@ -264,3 +270,30 @@ async def test_openais_structured_output_penalties_and_seed_map_onto_chat_v2(
     assert (body["presence_penalty"], body["frequency_penalty"], body["seed"]) == (0.5, 0.25, 7)
     with pytest.raises(InvalidRequestError, match="logprobs"):
         check_features(model, request(logprobs=True))
+
+
+async def test_embeddings_go_through_the_sdk_embed_call_in_order_with_billed_tokens(
+    provider: CohereProvider, fake_api: FakeAPI
+) -> None:
+    def embed_reply(received: Received) -> Response:
+        texts = received.body["texts"]
+        vectors = [[float(len(text)), 0.5] for text in texts]
+        return JSONResponse(
+            {
+                "id": "e1",
+                "response_type": "embeddings_by_type",
+                "embeddings": {"float": vectors},
+                "texts": texts,
+                "meta": {"billed_units": {"input_tokens": 3 * len(texts)}},
+            }
+        )
+
+    fake_api.on("POST", "/v2/embed", embed_reply)
+    listed = {m.name: m for m in await provider.list_models()}
+    assert "embeddings" in listed["embed-v4.0"].features and not listed[MODEL].features
+    result = await provider.embed(EmbeddingRequest("embed-v4.0", ("a", "bbb"), dimensions=256))
+    assert result.vectors == ((1.0, 0.5), (3.0, 0.5))
+    assert result.usage is not None and result.usage.prompt_tokens == 6
+    [sent] = [r for r in fake_api.received if r.path == "/v2/embed"]
+    assert sent.body["model"] == "embed-v4.0" and sent.body["texts"] == ["a", "bbb"]
+    assert sent.body["output_dimension"] == 256 and sent.body["embedding_types"] == ["float"]

@@ -13,7 +13,7 @@ from genai_chatbot.chat.sqlite_store import SQLiteHistoryStore
 from genai_chatbot.governance.errors import ModelNotAllowedError
 from genai_chatbot.governance.gate import Admission, Outcome, Surface
 from genai_chatbot.models.registry import ModelRegistry
-from genai_chatbot.models.types import Message, ModelInfo
+from genai_chatbot.models.types import EmbeddingRequest, EmbeddingResult, Message, ModelInfo, Usage
 from scripted import ScriptedProvider
 
 ALICE = Principal("alice", "user", groups=("interns",))
@@ -121,3 +121,61 @@ async def test_a_chain_refuses_when_one_part_does_and_releases_the_parts_that_ad
     admission = await ChainGovernor([counting, RecordingGovernor()]).admit(ALICE, model, "page", 10)
     await admission.finish(Outcome("scripted/echo", "complete", 1, 2, 0.1))
     assert [o.status for o in counting.outcomes] == ["cancelled", "complete"]
+
+
+class Embedder(ScriptedProvider):
+    """An embedding model: one vector per text, its length the text's, and a token per character."""
+
+    name = "emb"
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("emb/vec", "emb", "vec", "Vectors", features=frozenset({"embeddings"}))]
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        usage = Usage(sum(map(len, request.inputs)), 0)
+        return EmbeddingResult(tuple((float(len(t)),) for t in request.inputs), usage)
+
+
+def embedding_service(tmp_path: Path, embedder: Embedder, governor: RecordingGovernor) -> ChatService:
+    return ChatService(
+        ModelRegistry([ScriptedProvider(["x"]), embedder]),
+        SQLiteHistoryStore(tmp_path / "chat.sqlite3"),
+        default_model="scripted/echo",
+        default_system_prompt="",
+        default_max_tokens=64,
+        governor=governor,
+    )
+
+
+async def test_embeddings_are_admitted_like_a_request_and_reported_with_their_tokens(tmp_path: Path) -> None:
+    governor = RecordingGovernor(allowed={"emb/vec"})
+    service = embedding_service(tmp_path, Embedder([]), governor)
+    try:
+        info, result = await service.embed("emb/vec", ["ab", "cde"], caller=ALICE)
+        assert info.id == "emb/vec" and result.vectors == ((2.0,), (3.0,))
+        assert governor.admitted == [("alice", "emb/vec", "v1")]
+        [outcome] = governor.outcomes
+        assert (outcome.model_id, outcome.status, outcome.prompt_tokens) == ("emb/vec", "complete", 5)
+        governor.allowed = {"scripted/echo"}
+        with pytest.raises(ModelNotAllowedError):
+            await service.embed("emb/vec", ["ab"], caller=ALICE)
+    finally:
+        await service.store.close()
+
+
+class Uncounted(Embedder):
+    """An embedding model whose API reports no token count (Cohere Embed on Bedrock without its header)."""
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        return EmbeddingResult(tuple((1.0,) for _ in request.inputs))
+
+
+async def test_embeddings_without_a_token_count_get_an_estimate_from_their_length(tmp_path: Path) -> None:
+    governor = RecordingGovernor(allowed={"emb/vec"})
+    service = embedding_service(tmp_path, Uncounted([]), governor)
+    try:
+        _, result = await service.embed("emb/vec", ["a" * 40, "bb"], caller=ALICE)
+        assert result.usage is not None and result.usage.prompt_tokens == 11 + 1
+        assert governor.outcomes[0].prompt_tokens == 12
+    finally:
+        await service.store.close()

@@ -63,6 +63,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", MESSAGE + "/feedback"): Case(owned=True),
     ("POST", MESSAGE + "/retry"): Case(body={"stream": False}, owned=True),
     ("GET", "/v1/models"): Case(),
+    ("GET", "/v1/models/{model_id:path}"): Case(params={"model_id": "scripted/echo"}),
+    ("POST", "/v1/embeddings"): Case(body={"model": "scripted/echo", "input": "hi"}),
     ("POST", "/v1/chat/completions"): Case(
         body={"model": "scripted/echo", "messages": [{"role": "user", "content": "hi"}]}
     ),

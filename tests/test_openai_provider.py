@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from fake_openai import FakeOpenAI, Recorded, Reply, chunk, default_reply, sse
+from genai_chatbot.config import OpenAICompatibleEndpoint
 from genai_chatbot.models.errors import InvalidRequestError, ProviderError, ProviderUnavailableError, RateLimitedError
-from genai_chatbot.models.providers.openai import OpenAIProvider
-from genai_chatbot.models.types import ChatChunk, ChatRequest, Message
+from genai_chatbot.models.providers.openai import OpenAICompatibleProvider, OpenAIProvider
+from genai_chatbot.models.types import ChatChunk, ChatRequest, EmbeddingRequest, ImagePart, Message, TextPart
 from genai_chatbot.secrets import FileKeySource, ProviderKeys
 
 KEY = "sk-test-abcdef1234567890"
@@ -65,8 +67,16 @@ async def test_models_appear_when_the_key_is_added_and_disappear_when_removed(
             "openai/gpt-4o",
             "openai/gpt-4o-mini",
             "openai/o3-mini",
+            "openai/text-embedding-3-small",
         ]
         assert all(m.available for m in models)
+        # Embedding models are listed for /v1/embeddings; the vision families take images, "-mini" reasoning not.
+        assert {m.name for m in models if "embeddings" in m.features} == {"text-embedding-3-small"}
+        assert {m.name for m in models if "image" in m.input_modalities} == {
+            "chatgpt-4o-latest",
+            "gpt-4o",
+            "gpt-4o-mini",
+        }
         assert {m.name: m.context_window for m in models}["gpt-4o"] == 128_000
         assert fake.last("/models").headers["authorization"] == f"Bearer {KEY}"
         write_keys(keys_file)
@@ -217,5 +227,45 @@ async def test_an_unreachable_base_url_is_unavailable_with_the_reason(keys_file:
     try:
         with pytest.raises(ProviderUnavailableError, match=r"http://127.0.0.1:9/v1 did not answer: .*server running"):
             await collect(provider)
+    finally:
+        await provider.aclose()
+
+
+PNG_B64 = "iVBORw0KGgpyZXN0"  # a PNG signature and "rest": the provider forwards bytes, it does not parse them
+
+
+async def test_a_compatible_endpoint_names_its_vision_and_embedding_models_and_serves_both(fake: FakeOpenAI) -> None:
+    endpoint = OpenAICompatibleEndpoint(
+        name="ollama",
+        base_url=f"{fake.url}/v1",
+        models=["llava", "llama3"],
+        image_models=["llava"],
+        embedding_models=["nomic-embed-text"],
+    )
+    provider = OpenAICompatibleProvider(endpoint, ProviderKeys([]), timeout_seconds=10)
+    try:
+        models = {m.name: m for m in await provider.list_models()}
+        assert list(models) == ["llava", "llama3", "nomic-embed-text"]
+        assert models["llava"].input_modalities == ("text", "image") and models["llama3"].input_modalities == ("text",)
+        assert models["nomic-embed-text"].features == frozenset({"embeddings"}) and not models["llava"].features
+        result = await provider.embed(EmbeddingRequest("nomic-embed-text", ("ab", "c")))
+        assert result.vectors == ((2.0, 0.0), (1.0, 1.0))  # in input order, though listed in reverse
+        assert result.usage is not None and result.usage.prompt_tokens == 3
+        assert fake.last("/embeddings").body["model"] == "nomic-embed-text"
+        image = ImagePart("image/png", base64.b64decode(PNG_B64), "high")
+        parts = (TextPart("Look:"), image)
+        await provider.complete(ChatRequest(model="llava", messages=(Message("user", "Look:", parts),)))
+        assert fake.last("/chat/completions").body["messages"] == [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Look:"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,iVBORw0KGgpyZXN0", "detail": "high"},
+                    },
+                ],
+            }
+        ]
     finally:
         await provider.aclose()

@@ -69,6 +69,10 @@ class LocalModelSettings(BaseModel):
     #: (context_size x vocabulary floats: about 400 MB for SmolLM2 at 2048 tokens), so it is off by default
     #: and such requests are refused with a 400 that names the field.
     logprobs: bool = False
+    #: A GGUF embedding model served by `POST /v1/embeddings` as `local/<embedding_model_name>`; none when unset.
+    embedding_model_path: Path | None = None
+    #: Its name in ids; defaults to the GGUF's file name without `.gguf`.
+    embedding_model_name: str | None = None
 
 
 class OpenAICompatibleEndpoint(BaseModel):
@@ -86,6 +90,10 @@ class OpenAICompatibleEndpoint(BaseModel):
     models: list[str] = Field(default_factory=list)
     display_name: str | None = None
     context_window: int = Field(default=4096, ge=256)
+    #: Models of this endpoint that read images in content parts (vision models), e.g. `["llava"]`.
+    image_models: list[str] = Field(default_factory=list)
+    #: Embedding models of this endpoint, served by `POST /v1/embeddings` (and listed apart from chat models).
+    embedding_models: list[str] = Field(default_factory=list)
 
 
 SageMakerFormat = Literal["tgi", "jumpstart-llama", "mistral-instruct", "openai-messages"]
@@ -180,6 +188,14 @@ class LimitSettings(BaseModel):
     max_title_chars: int = Field(default=200, ge=1)
     #: Highest `max_tokens` a request may ask for.
     max_tokens_ceiling: int = Field(default=32_768, ge=1)
+    #: Largest image in a `/v1` content part, in bytes once decoded (or fetched).
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: Most images in one `/v1/chat/completions` request.
+    max_images: int = Field(default=16, ge=0)
+    #: Most texts in one `/v1/embeddings` request.
+    max_embedding_inputs: int = Field(default=2048, ge=1)
+    #: Most characters of all texts of one `/v1/embeddings` request together.
+    max_embedding_chars: int = Field(default=1_000_000, ge=1)
 
 
 class Settings(BaseSettings):
@@ -217,6 +233,12 @@ class Settings(BaseSettings):
     #: Host names the server answers to besides localhost, 127.0.0.1, [::1] and the bound address.
     allowed_hosts: list[str] = Field(default_factory=list)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    #: Fetch `http(s)` image URLs in `/v1` content parts (else only `data:` URLs are taken): bounded by
+    #: `limits.max_image_bytes`, with a timeout, never following a redirect.
+    fetch_image_urls: bool = False
+    #: Let `fetch_image_urls` reach loopback, private and link-local addresses (refused by default: a
+    #: caller must not make the server read its own network).
+    fetch_image_urls_allow_private: bool = False
     #: Deprecated: bearer tokens mapped to user ids. Still accepted (as keys of role `user`) when `auth` is
     #: `api-keys`; move them to `genai-chatbot keys create`.
     users: dict[str, str] = Field(default_factory=dict, repr=False)  # its keys are tokens: never in a repr

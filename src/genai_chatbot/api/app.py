@@ -14,6 +14,7 @@ from genai_chatbot.api import (
     account_routes,
     admin_routes,
     auth_routes,
+    embeddings_routes,
     governance_routes,
     message_routes,
     metrics_routes,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     install_error_handlers(app)
     app.include_router(auth_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(embeddings_routes.router)
     app.include_router(session_routes.router)
     app.include_router(message_routes.router)
     app.include_router(account_routes.router)

@@ -92,6 +92,13 @@ def _enforce_chat_completion(limits: LimitSettings, body: ChatCompletionRequest)
             f"matter least), or raise {_setting('max_messages')}.",
             "messages",
         )
+    images = sum(len(message.images()) for message in body.messages)
+    if images > limits.max_images:
+        raise LimitExceededError(
+            f"The messages hold {images} images; the limit is {limits.max_images}. Send fewer, or raise "
+            f"{_setting('max_images')}.",
+            "messages",
+        )
     system_chars = 0
     for index, message in enumerate(body.messages):
         text = message.text()

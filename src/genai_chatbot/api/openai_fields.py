@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genai_chatbot.chat.requests import GenerationOptions
-from genai_chatbot.models.types import Message, ResponseFormat, Role, TextPart
+from genai_chatbot.models.types import ResponseFormat
 
 Penalty = Annotated[float, Field(ge=-2, le=2)]
 
@@ -74,15 +74,3 @@ class OpenAIFields(BaseModel):
             user=self.user,
             extra=dict(self.model_extra or {}),
         )
-
-
-def parts_of(content: str | list[Any] | None) -> tuple[TextPart, ...]:
-    """A message's content parts as the client sent them (none for plain text), for upstreams that take them."""
-    if not isinstance(content, list):
-        return ()
-    return tuple(TextPart(part.text) for part in content)
-
-
-def message(role: Role, text: str, content: str | list[Any] | None) -> Message:
-    """A message as the model interface has it, its parts kept when the client sent parts."""
-    return Message(role, text, parts_of(content))

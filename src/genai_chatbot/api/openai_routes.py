@@ -1,4 +1,4 @@
-"""The OpenAI-compatible API: `GET /v1/models` and `POST /v1/chat/completions`, stateless.
+"""The OpenAI-compatible API: `GET /v1/models`, `GET /v1/models/{id}` and `POST /v1/chat/completions`, stateless.
 
 Any OpenAI client (the official SDK, LangChain, curl) works against `http://host:port/v1`.
 
@@ -21,8 +21,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from genai_chatbot.api.deps import Caller, Service
-from genai_chatbot.api.errors import model_error_body
+from genai_chatbot.api.errors import error_body, model_error_body
+from genai_chatbot.api.images import Images
 from genai_chatbot.api.limits import Limits, enforce
+from genai_chatbot.api.openai_content import check_image_roles, content_parts
 from genai_chatbot.api.openai_tools import tool_call_deltas_json, tool_calls_json, turn_of
 from genai_chatbot.api.schemas import ChatCompletionRequest, OpenAIModel, OpenAIModelList
 from genai_chatbot.api.sse import DONE, TextEventTemplate, dumps, sse_response
@@ -69,14 +71,29 @@ async def list_models(service: Service, caller: Caller) -> OpenAIModelList:
     return OpenAIModelList(data=[OpenAIModel(id=m.id, owned_by=m.provider) for m in models if m.available])
 
 
+@router.get("/models/{model_id:path}", response_model=OpenAIModel, responses={404: {"description": "No such model"}})
+async def retrieve_model(model_id: str, service: Service, caller: Caller) -> Response:
+    """One model, as OpenAI's `models.retrieve` reads it; 404 for a model the caller may not use either."""
+    for model in await service.list_models(caller):
+        if model.id == model_id and model.available:
+            return JSONResponse(OpenAIModel(id=model.id, owned_by=model.provider).model_dump())
+    message = (
+        f"Model {model_id!r} does not exist or is not available to you; GET /v1/models lists the models you may use."
+    )
+    return JSONResponse(error_body(message, "invalid_request_error", "model", "model_not_found"), status_code=404)
+
+
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, service: Service, caller: Caller, limits: Limits) -> Response:
+async def chat_completions(
+    body: ChatCompletionRequest, service: Service, caller: Caller, limits: Limits, images: Images
+) -> Response:
     """Generate a reply; with `stream: true` as server-sent events ending in `data: [DONE]`."""
     enforce(limits, body)
+    check_image_roles(body.messages)
     system_parts = [m.text() for m in body.messages if m.role in ("system", "developer")]
     turns = [
-        turn_of(m.role, m.text(), m.tool_calls, m.tool_call_id, m.content)
-        for m in body.messages
+        turn_of(m.role, m.text(), m.tool_calls, m.tool_call_id, await content_parts(m, i, images))
+        for i, m in enumerate(body.messages)
         if m.role not in ("system", "developer")
     ]
     prepared = await service.prepare(

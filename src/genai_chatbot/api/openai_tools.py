@@ -12,9 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genai_chatbot.api.openai_fields import parts_of
 from genai_chatbot.models.errors import InvalidRequestError
-from genai_chatbot.models.types import Message, NamedToolChoice, ToolCall, ToolCallDelta, ToolChoice, ToolSpec
+from genai_chatbot.models.types import (
+    ContentPart,
+    Message,
+    NamedToolChoice,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolSpec,
+)
 
 #: OpenAI's rule for function names.
 FunctionName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -113,10 +120,14 @@ def tool_call_deltas_json(deltas: tuple[ToolCallDelta, ...]) -> list[dict[str, A
 
 
 def turn_of(
-    role: str, text: str, tool_calls: list[ToolCallIn] | None, tool_call_id: str | None, content: Any = None
+    role: str,
+    text: str,
+    tool_calls: list[ToolCallIn] | None,
+    tool_call_id: str | None,
+    parts: tuple[ContentPart, ...] = (),
 ) -> Message:
-    """One non-system message of the history as the model interface takes it, its content parts kept when
-    the client sent parts (`content`).
+    """One non-system message of the history as the model interface takes it, with its content `parts` when
+    the client sent parts.
 
     Raises `InvalidRequestError` (400, as OpenAI answers) for a tool message without the id of the call it
     answers, and for tool calls on anything but an assistant message.
@@ -130,5 +141,5 @@ def turn_of(
     if tool_calls and role != "assistant":
         raise InvalidRequestError("Only assistant messages may carry tool_calls.", param="messages")
     if role == "assistant":
-        return Message("assistant", text, parts_of(content), tool_calls=tool_calls_of(tool_calls))
-    return Message("user", text, parts_of(content))
+        return Message("assistant", text, parts, tool_calls=tool_calls_of(tool_calls))
+    return Message("user", text, parts)

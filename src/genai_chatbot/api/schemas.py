@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,18 +46,39 @@ class TextPart(BaseModel):
     text: str
 
 
+class ImageURL(BaseModel):
+    url: str = Field(
+        description="A data URL (data:image/png;base64,...), or an http(s) URL when the setting fetch_image_urls is on."
+    )
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePartIn(BaseModel):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPartIn = Annotated[TextPart | ImagePartIn, Field(discriminator="type")]
+
+
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[ContentPartIn] | None = None
     tool_calls: list[ToolCallIn] | None = Field(default=None, description="An assistant's calls of tools.")
     tool_call_id: str | None = Field(default=None, description="A tool message: the id of the call it answers.")
 
     def text(self) -> str:
+        """The message's text: its text parts joined, images left out."""
         if isinstance(self.content, list):
-            return "".join(part.text for part in self.content)
+            return "".join(part.text for part in self.content if isinstance(part, TextPart))
         return self.content or ""
+
+    def images(self) -> list[ImagePartIn]:
+        return (
+            [part for part in self.content if isinstance(part, ImagePartIn)] if isinstance(self.content, list) else []
+        )
 
 
 class StreamOptions(BaseModel):
@@ -83,6 +104,21 @@ class OpenAIModel(BaseModel):
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str
+
+
+class EmbeddingRequest(BaseModel):
+    """The body of `POST /v1/embeddings`, as OpenAI defines it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(description="An embedding model id from GET /v1/models, e.g. openai/text-embedding-3-small.")
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A text or a list of texts (token arrays are refused); bounded by the settings "
+        "limits.max_embedding_inputs and limits.max_embedding_chars."
+    )
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1, description="Shorter vectors, where the model can.")
+    user: str | None = None
 
 
 class OpenAIModelList(BaseModel):

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
+from genai_chatbot.chat.embedding import embed as embed_texts
 from genai_chatbot.chat.errors import SHUTTING_DOWN, MessageNotFoundError, SessionNotFoundError, TurnInProgressError
 from genai_chatbot.chat.fallbacks import (
     NO_FALLBACKS,
@@ -42,10 +43,11 @@ from genai_chatbot.governance.errors import ModelNotAllowedError
 from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.features import check_features
+from genai_chatbot.models.inputs import check_chat_inputs
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.models.tool_calls import NO_TOOLS, ToolRequest
-from genai_chatbot.models.types import ChatChunk, ChatResult, Message, ModelInfo
+from genai_chatbot.models.types import ChatChunk, ChatResult, EmbeddingResult, Message, ModelInfo
 from genai_chatbot.secrets import SourceStatus
 from genai_chatbot.stores import open_store
 
@@ -153,6 +155,29 @@ class ChatService:
             result = replace(result, usage=await count_usage(prepared, result.text))
         return result
 
+    async def embed(
+        self,
+        model_id: str,
+        inputs: Sequence[str],
+        *,
+        dimensions: int | None = None,
+        user: str | None = None,
+        caller: Principal | str = "default",
+        surface: Surface = "v1",
+    ) -> tuple[ModelInfo, EmbeddingResult]:
+        """The vectors of `inputs` from the embedding model `model_id`, admitted by the governor like a chat
+        request (see `chat/embedding.py`); and the model."""
+        return await embed_texts(
+            self.registry,
+            self.governor,
+            model_id,
+            inputs,
+            dimensions=dimensions,
+            user=user,
+            caller=caller_of(caller),
+            surface=surface,
+        )
+
     async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
         """The provider's chunks for `prepared`, once admitted; reported to the governor when they end.
 
@@ -249,10 +274,12 @@ class ChatService:
         return await self.governor.visible_models(caller_of(caller), models)
 
     async def allowed_model(self, who: Principal | str, model_id: str | None) -> ModelInfo:
-        """The model `model_id` names (the default when None); `ModelNotAllowedError` when `who` may not use it."""
+        """The chat model `model_id` names (the default when None); `ModelNotAllowedError` when `who` may not use
+        it, `InvalidRequestError` for an embedding model."""
         _, info = await self.registry.resolve(model_id or self.default_model)
         if self.governor is not OPEN_GOVERNOR and not await self.governor.visible_models(caller_of(who), [info]):
             raise ModelNotAllowedError(info.id)
+        check_chat_inputs(info, ())  # a session or terminal chat with an embedding model could never answer
         return info
 
     async def prepare(
@@ -275,6 +302,7 @@ class ChatService:
         if not messages:
             raise InvalidRequestError("messages must contain at least one message.", param="messages")
         provider, info = await self.registry.resolve(model_id or self.default_model)
+        check_chat_inputs(info, messages)  # images only to models that take them; no chat with embedding models
         if not info.available and info.id not in self.fallbacks.fallbacks:  # else its fallbacks answer
             raise ProviderUnavailableError(unavailable(info))
         if system is None:

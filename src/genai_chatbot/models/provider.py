@@ -11,14 +11,17 @@ import abc
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.errors import InvalidRequestError, ModelError
 from genai_chatbot.models.tool_calls import ToolCallGatherer
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
     ChatResult,
     Diagnosis,
+    EmbeddingRequest,
+    EmbeddingResult,
     FinishReason,
+    ImagePart,
     Message,
     ModelInfo,
     Usage,
@@ -28,6 +31,9 @@ from genai_chatbot.models.types import (
 # characters a token, so three over-counts a little and keeps trimmed histories inside the window.
 _CHARS_PER_TOKEN_ESTIMATE = 3
 _TOKENS_PER_MESSAGE_OVERHEAD = 4
+# An image's share of the window, on the safe side: Claude counts about 1,600 tokens for a 1-megapixel
+# image, OpenAI at most about 1,100 for a high-detail one.
+_IMAGE_TOKENS_ESTIMATE = 1600
 
 
 class Provider(abc.ABC):
@@ -76,6 +82,16 @@ class Provider(abc.ABC):
             logprobs={"content": logprobs} if logprobs else None,
         )
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """Embed texts with one of this provider's embedding models (those listing the feature "embeddings").
+
+        The chat service calls it only for such models; the default refuses, for providers that have none.
+        """
+        raise InvalidRequestError(
+            f"Provider {self.name!r} has no embedding models; use a model that GET /v1/models lists for embeddings.",
+            param="model",
+        )
+
     async def count_tokens(self, model: str, system: str | None, messages: Sequence[Message]) -> list[int]:
         """Token counts of `system` (first item, 0 when absent) and then of each message.
 
@@ -83,10 +99,14 @@ class Provider(abc.ABC):
         hold a tokenizer override it with exact counts.
         """
         texts = [system or "", *(m.content for m in messages)]
-        return [
+        counts = [
             (len(t) // _CHARS_PER_TOKEN_ESTIMATE + _TOKENS_PER_MESSAGE_OVERHEAD) if t or i else 0
             for i, t in enumerate(texts)
         ]
+        for i, message in enumerate(messages, start=1):
+            if message.parts:  # images are no text, but they take room in the window
+                counts[i] += _IMAGE_TOKENS_ESTIMATE * sum(isinstance(part, ImagePart) for part in message.parts)
+        return counts
 
     async def diagnose(self) -> list[Diagnosis]:
         """Check this provider for `doctor`; by default from its model list. Providers add their own checks."""

@@ -14,7 +14,16 @@ from collections.abc import AsyncIterator, Sequence
 
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, Diagnosis, Message, ModelInfo
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    Diagnosis,
+    EmbeddingRequest,
+    EmbeddingResult,
+    Message,
+    ModelInfo,
+)
 from genai_chatbot.secrets import ProviderKeys
 
 
@@ -69,6 +78,13 @@ class RedactingProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
             return await self.inner.complete(request)
+        except ModelError as exc:
+            redact_error(exc, self._keys)
+            raise
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        try:
+            return await self.inner.embed(request)
         except ModelError as exc:
             redact_error(exc, self._keys)
             raise

@@ -143,6 +143,24 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """Embed `inputs` (texts) with an embedding model; `dimensions` shortens the vectors where the model can."""
+
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResult:
+    """One vector per input, in the order of the inputs; `usage.prompt_tokens` counts the inputs' tokens."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationDefaults:
     """The sampling a model uses when a request sets none; `None` leaves a parameter to the provider's API.
 

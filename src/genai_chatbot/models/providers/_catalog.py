@@ -18,6 +18,7 @@ def model_info(
     streaming: bool = True,
     extra: Mapping[str, str] | None = None,
     defaults: GenerationDefaults | None = None,
+    input_modalities: tuple[str, ...] = ("text",),
     features: frozenset[str] = frozenset(),
 ) -> ModelInfo:
     """A model as the model list shows it: id `provider/name`, unavailable exactly when a reason is given."""
@@ -32,6 +33,7 @@ def model_info(
         unavailable_reason=unavailable_reason,
         extra=dict(extra or {}),
         defaults=defaults or GenerationDefaults(),
+        input_modalities=input_modalities,
         features=features,
     )
 

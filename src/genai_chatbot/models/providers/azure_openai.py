@@ -7,6 +7,10 @@
     AZURE_OPENAI_API_KEY__Model1              "…"
     AZURE_OPENAI_API_DEPLOYMENT_NAME__Model1  "Model1DeploymentName"
 
+Embedding deployments are listed the same way under `AZURE_OPENAI_EMBEDDING_MODELS` (each with the same
+five keys) and served by `POST /v1/embeddings`. A deployment whose model or deployment name is of an
+OpenAI vision family (gpt-4o, gpt-4.1, ...) takes images.
+
 Each model is `azure_openai/Model1`. A model whose keys are incomplete is listed as unavailable, naming the
 missing keys. Everything is read from the keys at list and stream time, so editing the secret adds, changes
 or removes deployments without a restart. Each model keeps one connection pool, rebuilt when its base,
@@ -23,14 +27,16 @@ from urllib.parse import quote, urlencode
 from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.features import OPENAI_PROTOCOL
 from genai_chatbot.models.provider import Provider
-from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers.openai import context_window
+from genai_chatbot.models.providers.openai_capabilities import openai_model_info, takes_images
+from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_wire import ErrorContext, OpenAIWire, chat_body, close_wire
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ModelInfo
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys, mask_url_credentials
 
 MODELS_KEY = "AZURE_OPENAI_MODELS"
+EMBEDDING_MODELS_KEY = "AZURE_OPENAI_EMBEDDING_MODELS"
 _FIELDS = ("API_TYPE", "API_VERSION", "API_BASE", "API_KEY", "API_DEPLOYMENT_NAME")
 _SUPPORTED_API_TYPES = ("azure",)
 
@@ -40,9 +46,9 @@ def key_name(field: str, model: str) -> str:
     return f"AZURE_OPENAI_{field}__{model}"
 
 
-def configured_models(snapshot: KeysSnapshot) -> list[str]:
-    """The model ids in `AZURE_OPENAI_MODELS`, trimmed, without empty items or repeats."""
-    names = (name.strip() for name in (snapshot.get(MODELS_KEY) or "").split(","))
+def configured_models(snapshot: KeysSnapshot, key: str = MODELS_KEY) -> list[str]:
+    """The model ids in `AZURE_OPENAI_MODELS` (or `key`), trimmed, without empty items or repeats."""
+    names = (name.strip() for name in (snapshot.get(key) or "").split(","))
     return list(dict.fromkeys(name for name in names if name))
 
 
@@ -96,14 +102,18 @@ class AzureOpenAIProvider(Provider):
     async def list_models(self) -> list[ModelInfo]:
         snapshot = await self._keys.current()
         infos = []
-        for model in configured_models(snapshot):
+        embedding = configured_models(snapshot, EMBEDDING_MODELS_KEY)
+        for model in dict.fromkeys([*configured_models(snapshot), *embedding]):
             found = read_deployment(snapshot, model)
+            deployment = found.deployment if isinstance(found, Deployment) else model
             infos.append(
-                model_info(
+                openai_model_info(
                     self.name,
                     model,
                     f"{model} (Azure OpenAI)",
-                    context_window=context_window(found.deployment if isinstance(found, Deployment) else model),
+                    embeddings=model in embedding,
+                    images=takes_images(model) or takes_images(deployment),
+                    context_window=context_window(deployment),
                     unavailable_reason=found if isinstance(found, str) else None,
                     features=OPENAI_PROTOCOL,
                 )
@@ -114,7 +124,7 @@ class AzureOpenAIProvider(Provider):
     async def _wire(self, model: str) -> AsyncIterator[tuple[OpenAIWire, Deployment]]:
         """The wire of `model`'s deployment, leased while in use, and the deployment."""
         snapshot = await self._keys.current()
-        if model not in configured_models(snapshot):
+        if model not in configured_models(snapshot) and model not in configured_models(snapshot, EMBEDDING_MODELS_KEY):
             raise ProviderUnavailableError(
                 f"Azure OpenAI model {model!r} is not in {MODELS_KEY}; add it there with its five keys."
             )
@@ -146,6 +156,11 @@ class AzureOpenAIProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResult:
         async with self._wire(request.model) as (wire, deployment):
             return await wire.complete(_path(deployment), chat_body(deployment.deployment, request))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._wire(request.model) as (wire, deployment):
+            path = f"deployments/{quote(deployment.deployment, safe='')}/embeddings"
+            return await embed_over(wire, path, deployment.deployment, request)
 
     async def aclose(self) -> None:
         await self._wires.aclose()

@@ -33,6 +33,7 @@ from genai_chatbot.models.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from genai_chatbot.models.inputs import EMBEDDINGS
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.providers._aws import (
     CREDENTIALS_HINT,
@@ -47,6 +48,9 @@ from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._pump import pump, whole_reply
 from genai_chatbot.models.providers.bedrock_access import ModelAccess, check_access
+from genai_chatbot.models.providers.bedrock_embeddings import context_window as embedding_window
+from genai_chatbot.models.providers.bedrock_embeddings import embed as embed_with
+from genai_chatbot.models.providers.bedrock_embeddings import embedding_catalog
 from genai_chatbot.models.providers.bedrock_models import (
     NO_STREAMING,
     BedrockModel,
@@ -56,7 +60,16 @@ from genai_chatbot.models.providers.bedrock_models import (
     usage_from,
 )
 from genai_chatbot.models.providers.bedrock_tools import ToolUseStream, tool_features
-from genai_chatbot.models.types import ChatChunk, ChatRequest, Diagnosis, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    Diagnosis,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+    ModelInfo,
+    Usage,
+)
 from genai_chatbot.per_loop import LoopLock
 
 logger = logging.getLogger(__name__)
@@ -173,13 +186,15 @@ class BedrockProvider(Provider):
         bedrock = self._client("bedrock")
         # Not filtered by inference type: profile-only models must be seen to be offered via their profile.
         summaries = bedrock.list_foundation_models(byOutputModality="TEXT")["modelSummaries"]
+        embedding = bedrock.list_foundation_models(byOutputModality="EMBEDDING")["modelSummaries"]
         profiles: list[dict[str, Any]] = []
         try:
             for page in bedrock.get_paginator("list_inference_profiles").paginate(typeEquals="SYSTEM_DEFINED"):
                 profiles.extend(page["inferenceProfileSummaries"])
         except ClientError as exc:  # on-demand models still work without profiles
             logger.warning("Cannot list Bedrock inference profiles in %s: %s", self.region, error_code(exc))
-        return {model.name: model for model in catalog_from(summaries, profiles)}
+        models = [*catalog_from(summaries, profiles), *embedding_catalog(embedding)]
+        return {model.name: model for model in models}
 
     async def _models(self) -> dict[str, BedrockModel]:
         async with self._list_lock:
@@ -224,10 +239,11 @@ class BedrockProvider(Provider):
                 model.name,
                 model.display_name,
                 streaming=model.streaming,
-                context_window=model.context_window,
+                context_window=embedding_window(model.base_id) if model.embeddings else model.context_window,
                 unavailable_reason=self._denied.get(model.name) or self._access.reasons.get(model.base_id),
+                input_modalities=("text", "image") if model.images else ("text",),
+                features=frozenset({EMBEDDINGS}) if model.embeddings else tool_features(model.base_id),
                 extra={"region": self.region, "base_model": model.base_id},
-                features=tool_features(model.base_id),
             )
             for model in catalog.values()
         ]
@@ -255,6 +271,18 @@ class BedrockProvider(Provider):
         try:
             async for chunk in chunks:
                 yield chunk
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, model.name) from None
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """Titan Text Embeddings and Cohere Embed through InvokeModel (see `bedrock_embeddings`)."""
+        model = await self._model(request.model)
+        loop = asyncio.get_running_loop()
+        try:
+            runtime = await loop.run_in_executor(self._executor, self._client, "bedrock-runtime")
+            return await loop.run_in_executor(self._executor, embed_with, runtime, model, request)
         except ModelError:
             raise
         except Exception as exc:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from genai_chatbot.models.providers.bedrock_tools import converse_messages, has_tool_parts, tool_config
-from genai_chatbot.models.types import ChatRequest, Message, Usage
+from genai_chatbot.models.providers.bedrock_tools import has_tool_parts, tool_blocks, tool_config
+from genai_chatbot.models.types import ChatRequest, ImagePart, Message, Usage
 
 _NO_SYSTEM_PROMPT = ("amazon.titan-text", "mistral.mistral-7b-instruct", "mistral.mixtral-8x7b-instruct", "ai21.j2-")
 NO_STREAMING = ("ai21.j2-",)  # ConverseStream unsupported; ListFoundationModels says so for the others
@@ -46,6 +46,10 @@ class BedrockModel:
     base_id: str
     display_name: str
     streaming: bool = True
+    #: Reads images (Bedrock lists IMAGE among its input modalities): sent as Converse image blocks.
+    images: bool = False
+    #: An embedding model (Titan Text Embeddings, Cohere Embed), called through InvokeModel.
+    embeddings: bool = False
 
     @property
     def context_window(self) -> int:
@@ -83,11 +87,14 @@ def catalog_from(summaries: list[dict[str, Any]], profiles: list[dict[str, Any]]
         display = f"{summary.get('providerName', '')} {summary.get('modelName', model_id)}".strip()
         streaming = bool(summary.get("responseStreamingSupported", True)) and not model_id.startswith(NO_STREAMING)
         types = summary.get("inferenceTypesSupported", [])
+        images = "IMAGE" in inputs
         if "ON_DEMAND" in types:
-            models.append(BedrockModel(model_id, model_id, display, streaming))
+            models.append(BedrockModel(model_id, model_id, display, streaming, images))
         elif "INFERENCE_PROFILE" in types:
             models.extend(
-                BedrockModel(p["inferenceProfileId"], model_id, p.get("inferenceProfileName") or display, streaming)
+                BedrockModel(
+                    p["inferenceProfileId"], model_id, p.get("inferenceProfileName") or display, streaming, images
+                )
                 for p in profiles_by_model.get(model_id, [])
             )
     return sorted(models, key=lambda m: m.name)
@@ -96,30 +103,31 @@ def catalog_from(summaries: list[dict[str, Any]], profiles: list[dict[str, Any]]
 def converse_arguments(model: BedrockModel, request: ChatRequest) -> dict[str, Any]:
     """The keyword arguments of `converse`/`converse_stream` for `request`, with the family quirks applied."""
     system_parts = [request.system] if request.system else []
-    turns: list[Message] = []
+    turns: list[dict[str, Any]] = []
+    history_has_tools = False
     for message in request.messages:
         if message.role == "system":
             system_parts.append(message.content)
-        elif turns and turns[-1].role == message.role and not has_tool_parts(message) and not has_tool_parts(turns[-1]):
-            # Converse wants user and assistant to alternate (turns with tool blocks: see `converse_messages`)
-            turns[-1] = Message(message.role, f"{turns[-1].content}\n\n{message.content}")
+            continue
+        role = "user" if message.role == "tool" else message.role  # tool results are user turns to Converse
+        if has_tool_parts(message):
+            history_has_tools = True
+            blocks = tool_blocks(message)
         else:
-            turns.append(message)
+            blocks = content_blocks(message)
+        if turns and turns[-1]["role"] == role:  # Converse wants user and assistant to alternate
+            _append(turns[-1]["content"], blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
     system = "\n\n".join(system_parts)
     if system and model.base_id.startswith(_NO_SYSTEM_PROMPT):
-        first_user = next((i for i, m in enumerate(turns) if m.role == "user"), None)
+        first_user = next((turn for turn in turns if turn["role"] == "user"), None)
         if first_user is None:
-            turns.insert(0, Message("user", system))
+            turns.insert(0, {"role": "user", "content": [{"text": system}]})
         else:
-            turns[first_user] = Message("user", f"{system}\n\n{turns[first_user].content}")
+            first_user["content"] = _append([{"text": system}], first_user["content"])
         system = ""
-    arguments: dict[str, Any] = {
-        "modelId": model.name,
-        "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in turns],
-    }
-    history_has_tools = any(has_tool_parts(m) for m in turns)
-    if history_has_tools:
-        arguments["messages"] = converse_messages(turns)
+    arguments: dict[str, Any] = {"modelId": model.name, "messages": turns}
     tools = tool_config(request, history_has_tools)
     if tools is not None:
         arguments["toolConfig"] = tools
@@ -137,6 +145,29 @@ def converse_arguments(model: BedrockModel, request: ChatRequest) -> dict[str, A
     if config:
         arguments["inferenceConfig"] = config
     return arguments
+
+
+def content_blocks(message: Message) -> list[dict[str, Any]]:
+    """`message`'s Converse content: one text block, or its parts in order, images as image blocks."""
+    if not message.parts:
+        return [{"text": message.content}]
+    blocks: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, ImagePart):
+            image_format = part.media_type.partition("/")[2]  # png, jpeg, gif, webp: Converse's own names
+            blocks.append({"image": {"format": image_format, "source": {"bytes": part.data}}})
+        elif part.text:
+            blocks.append({"text": part.text})
+    return blocks or [{"text": message.content}]
+
+
+def _append(blocks: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`more` appended to `blocks` in place, two texts that meet joined into one paragraph-separated text."""
+    if blocks and more and "text" in blocks[-1] and "text" in more[0]:
+        blocks[-1] = {"text": f"{blocks[-1]['text']}\n\n{more[0]['text']}"}
+        more = more[1:]
+    blocks.extend(more)
+    return blocks
 
 
 def usage_from(usage: dict[str, Any] | None) -> Usage | None:

@@ -77,7 +77,8 @@ def tool_config(request: ChatRequest, history_has_tools: bool) -> dict[str, Any]
     return config
 
 
-def _blocks(message: Message) -> list[dict[str, Any]]:
+def tool_blocks(message: Message) -> list[dict[str, Any]]:
+    """A message with tool calls, or a tool result, as Converse content blocks."""
     if message.role == "tool":
         result = {"toolUseId": message.tool_call_id, "content": [{"text": message.content}]}
         return [{"toolResult": result}]
@@ -86,20 +87,6 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
         arguments = parsed_arguments(call)
         blocks.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}})
     return blocks
-
-
-def converse_messages(turns: list[Message]) -> list[dict[str, Any]]:
-    """Converse's `messages` for a history with tool calls or results: tool results are user turns, and
-    consecutive turns of one role share one message."""
-    messages: list[dict[str, Any]] = []
-    for message in turns:
-        role = "user" if message.role == "tool" else message.role
-        blocks = _blocks(message)
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
-    return messages
 
 
 class ToolUseStream:

@@ -17,6 +17,7 @@ stays an honest bound instead of being multiplied by hidden retries.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -29,12 +30,15 @@ from genai_chatbot.models.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from genai_chatbot.models.inputs import EMBEDDINGS
 from genai_chatbot.models.providers._catalog import CatalogModel
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._http_errors import ErrorContext
 from genai_chatbot.models.providers._key_checks import KeyCheck, KeyChecks
 from genai_chatbot.models.providers._keyed_sdk import KeyedSDKProvider
 from genai_chatbot.models.providers._retry_after import retry_after_from
+from genai_chatbot.models.providers.cohere_embeddings import EMBEDDING_MODELS
+from genai_chatbot.models.providers.cohere_embeddings import embed as embed_texts
 from genai_chatbot.models.providers.cohere_tools import (
     COHERE_TOOL_FEATURES,
     calls_of,
@@ -42,7 +46,16 @@ from genai_chatbot.models.providers.cohere_tools import (
     tool_arguments,
     tool_message,
 )
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, FinishReason, ModelInfo, Usage
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+    ModelInfo,
+    Usage,
+)
 from genai_chatbot.secrets import ProviderKeys
 
 logger = logging.getLogger(__name__)
@@ -113,7 +126,12 @@ class CohereProvider(KeyedSDKProvider):
                 for model in CURATED_MODELS
             ]
         models, reason = await self._models_for(api_key, base_url)
-        return [model.info(self.name, reason, COHERE_FEATURES | COHERE_TOOL_FEATURES) for model in models]
+        embedding = [
+            dataclasses.replace(model.info(self.name, reason), features=frozenset({EMBEDDINGS}))
+            for model in EMBEDDING_MODELS
+        ]
+        chat = (model.info(self.name, reason, COHERE_FEATURES | COHERE_TOOL_FEATURES) for model in models)
+        return [*chat, *embedding]
 
     async def _models_for(self, api_key: str, base_url: str | None) -> tuple[tuple[CatalogModel, ...], str | None]:
         """The key's chat models and why they are unusable (None: usable), asked once per key until refresh."""
@@ -182,6 +200,13 @@ class CohereProvider(KeyedSDKProvider):
             usage=_usage(response.usage),
             tool_calls=calls_of(response.message),
         )
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._client() as (client, base_url):
+            try:
+                return await embed_texts(client, request)
+            except Exception as exc:
+                raise self._translate(exc, base_url) from exc
 
     async def refresh(self) -> None:
         self._discovered.clear()

@@ -37,10 +37,13 @@ from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._finish import finish_reason
 from genai_chatbot.models.providers._local_tools import LOCAL_TOOL_FEATURES, forced_call, plain_history
 from genai_chatbot.models.providers._pump import pump
+from genai_chatbot.models.providers.local_embeddings import LocalEmbeddingModel
 from genai_chatbot.models.providers.local_fields import LOCAL_FEATURES, chat_logprobs, llama_fields
 from genai_chatbot.models.types import (
     ChatChunk,
     ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResult,
     FinishReason,
     GenerationDefaults,
     Message,
@@ -160,6 +163,8 @@ class LocalProvider(Provider):
         self._load_lock = threading.Lock()
         #: Tokens generated since start, across requests; written only by the worker thread.
         self.tokens_generated = 0
+        path = settings.embedding_model_path
+        self._embedding = LocalEmbeddingModel(settings, path) if path is not None else None
 
     def _unavailable_reason(self) -> str | None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -173,19 +178,24 @@ class LocalProvider(Provider):
     async def list_models(self) -> list[ModelInfo]:
         reason = self._unavailable_reason()
         display = "SmolLM2 135M Instruct (embedded)" if self._settings.model_path is None else self._model_name
-        return [
-            model_info(
-                self.name,
-                self._model_name,
-                display,
-                context_window=self._settings.context_size,
-                unavailable_reason=reason,
-                defaults=self.defaults,
-                features=LOCAL_FEATURES
-                | LOCAL_TOOL_FEATURES
-                | ({features.LOGPROBS} if self._settings.logprobs else set()),
-            )
-        ]
+        chat = model_info(
+            self.name,
+            self._model_name,
+            display,
+            context_window=self._settings.context_size,
+            unavailable_reason=reason,
+            defaults=self.defaults,
+            features=self._features,
+        )
+        if self._embedding is None:
+            return [chat]
+        llama_missing = reason if importlib.util.find_spec("llama_cpp") is None else None
+        return [chat, self._embedding.info(self.name, llama_missing)]
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        if self._embedding is None or request.model != self._embedding.name:
+            return await super().embed(request)
+        return await self._embedding.embed(request)
 
     def _model(self) -> _LoadedModel:
         with self._load_lock:
@@ -293,3 +303,5 @@ class LocalProvider(Provider):
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._embedding is not None:
+            self._embedding.close()

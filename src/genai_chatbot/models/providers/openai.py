@@ -17,9 +17,10 @@ from genai_chatbot.models.errors import ProviderUnavailableError
 from genai_chatbot.models.features import OPENAI_PROTOCOL
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.provider_spec import ProviderSpec
-from genai_chatbot.models.providers._catalog import model_info
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
+from genai_chatbot.models.providers.openai_capabilities import is_embedding_model, openai_model_info, takes_images
+from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_vendors import OPENAI, OpenAIVendor
 from genai_chatbot.models.providers.openai_wire import (
     ErrorContext,
@@ -28,7 +29,14 @@ from genai_chatbot.models.providers.openai_wire import (
     chat_body,
     close_wire,
 )
-from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, ModelInfo
+from genai_chatbot.models.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ModelInfo,
+)
 from genai_chatbot.secrets import KeysSnapshot, ProviderKeys
 
 # A model listing only checks that the endpoint is there; it should not hang a model list for a minute.
@@ -84,14 +92,19 @@ class OpenAIProvider(Provider):
                 listing = await wire.list_ids(min(self._timeout, _LIST_TIMEOUT_SECONDS))
                 if listing.error is not None:
                     return [self._info(self.vendor.listing_fallback or self.name, listing.error.message)], False
-                return [self._info(model) for model in listing.ids if self.vendor.is_chat_model(model)], True
+                usable = (m for m in listing.ids if self.vendor.is_chat_model(m) or is_embedding_model(m))
+                return [self._info(model) for model in usable], True
 
             return await self._listing.get(wire, fetch)
 
     def _info(self, model: str, unavailable: str | None = None) -> ModelInfo:
-        window = self.vendor.context_window(model)
-        return model_info(
-            self.name, model, context_window=window, unavailable_reason=unavailable, features=OPENAI_PROTOCOL
+        return openai_model_info(
+            self.name,
+            model,
+            embeddings=is_embedding_model(model),
+            images=takes_images(model),
+            context_window=self.vendor.context_window(model),
+            unavailable_reason=unavailable,
         )
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
@@ -105,6 +118,10 @@ class OpenAIProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResult:
         async with self._wire(await self._keys.current()) as wire:
             return await wire.complete("chat/completions", self._body(request))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._wire(await self._keys.current()) as wire:
+            return await embed_over(wire, "embeddings", request.model, request)
 
     async def refresh(self) -> None:
         self._listing.clear()
@@ -174,17 +191,20 @@ class OpenAICompatibleProvider(Provider):
 
     def _infos(self, models: list[str], unavailable: str | None = None) -> list[ModelInfo]:
         label = self._endpoint.display_name or self.name
+        embedding = self._endpoint.embedding_models
         return [
-            model_info(
+            openai_model_info(
                 self.name,
                 model,
                 f"{model} ({label})",
+                embeddings=model in embedding,
+                images=model in self._endpoint.image_models,
                 context_window=self._endpoint.context_window,
                 unavailable_reason=unavailable,
                 extra={"base_url": self._base},
                 features=OPENAI_PROTOCOL,  # forwarded as they are: the endpoint answers for what it lacks
             )
-            for model in models
+            for model in dict.fromkeys([*models, *embedding])
         ]
 
     async def _ready_key(self) -> str | None:
@@ -201,6 +221,10 @@ class OpenAICompatibleProvider(Provider):
     async def complete(self, request: ChatRequest) -> ChatResult:
         async with self._wire(await self._ready_key()) as wire:
             return await wire.complete("chat/completions", chat_body(request.model, request))
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        async with self._wire(await self._ready_key()) as wire:
+            return await embed_over(wire, "embeddings", request.model, request)
 
     async def refresh(self) -> None:
         self._listing.clear()

@@ -119,12 +119,16 @@ class OpenAIWire:
                 continue
             raise error
 
-    async def complete(self, path: str, body: dict[str, Any]) -> ChatResult:
-        """A whole reply."""
+    async def post(self, path: str, body: dict[str, Any]) -> bytes:
+        """POST `body` as JSON to `path` (relative to the base URL) and read the whole answer; errors raised."""
         response = await self.http.send("POST", self.base + path + self.query, self.headers, json.dumps(body).encode())
         if response.status >= 400:
             raise (await self._error(response))[0]
-        raw = await self.http.read(response)
+        return await self.http.read(response)
+
+    async def complete(self, path: str, body: dict[str, Any]) -> ChatResult:
+        """A whole reply."""
+        raw = await self.post(path, body)
         try:
             reply = json.loads(raw)
             choice = (reply.get("choices") or [None])[0]
