@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from genai_chatbot.models.errors import InvalidRequestError
+from genai_chatbot.models.features import EMBEDDINGS  # the feature an embedding model lists; it does not chat
 from genai_chatbot.models.types import ImagePart, Message, ModelInfo
 
-#: The feature an embedding model lists (`ModelInfo.features`); such a model does not chat.
-EMBEDDINGS = "embeddings"
+__all__ = ["EMBEDDINGS", "check_chat_inputs", "check_embeddings", "is_embedding_model"]
 
 
 def is_embedding_model(info: ModelInfo) -> bool:
-    """Whether `info` is an embedding model: served by `/v1/embeddings`, never offered for chat."""
+    """Whether `info` is an embedding model: served by the embeddings API, never offered for chat."""
     return EMBEDDINGS in info.features
 
 
@@ -25,8 +25,8 @@ def check_chat_inputs(info: ModelInfo, messages: Iterable[Message]) -> None:
     """Refuse a chat with `info` that it cannot take: it embeds only, or it reads no images and some are sent."""
     if is_embedding_model(info):
         raise InvalidRequestError(
-            f"Model {info.id} is an embedding model; it does not chat. Send its input to POST /v1/embeddings, "
-            "or pick a chat model from GET /v1/models.",
+            f"Model {info.id} is an embedding model; it does not chat. Send its input to the embeddings API, "
+            "or pick a chat model from the model list.",
             param="model",
         )
     if "image" in info.input_modalities:
@@ -34,7 +34,7 @@ def check_chat_inputs(info: ModelInfo, messages: Iterable[Message]) -> None:
     if any(isinstance(part, ImagePart) for message in messages for part in message.parts):
         raise InvalidRequestError(
             f"Model {info.id} does not take images (its inputs: {', '.join(info.input_modalities)}); send text "
-            "only, or pick a model whose input_modalities include image (GET /api/models shows them).",
+            "only, or pick a model whose input_modalities include image (the model list shows them).",
             param="messages",
         )
 
@@ -44,7 +44,7 @@ def check_embeddings(info: ModelInfo) -> None:
     if not is_embedding_model(info):
         raise InvalidRequestError(
             f"Model {info.id} does not do embeddings (feature 'embeddings'); it is a chat model. Pick an "
-            "embedding model from GET /v1/models (one of the providers' embedding models, or the local "
+            "embedding model from the model list (one of the providers' embedding models, or the local "
             "embedding model set with local.embedding_model_path).",
             param="model",
         )

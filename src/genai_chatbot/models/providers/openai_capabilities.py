@@ -41,6 +41,6 @@ def openai_model_info(
         display_name,
         input_modalities=("text", "image") if images and not embeddings else ("text",),
         # A chat model's fields are all forwarded: the upstream answers for what it lacks.
-        features=frozenset({EMBEDDINGS}) if embeddings else OPENAI_PROTOCOL,
+        features=frozenset({EMBEDDINGS}) if embeddings else fields.pop("features", OPENAI_PROTOCOL),
         **fields,
     )
