@@ -164,7 +164,7 @@ async def test_embedding_deployments_are_listed_apart_and_embed_through_their_de
         AZURE_OPENAI_API_DEPLOYMENT_NAME__Embed1="text-embedding-3-small",
     )
     models = {m.name: m for m in await provider.list_models()}
-    assert models["Embed1"].features == frozenset({"embeddings"}) and not models["Model1"].features
+    assert models["Embed1"].features == frozenset({"embeddings"}) and "embeddings" not in models["Model1"].features
     result = await provider.embed(EmbeddingRequest("Embed1", ("hello",)))
     assert result.vectors == ((5.0, 0.0),)
     sent = fake.last("/embeddings")

@@ -290,7 +290,7 @@ async def test_embeddings_go_through_the_sdk_embed_call_in_order_with_billed_tok
 
     fake_api.on("POST", "/v2/embed", embed_reply)
     listed = {m.name: m for m in await provider.list_models()}
-    assert "embeddings" in listed["embed-v4.0"].features and not listed[MODEL].features
+    assert "embeddings" in listed["embed-v4.0"].features and "embeddings" not in listed[MODEL].features
     result = await provider.embed(EmbeddingRequest("embed-v4.0", ("a", "bbb"), dimensions=256))
     assert result.vectors == ((1.0, 0.5), (3.0, 0.5))
     assert result.usage is not None and result.usage.prompt_tokens == 6

@@ -112,10 +112,10 @@ def test_an_embedding_model_asked_to_chat_or_for_a_session_is_a_400_that_points_
 ) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         sdk.chat.completions.create(model=EMBEDDER, messages=[{"role": "user", "content": "hi"}])
-    assert EMBEDDER in refused.value.message and "/v1/embeddings" in refused.value.message
+    assert EMBEDDER in refused.value.message and "embeddings API" in refused.value.message
     with httpx.Client(base_url=url, timeout=30) as client:  # nor can a session be opened with it
         session = client.post("/api/sessions", json={"model": EMBEDDER})
-        assert session.status_code == 400 and "/v1/embeddings" in session.json()["error"]["message"]
+        assert session.status_code == 400 and "embeddings API" in session.json()["error"]["message"]
         assert client.get("/api/sessions").json() == []
 
 

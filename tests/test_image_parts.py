@@ -128,10 +128,11 @@ def test_a_png_data_url_reaches_openai_as_an_image_url_part_in_order(serve: Serv
         }
 
 
-def test_plain_text_parts_stay_a_string_upstream(serve: Serve, fake: FakeOpenAI) -> None:
+def test_text_parts_stay_the_array_the_client_sent_upstream(serve: Serve, fake: FakeOpenAI) -> None:
     with serve() as url:
         assert chat(url, "openai/gpt-4o", ask(text="Hi")).status_code == 200
-    assert fake.last("/chat/completions").body["messages"][-1] == {"role": "user", "content": "Hi"}
+    sent = fake.last("/chat/completions").body["messages"][-1]
+    assert sent == {"role": "user", "content": [{"type": "text", "text": "Hi"}]}
 
 
 def test_bedrock_claude_gets_the_image_as_a_converse_image_block(serve: Serve, wire: AwsWire) -> None:

@@ -35,12 +35,13 @@ def openai_model_info(
     """A model of an OpenAI-protocol provider, with what it takes (images) and does (embeddings)."""
     if embeddings:
         fields.setdefault("context_window", EMBEDDING_CONTEXT_WINDOW)
+    # A chat model's fields are all forwarded: the upstream answers for what it lacks.
+    chat_features = fields.pop("features", OPENAI_PROTOCOL)
     return model_info(
         provider,
         model,
         display_name,
         input_modalities=("text", "image") if images and not embeddings else ("text",),
-        # A chat model's fields are all forwarded: the upstream answers for what it lacks.
-        features=frozenset({EMBEDDINGS}) if embeddings else fields.pop("features", OPENAI_PROTOCOL),
+        features=frozenset({EMBEDDINGS}) if embeddings else chat_features,
         **fields,
     )
