@@ -185,8 +185,15 @@ class PostgresUserStore:
         check_own_keys(user, keys)
         async with self._database.connection() as db, db.transaction():
             added = await db.execute(
-                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                (user.name, user.role, json.dumps(list(user.groups)), user.disabled, user.created_at),
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (
+                    user.name,
+                    user.role,
+                    json.dumps(list(user.groups)),
+                    user.disabled,
+                    user.created_at,
+                    limits_to_json(user.limits),
+                ),
             )
             keys_added = 0
             for key in keys:

@@ -204,8 +204,15 @@ class SQLiteUserStore:
         def work(db: sqlite3.Connection) -> tuple[bool, int]:
             with transaction(db):
                 added = db.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
+                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    (
+                        user.name,
+                        user.role,
+                        json.dumps(list(user.groups)),
+                        int(user.disabled),
+                        user.created_at,
+                        limits_to_json(user.limits),
+                    ),
                 ).rowcount
                 keys_added = sum(
                     db.execute(
