@@ -25,10 +25,11 @@ store, as in SQL; `store import` refuses a session whose message id another sess
 - user     also `limits`: the user's own budgets and rate limits (JSON of what is set), absent when none.
 Index: `keys_by_user` (user_name, created_at; all attributes), sparse, only keys.
 
-`PREFIX-governance` (TTL attribute `expires_at`; the layout is in `governance/dynamodb_items.py`):
-- group    `pk = group`, `sk = <name>`: a group policy set at run time (one partition: listed by name);
-- audit    `pk = audit#<UTC day>`, `sk = <at, 17 digits>#<unique id>`: one entry; a day's partition sorted by
-  time, ties broken by the id, read newest first day by day;
+`PREFIX-governance` (TTL attribute `expires_at`):
+- group    `pk = group`, `sk = <name>`: policy (JSON), updated_at, updated_by: a group policy set at run time
+  (one partition: listed by name); `pk = groups`, `sk = count`: `n`, how many there are (bounded);
+- audit    `pk = audit`, `sk = <at, 17 characters>#<id, 16 digits>`: at, actor, action, target, detail (JSON);
+  one partition sorted by time, ties broken by the random id: a total order, read newest first;
 - counter  `pk = c#<scope>`, `sk = <window>` (`day:…`, `month:…`, `minute:…`): requests, tokens, cost_usd,
   `expires_at` (DynamoDB deletes expired counters itself);
 - usage    `pk = u#<UTC day>`, `sk = <user>#<group>#<model>` (group empty: the user's own row): the summed
@@ -39,14 +40,18 @@ Absent values (None) are absent attributes. Numbers are DynamoDB numbers, params
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from genai_chatbot.chat.dynamodb_db import TablesMissingError, table_names, where
+from genai_chatbot.chat.dynamodb_db import DynamoDBDatabase, TablesMissingError, table_names, where
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+T = TypeVar("T")
 
 SESSIONS_BY_USER = "sessions_by_user"
 STREAMING_TURNS = "streaming_turns"
@@ -166,3 +171,35 @@ def ensure_tables(client: DynamoDBClient, prefix: str, report: Callable[[str], N
         else:
             report(f"found table {spec.name}")
     return created
+
+
+class CheckedTable:
+    """One table of a store's prefix, checked at `open()` or at the first call; calls run on the store's threads.
+
+    The governance and usage stores use it (each its own client and threads, as every store has).
+    """
+
+    def __init__(self, prefix: str, which: int) -> None:
+        self.db = DynamoDBDatabase(prefix)
+        self.spec = table_specs(prefix)[which]
+        self.name = self.spec.name
+        self._checked = False
+        self._lock = threading.Lock()
+
+    def _check(self, client: DynamoDBClient) -> None:
+        with self._lock:
+            if not self._checked:
+                check_table(client, self.spec)
+                self._checked = True
+
+    async def open(self) -> None:
+        """Check that the table exists with its indexes (`genai-chatbot store init` creates it)."""
+        await self.db.run(self._check)
+
+    async def run(self, work: Callable[[DynamoDBClient], T]) -> T:
+        if not self._checked:
+            await self.open()
+        return await self.db.run(work)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.db.close)  # waits for the calls in flight
