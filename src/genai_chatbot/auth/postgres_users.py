@@ -25,6 +25,7 @@ from genai_chatbot.auth.users import (
     check_own_keys,
     check_role,
     key_values,
+    user_values,
 )
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.governance.settings import Limits
@@ -80,14 +81,7 @@ class PostgresUserStore:
             async with self._database.connection() as db:
                 await db.execute(
                     f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                    (
-                        user.name,
-                        user.role,
-                        json.dumps(list(user.groups)),
-                        user.disabled,
-                        user.created_at,
-                        limits_to_json(user.limits),
-                    ),
+                    user_values(user),
                 )
         except psycopg.errors.UniqueViolation:
             raise DuplicateUserError(user.name) from None
@@ -186,14 +180,7 @@ class PostgresUserStore:
         async with self._database.connection() as db, db.transaction():
             added = await db.execute(
                 f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                (
-                    user.name,
-                    user.role,
-                    json.dumps(list(user.groups)),
-                    user.disabled,
-                    user.created_at,
-                    limits_to_json(user.limits),
-                ),
+                user_values(user),
             )
             keys_added = 0
             for key in keys:

@@ -23,6 +23,7 @@ from genai_chatbot.auth.users import (
     check_own_keys,
     check_role,
     key_values,
+    user_values,
 )
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_store import migrate
@@ -84,14 +85,7 @@ class SQLiteUserStore:
                 with transaction(db):
                     db.execute(
                         f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            user.name,
-                            user.role,
-                            json.dumps(list(user.groups)),
-                            int(user.disabled),
-                            user.created_at,
-                            limits_to_json(user.limits),
-                        ),
+                        user_values(user),
                     )
             except sqlite3.IntegrityError:
                 raise DuplicateUserError(user.name) from None
@@ -205,14 +199,7 @@ class SQLiteUserStore:
             with transaction(db):
                 added = db.execute(
                     f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    (
-                        user.name,
-                        user.role,
-                        json.dumps(list(user.groups)),
-                        int(user.disabled),
-                        user.created_at,
-                        limits_to_json(user.limits),
-                    ),
+                    user_values(user),
                 ).rowcount
                 keys_added = sum(
                     db.execute(

@@ -48,17 +48,6 @@ if TYPE_CHECKING:
 
 #: Admissions and recordings tried again at most this often when other replicas keep winning the items.
 ATTEMPTS = 20
-_SUMMED = (
-    "requests",
-    "failed",
-    "cancelled",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "unpriced",
-    "latency_ms",
-)
-_KEYS = {"user": "user_id", "group": "group_name", "model": "model_id", "day": "day"}
 
 
 def _counter_key(scope: str, window: str) -> Item:
@@ -224,7 +213,9 @@ class DynamoDBUsageStore:
                 "sk": {"S": f"{day}#{json.dumps([user, group, model], ensure_ascii=False)}"},
             }
             sets = {"user_id": {"S": user}, "group_name": {"S": group}, "model_id": {"S": model}, "day": {"S": day}}
-            ops.append(_add(self._name, key, {n: cast(float, v) for n, v in zip(_SUMMED, summed, strict=True)}, sets))
+            ops.append(
+                _add(self._name, key, {n: cast(float, v) for n, v in zip(sql.SUMMED, summed, strict=True)}, sets)
+            )
         scopes = [user_scope(usage.user_id), *(group_scope(g) for g in usage.groups)]
         counters: dict[tuple[str, str], list[float]] = {}
         for row in sql.counter_rows(usage, scopes, list(minute_scopes), windows):
@@ -290,8 +281,8 @@ class DynamoDBUsageStore:
                     ConsistentRead=True,
                 )
                 for item in (item for page in pages for item in page.get("Items", [])):
-                    row = sums.setdefault(item[_KEYS[query.by]]["S"], [0.0] * len(_SUMMED))
-                    for i, name in enumerate(_SUMMED):
+                    row = sums.setdefault(item[sql.REPORT_KEYS[query.by]]["S"], [0.0] * len(sql.SUMMED))
+                    for i, name in enumerate(sql.SUMMED):
                         row[i] += float(item[name]["N"]) if name in item else 0.0
             keys = sorted(sums)[: query.limit]
             return [sql.usage_row((key, *sums[key])) for key in keys]
