@@ -1,6 +1,8 @@
 """`store export` / `store import`: everything stored moves between any two stores, losslessly and checked.
 
-Real stores (SQLite files, a real PostgreSQL from postgres.py) and the real command in a subprocess. The
+Real stores (SQLite files, a real PostgreSQL from postgres.py, DynamoDB through moto) and the real command in
+a subprocess. The 10,000-message round trip runs between the SQL stores; DynamoDB's is smaller (moto serves
+one request at a time) but takes every path of its import. The
 contract methods the transfer needs (`all_sessions`, `import_session`, `import_user`) run once per store
 kind through the `stores` fixture.
 """

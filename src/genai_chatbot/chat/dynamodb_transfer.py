@@ -6,6 +6,8 @@
 Export lists the session ids from the sparse `sessions_by_user` index (only session items carry `user_id`,
 so the Scan reads no message), sorts them, then reads `page_size` sessions at a time (strongly consistent
 BatchGetItem) and each one's messages (one Query per session): sessions come by id, as from the SQL stores.
+The index is updated within about a second, so a session created that last second may be left out, as the
+contract allows for sessions created while an export runs.
 
 Import writes a session and its messages so that no reader ever sees part of it:
 - up to `ONE_TRANSACTION` messages: one TransactWriteItems (the session `Put` only if absent, each message

@@ -179,10 +179,13 @@ class DynamoDBGovernanceStore:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":audit": {"S": "audit"}}
         key = "pk = :audit"
-        if since is not None:
+        filters = []
+        if since is not None:  # the key narrows to the microsecond, the filter decides exactly
             key += " AND sk >= :since"
             values[":since"] = {"S": _time_key(since)}
-        filters = []
+            filters.append("#at >= :at")
+            names["#at"] = "at"
+            values[":at"] = number(since)
         for field, value in (("actor", actor), ("action", action)):
             if value is not None:
                 filters.append(f"#{field} = :{field}")
