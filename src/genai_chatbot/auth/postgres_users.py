@@ -25,7 +25,6 @@ from genai_chatbot.auth.users import (
     check_own_keys,
     check_role,
     key_values,
-    user_values,
 )
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.governance.settings import Limits
@@ -81,7 +80,14 @@ class PostgresUserStore:
             async with self._database.connection() as db:
                 await db.execute(
                     f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                    user_values(user),
+                    (
+                        user.name,
+                        user.role,
+                        json.dumps(list(user.groups)),
+                        user.disabled,
+                        user.created_at,
+                        limits_to_json(user.limits),
+                    ),
                 )
         except psycopg.errors.UniqueViolation:
             raise DuplicateUserError(user.name) from None
@@ -179,8 +185,8 @@ class PostgresUserStore:
         check_own_keys(user, keys)
         async with self._database.connection() as db, db.transaction():
             added = await db.execute(
-                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                user_values(user),
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (user.name, user.role, json.dumps(list(user.groups)), user.disabled, user.created_at),
             )
             keys_added = 0
             for key in keys:

@@ -23,7 +23,6 @@ from genai_chatbot.auth.users import (
     check_own_keys,
     check_role,
     key_values,
-    user_values,
 )
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_store import migrate
@@ -85,7 +84,14 @@ class SQLiteUserStore:
                 with transaction(db):
                     db.execute(
                         f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                        user_values(user),
+                        (
+                            user.name,
+                            user.role,
+                            json.dumps(list(user.groups)),
+                            int(user.disabled),
+                            user.created_at,
+                            limits_to_json(user.limits),
+                        ),
                     )
             except sqlite3.IntegrityError:
                 raise DuplicateUserError(user.name) from None
@@ -198,8 +204,8 @@ class SQLiteUserStore:
         def work(db: sqlite3.Connection) -> tuple[bool, int]:
             with transaction(db):
                 added = db.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    user_values(user),
+                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    (user.name, user.role, json.dumps(list(user.groups)), int(user.disabled), user.created_at),
                 ).rowcount
                 keys_added = sum(
                     db.execute(

@@ -7,7 +7,6 @@ public prefix and the SHA-256 of its secret: the clear key exists only in the an
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -105,14 +104,6 @@ class ApiKeyRecord:
         if self.expires_at is not None and now >= self.expires_at:
             return f"API key {self.prefix} has expired; ask an admin for a new one ('genai-chatbot keys create')."
         return None
-
-
-def user_values(user: UserAccount) -> tuple[object, ...]:
-    """A user's fields in the order of the SQL stores' columns (name, role, groups, disabled, created, limits)."""
-    from genai_chatbot.governance.usage_sql import limits_to_json
-
-    groups = json.dumps(list(user.groups))
-    return (user.name, user.role, groups, user.disabled, user.created_at, limits_to_json(user.limits))
 
 
 def key_values(key: ApiKeyRecord) -> tuple[object, ...]:
