@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -104,14 +106,16 @@ class DynamoDBUsageStore:
         await self._table.open()
 
     def _read(self, client: DynamoDBClient, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[float]]:
-        """The counters of `keys` (scope, window), strongly consistent, in one BatchGetItem (up to 100)."""
+        """The counters of `keys` (scope, window), strongly consistent, in one BatchGetItem per 100."""
         found: dict[tuple[str, str], list[float]] = {key: _figures(None) for key in keys}
-        request: Any = {self._name: {"Keys": [_counter_key(*key) for key in keys], "ConsistentRead": True}}
-        while request:
-            answer = client.batch_get_item(RequestItems=request)
-            for item in answer.get("Responses", {}).get(self._name, []):
-                found[(item["pk"]["S"][2:], item["sk"]["S"])] = _figures(item)
-            request = answer.get("UnprocessedKeys")
+        for start in range(0, len(keys), 100):
+            chunk = [_counter_key(*key) for key in keys[start : start + 100]]
+            request: Any = {self._name: {"Keys": chunk, "ConsistentRead": True}}
+            while request:
+                answer = client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._name, []):
+                    found[(item["pk"]["S"][2:], item["sk"]["S"])] = _figures(item)
+                request = answer.get("UnprocessedKeys")
         return found
 
     def _admit(self, client: DynamoDBClient, checks: Sequence[Check], windows: Windows) -> Refusal | None:
@@ -121,7 +125,7 @@ class DynamoDBUsageStore:
         )
         if not keys:
             return None
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             counters = self._read(client, keys)
             ops: list[TransactWriteItemTypeDef] = []
             for check in checks:
@@ -144,6 +148,7 @@ class DynamoDBUsageStore:
                 if not cancellation_codes(exc):
                     raise
                 # a condition failed (another replica took or spent meanwhile) or a conflict: decide again
+                _back_off(attempt)
         raise RuntimeError("The usage counters kept changing under this admission; try the request again.")
 
     def _hold(self, check: Check, windows: Windows) -> list[TransactWriteItemTypeDef]:
@@ -235,13 +240,14 @@ class DynamoDBUsageStore:
 
         def work(client: DynamoDBClient) -> None:
             for start in range(0, len(ops), 100):
-                for _ in range(ATTEMPTS):
+                for attempt in range(ATTEMPTS):
                     try:
                         client.transact_write_items(TransactItems=ops[start : start + 100])
                         break
                     except Exception as exc:
                         if "TransactionConflict" not in cancellation_codes(exc):
                             raise  # else an admission held one of these counters at that moment: again
+                        _back_off(attempt)
                 else:
                     raise RuntimeError("The usage counters kept changing while a turn was recorded.")
 
@@ -291,6 +297,12 @@ class DynamoDBUsageStore:
 
     async def close(self) -> None:
         await self._table.close()
+
+
+def _back_off(attempt: int) -> None:
+    """Wait a random few milliseconds, more after each lost attempt, so that replicas contending for one
+    counter (a busy group's minute) stop colliding (this runs on one of the store's threads)."""
+    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
 
 
 def _months(since: dt.date, until: dt.date) -> list[tuple[str, str, str]]:
