@@ -10,10 +10,8 @@ cache period of the API-key authenticator).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from genai_chatbot.auth.principal import Role
 from genai_chatbot.auth.users import (
@@ -25,16 +23,14 @@ from genai_chatbot.auth.users import (
     check_own_keys,
     check_role,
 )
-from genai_chatbot.chat.dynamodb_db import DynamoDBDatabase, Item, cancellation_codes, is_code, number
+from genai_chatbot.chat.dynamodb_db import Item, cancellation_codes, is_code, number
 from genai_chatbot.chat.dynamodb_items import update_expression
-from genai_chatbot.chat.dynamodb_tables import KEYS_BY_USER, check_table, table_specs
+from genai_chatbot.chat.dynamodb_tables import KEYS_BY_USER, CheckedTable
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-T = TypeVar("T")
 
 
 def _user_key(name: str) -> Item:
@@ -112,28 +108,16 @@ class DynamoDBUserStore:
     """`UserStore` on the users table of `dynamodb://PREFIX`; checks it at `open()` or at its first call."""
 
     def __init__(self, prefix: str) -> None:
-        self._db = DynamoDBDatabase(prefix)
-        self._table = self._db.users_table
-        self._checked = False
-        self._lock = threading.Lock()
+        self._checked_table = CheckedTable(prefix, 1)
+        self._table = self._checked_table.name
+        self._run = self._checked_table.run
 
     def __repr__(self) -> str:
-        return f"DynamoDBUserStore({self._db.prefix!r})"
-
-    def _check(self, client: DynamoDBClient) -> None:
-        with self._lock:
-            if not self._checked:
-                check_table(client, table_specs(self._db.prefix)[1])
-                self._checked = True
+        return f"DynamoDBUserStore({self._checked_table.db.prefix!r})"
 
     async def open(self) -> None:
         """Check that the users table exists with its index (`genai-chatbot store init` creates it)."""
-        await self._db.run(self._check)
-
-    async def _run(self, work: Callable[[DynamoDBClient], T]) -> T:
-        if not self._checked:
-            await self.open()
-        return await self._db.run(work)
+        await self._checked_table.open()
 
     def _get_user(self, client: DynamoDBClient, name: str) -> UserAccount | None:
         item = client.get_item(TableName=self._table, Key=_user_key(name), ConsistentRead=True).get("Item")
@@ -339,4 +323,4 @@ class DynamoDBUserStore:
         return await self._run(work)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._db.close)  # waits for the calls in flight
+        await self._checked_table.close()

@@ -176,7 +176,7 @@ def ensure_tables(client: DynamoDBClient, prefix: str, report: Callable[[str], N
 class CheckedTable:
     """One table of a store's prefix, checked at `open()` or at the first call; calls run on the store's threads.
 
-    The governance and usage stores use it (each its own client and threads, as every store has).
+    The users, governance and usage stores use it (each its own client and threads, as every store has).
     """
 
     def __init__(self, prefix: str, which: int) -> None:
