@@ -32,10 +32,10 @@ TOKENS = 12
 ASK = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "dynamodb"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("postgres_url")
+    if request.param in ("postgres", "dynamodb"):
+        url: str = request.getfixturevalue(f"{request.param}_url")
         return url
     return f"sqlite:///{tmp_path}/chat.sqlite3"
 

@@ -38,6 +38,8 @@ SERVICES = {
 }
 #: Operations authorised by another action's name.
 AUTHORISED_AS = {"Converse": "InvokeModel", "ConverseStream": "InvokeModelWithResponseStream"}
+#: IAM actions that a part of a call needs: a `ConditionCheck` in a TransactWriteItems has its own action.
+PARTS = {"ConditionCheck": "dynamodb:ConditionCheckItem"}
 #: How the code names the objects it calls AWS through.
 AWS_RECEIVER = re.compile(r"client|^(sts|bedrock|c)$")
 
@@ -70,6 +72,8 @@ def aws_calls(tree: ast.AST) -> set[str]:
     found: set[str] = set()
     table = aws_operations()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and node.value in PARTS:
+            found.add(PARTS[node.value])
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         if not AWS_RECEIVER.search(ast.unparse(node.func.value)):

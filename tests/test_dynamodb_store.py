@@ -76,18 +76,24 @@ def test_store_init_creates_on_demand_tables_once_and_says_what_it_did(dynamodb_
     prefix = f"init{time.monotonic_ns()}"
     first = run_cli("store", "init", url=f"dynamodb://{prefix}")
     assert first.returncode == 0, first.stderr
-    history, users = table_names(prefix)
-    assert f"created table {history}" in first.stdout and f"created table {users}" in first.stdout
-    assert "created 2 table(s)" in first.stdout
+    history, users, governance = table_names(prefix)
+    assert all(f"created table {name}" in first.stdout for name in (history, users, governance))
+    assert "created 3 table(s)" in first.stdout
     again = run_cli("store", "init", url=f"dynamodb://{prefix}")
     assert again.returncode == 0 and f"found table {history}" in again.stdout and "already" in again.stdout
     client = new_client()
     table = client.describe_table(TableName=history)["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"sessions_by_user", "streaming_turns"}
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
+        "sessions_by_user",
+        "streaming_turns",
+        "messages_by_id",
+    }
     ttl = client.describe_time_to_live(TableName=history)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "lease_expires_at")
-    for name in (history, users):
+    ttl = client.describe_time_to_live(TableName=governance)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")  # counters expire
+    for name in (history, users, governance):
         client.delete_table(TableName=name)
 
 
@@ -180,7 +186,7 @@ asyncio.run(main())
 
 async def test_the_answers_of_a_killed_replica_are_interrupted_once_its_lease_expires(dynamodb_url: str) -> None:
     prefix = dynamodb_url.removeprefix("dynamodb://")
-    history, _ = table_names(prefix)
+    history, *_ = table_names(prefix)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _STREAMING_CHILD, prefix, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
@@ -229,7 +235,7 @@ async def test_a_transaction_retried_after_its_answer_was_lost_is_not_a_duplicat
     from genai_chatbot.chat.dynamodb_items import message_item, session_item
     from genai_chatbot.chat.dynamodb_turns import DuplicateMessageError, _put, _transact
 
-    history, _ = table_names(dynamodb_url.removeprefix("dynamodb://"))
+    history, *_ = table_names(dynamodb_url.removeprefix("dynamodb://"))
     client = new_client()
     client.put_item(TableName=history, Item=session_item(session()))
     written = [_put(history, message_item(message("q", "user", "q"), 1))]

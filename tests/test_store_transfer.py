@@ -1,6 +1,8 @@
 """`store export` / `store import`: everything stored moves between any two stores, losslessly and checked.
 
-Real stores (SQLite files, a real PostgreSQL from postgres.py) and the real command in a subprocess. The
+Real stores (SQLite files, a real PostgreSQL from postgres.py, DynamoDB through moto) and the real command in
+a subprocess. The 10,000-message round trip runs between the SQL stores; DynamoDB's is smaller (moto serves
+one request at a time) but takes every path of its import. The
 contract methods the transfer needs (`all_sessions`, `import_session`, `import_user`) run once per store
 kind through the `stores` fixture.
 """
@@ -278,3 +280,63 @@ async def test_a_bad_file_is_refused_naming_the_line_and_nothing_is_imported(
     assert await t_users.list_users() == []
     for store in (users, history, t_users, t_history):
         await store.close()
+
+
+async def test_a_dynamodb_round_trip_is_lossless_with_a_session_beyond_one_transaction(
+    tmp_path: Path, dynamodb_url: str
+) -> None:
+    """Smaller than the 10,000-message SQL round trip (moto serves one request at a time), but through every
+    path of the DynamoDB import: sessions in one transaction and one of 150 messages (messages first, the
+    session item last)."""
+    source = choice(f"sqlite:///{tmp_path}/a.sqlite3", tmp_path)
+    middle = choice(dynamodb_url, tmp_path)
+    target = choice(f"sqlite:///{tmp_path}/b.sqlite3", tmp_path)
+    opened = [(store.history_store(), store.user_store()) for store in (source, middle, target)]
+    try:
+        (a_history, a_users), (d_history, d_users), (b_history, b_users) = opened
+        await fill(a_history, a_users, sessions=6, per_session=20)
+        long = Session("zz-long", "user0@example.com", "long", "m", created_at=5.0, updated_at=6.0)
+        await a_history.create_session(long)
+        for n in range(150):
+            await a_history.add_message(StoredMessage(f"long-{n:03d}", long.id, "user", f"{n}", created_at=7.0 + n))
+        await export_store(a_history, a_users, tmp_path / "a.jsonl", "sqlite")
+        assert (await import_store(d_history, d_users, tmp_path / "a.jsonl")).imported == Counts(7, 270, 3, 3)
+        await export_store(d_history, d_users, tmp_path / "d.jsonl", "dynamodb")
+        assert (await import_store(b_history, b_users, tmp_path / "d.jsonl")).imported == Counts(7, 270, 3, 3)
+        original = await everything(a_history, a_users)
+        assert await everything(d_history, d_users) == original
+        assert await everything(b_history, b_users) == original
+    finally:
+        for history, users in opened:
+            await users.close()
+            await history.close()
+
+
+async def test_a_dynamodb_import_stopped_before_its_session_item_is_invisible_and_completed_by_importing_again(
+    dynamodb_url: str,
+) -> None:
+    from genai_chatbot.chat.dynamodb_db import new_client
+    from genai_chatbot.chat.dynamodb_items import message_item
+    from genai_chatbot.chat.dynamodb_transfer import ONE_TRANSACTION, _write_all
+
+    choice_ = select_store(Settings(database_url=dynamodb_url))
+    history = choice_.history_store()
+    session = Session("big", "u", "t", "m", created_at=1.0, updated_at=2.0)
+    messages = [StoredMessage(f"b{n:03d}", "big", "user", f"{n}", created_at=3.0) for n in range(ONE_TRANSACTION + 2)]
+    client = new_client()
+    try:  # what an import killed after its message writes leaves: messages without their session item
+        _write_all(
+            client, f"{choice_.table_prefix}-history", [message_item(m, n) for n, m in enumerate(messages[:60], 1)]
+        )
+        assert await history.get_session("u", "big") is None
+        assert [entry async for entry in history.all_sessions()] == []
+
+        assert await history.import_session(session, messages)  # resumed: no conflict with its own leftovers
+
+        assert await history.get_session("u", "big") == session
+        assert await history.list_messages("big") == messages
+        with pytest.raises(ImportConflictError, match="'b007' of session 'other' is stored already, in session 'big'"):
+            await history.import_session(Session("other", "u", "t", "m"), [StoredMessage("b007", "other", "user", "")])
+    finally:
+        client.close()
+        await history.close()

@@ -141,3 +141,49 @@ async def test_a_write_waits_for_a_busy_database_in_a_thread_while_the_loop_runs
     finally:
         other.close()
         await store.close()
+
+
+async def test_a_report_over_a_month_boundary_sums_each_day_of_the_range_and_no_other(
+    usage_stores: tuple[UsageStore, UsageStore],
+) -> None:
+    first, second = usage_stores
+    days = [dt.datetime(2026, m, d, 12, tzinfo=dt.UTC).timestamp() for m, d in ((10, 31), (11, 30), (12, 1), (12, 2))]
+    for n, moment in enumerate(days):
+        await (first, second)[n % 2].record(turn("alice", "m", 0.5 * (n + 1)), [], Windows.at(moment), prune=False)
+    rows = await first.report(UsageQuery("day", dt.date(2026, 11, 30), dt.date(2026, 12, 1)))
+    assert [(r.key, r.cost_usd) for r in rows] == [("2026-11-30", 1.0), ("2026-12-01", 1.5)]
+    assert [
+        r.key for r in await second.report(UsageQuery("day", dt.date(2026, 10, 1), dt.date(2026, 12, 31), limit=3))
+    ] == [
+        "2026-10-31",
+        "2026-11-30",
+        "2026-12-01",
+    ]
+
+
+async def test_dynamodb_counters_carry_the_ttl_that_lets_dynamodb_delete_them_after_their_window(
+    dynamodb_url: str,
+) -> None:
+    from genai_chatbot.chat.dynamodb_db import new_client
+    from genai_chatbot.config import Settings
+    from genai_chatbot.stores import select_store
+
+    choice = select_store(Settings(database_url=dynamodb_url))
+    store = choice.usage_store()
+    windows = Windows.at(NOW)
+    check = Check("user:alice", "user alice", Limits(requests_per_minute=3))
+    assert await store.admit([check], windows) is None
+    await store.record(turn("alice", "m", 0.01), ["user:alice"], windows, prune=True)
+    await store.close()
+    client = new_client()
+    items = client.scan(TableName=f"{choice.table_prefix}-governance")["Items"]
+    client.close()
+    expiries = {
+        item["sk"]["S"].partition(":")[0]: float(item["expires_at"]["N"]) for item in items if "expires_at" in item
+    }
+    assert expiries == {
+        "minute": windows.minute_ends + 60,
+        "day": windows.day_ends + 86_400,
+        "month": windows.month_ends + 86_400,
+    }
+    assert all("expires_at" not in item for item in items if item["pk"]["S"].startswith("u#"))  # usage rows stay

@@ -4,8 +4,9 @@
 it and `build_user_store` the user store, so both always live in the same database. The service never
 knows which store it has: each implements `HistoryStore` / `UserStore`.
 
-`dynamodb://TABLE_PREFIX` names the tables `TABLE_PREFIX-history` and `TABLE_PREFIX-users` (created by
-`genai-chatbot store init`); region, credentials and endpoint come from the standard AWS settings.
+`dynamodb://TABLE_PREFIX` names the tables `TABLE_PREFIX-history`, `TABLE_PREFIX-users` and
+`TABLE_PREFIX-governance` (created by `genai-chatbot store init`); region, credentials and endpoint come from
+the standard AWS settings.
 
 A PostgreSQL URL may carry a password: it is kept out of reprs, and `redact_url` is what logs and errors
 show instead (the server's log filter masks URL credentials too).
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 StoreKind = Literal["sqlite", "postgresql", "dynamodb"]
 
-#: DynamoDB table names allow 3-255 of these characters; the longest suffix is "-history".
+#: DynamoDB table names allow 3-255 of these characters; the longest suffix is "-governance".
 _TABLE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,240}$")
 
 
@@ -98,6 +99,10 @@ class StoreChoice:
 
             assert self.path is not None
             return SQLiteGovernanceStore(self.path)
+        if self.kind == "dynamodb":
+            from genai_chatbot.governance.dynamodb_store import DynamoDBGovernanceStore
+
+            return DynamoDBGovernanceStore(self.table_prefix)
         from genai_chatbot.governance.postgres_store import PostgresGovernanceStore
 
         return PostgresGovernanceStore(self.url)
@@ -109,6 +114,10 @@ class StoreChoice:
 
             assert self.path is not None
             return SQLiteUsageStore(self.path)
+        if self.kind == "dynamodb":
+            from genai_chatbot.governance.dynamodb_usage import DynamoDBUsageStore
+
+            return DynamoDBUsageStore(self.table_prefix)
         from genai_chatbot.governance.postgres_usage import PostgresUsageStore
 
         return PostgresUsageStore(self.url)
@@ -146,7 +155,7 @@ def _dynamodb(url: str) -> StoreChoice:
     if not _TABLE_PREFIX.match(prefix):
         raise ConfigError(
             f"database_url {url!r} needs a table prefix of 1-240 letters, digits and '_.-' after dynamodb:// "
-            "(e.g. dynamodb://genai-chatbot): the tables are PREFIX-history and PREFIX-users."
+            "(e.g. dynamodb://genai-chatbot): the tables are PREFIX-history, PREFIX-users and PREFIX-governance."
         )
     return StoreChoice("dynamodb", url=url)
 

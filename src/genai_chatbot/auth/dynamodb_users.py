@@ -10,10 +10,8 @@ cache period of the API-key authenticator).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from genai_chatbot.auth.principal import Role
 from genai_chatbot.auth.users import (
@@ -22,16 +20,17 @@ from genai_chatbot.auth.users import (
     UnknownKeyError,
     UnknownUserError,
     UserAccount,
+    check_own_keys,
     check_role,
 )
-from genai_chatbot.chat.dynamodb_db import DynamoDBDatabase, Item, cancellation_codes, is_code, number
+from genai_chatbot.chat.dynamodb_db import Item, cancellation_codes, is_code, number
 from genai_chatbot.chat.dynamodb_items import update_expression
-from genai_chatbot.chat.dynamodb_tables import KEYS_BY_USER, check_table, table_specs
+from genai_chatbot.chat.dynamodb_tables import KEYS_BY_USER, CheckedTable
+from genai_chatbot.governance.settings import Limits
+from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-T = TypeVar("T")
 
 
 def _user_key(name: str) -> Item:
@@ -53,7 +52,40 @@ def _user(item: dict[str, Any]) -> UserAccount:
         groups=tuple(group["S"] for group in item["groups"]["L"]),
         disabled=item["disabled"]["BOOL"],
         created_at=float(item["created_at"]["N"]),
+        limits=limits_from_json(item["limits"]["S"]) if "limits" in item else None,
     )
+
+
+def _user_item(user: UserAccount) -> Item:
+    item: Item = {
+        **_user_key(user.name),
+        "role": {"S": user.role},
+        **_groups(user.groups),
+        "disabled": {"BOOL": user.disabled},
+        "created_at": number(user.created_at),
+    }
+    limits = limits_to_json(user.limits)
+    if limits is not None:
+        item["limits"] = {"S": limits}
+    return item
+
+
+def _key_item(key: ApiKeyRecord) -> Item:
+    item: Item = {
+        **_key_key(key.prefix),
+        "secret_sha256": {"S": key.secret_hash},
+        "user_name": {"S": key.user},
+        "created_at": number(key.created_at),
+    }
+    for name in ("expires_at", "revoked_at", "last_used_at"):
+        value = getattr(key, name)
+        if value is not None:
+            item[name] = number(value)
+    return item
+
+
+def _put_new(table: str, item: Item) -> Any:
+    return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
 
 def _time(item: dict[str, Any], name: str) -> float | None:
@@ -76,41 +108,23 @@ class DynamoDBUserStore:
     """`UserStore` on the users table of `dynamodb://PREFIX`; checks it at `open()` or at its first call."""
 
     def __init__(self, prefix: str) -> None:
-        self._db = DynamoDBDatabase(prefix)
-        self._table = self._db.users_table
-        self._checked = False
-        self._lock = threading.Lock()
+        self._checked_table = CheckedTable(prefix, 1)
+        self._table = self._checked_table.name
+        self._run = self._checked_table.run
 
     def __repr__(self) -> str:
-        return f"DynamoDBUserStore({self._db.prefix!r})"
-
-    def _check(self, client: DynamoDBClient) -> None:
-        with self._lock:
-            if not self._checked:
-                check_table(client, table_specs(self._db.prefix)[1])
-                self._checked = True
+        return f"DynamoDBUserStore({self._checked_table.db.prefix!r})"
 
     async def open(self) -> None:
         """Check that the users table exists with its index (`genai-chatbot store init` creates it)."""
-        await self._db.run(self._check)
-
-    async def _run(self, work: Callable[[DynamoDBClient], T]) -> T:
-        if not self._checked:
-            await self.open()
-        return await self._db.run(work)
+        await self._checked_table.open()
 
     def _get_user(self, client: DynamoDBClient, name: str) -> UserAccount | None:
         item = client.get_item(TableName=self._table, Key=_user_key(name), ConsistentRead=True).get("Item")
         return _user(item) if item else None
 
     async def add_user(self, user: UserAccount) -> None:
-        item: Item = {
-            **_user_key(user.name),
-            "role": {"S": user.role},
-            **_groups(user.groups),
-            "disabled": {"BOOL": user.disabled},
-            "created_at": number(user.created_at),
-        }
+        item = _user_item(user)
 
         def work(client: DynamoDBClient) -> None:
             try:
@@ -144,6 +158,7 @@ class DynamoDBUserStore:
         role: Role | None = None,
         groups: tuple[str, ...] | None = None,
         disabled: bool | None = None,
+        limits: Limits | None = None,
     ) -> UserAccount:
         changes: Item = {}
         if role is not None:
@@ -152,24 +167,33 @@ class DynamoDBUserStore:
             changes.update(_groups(groups))
         if disabled is not None:
             changes["disabled"] = {"BOOL": disabled}
-        expression, names, values = update_expression(changes)
+        removed: tuple[str, ...] = ()
+        if limits is not None:
+            stored = limits_to_json(limits)
+            if stored is None:
+                removed = ("limits",)  # `Limits()`: the user has no limits of their own any more
+            else:
+                changes["limits"] = {"S": stored}
+        expression, names, values = update_expression(changes, removed)
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _user_key(name),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:  # DynamoDB refuses an empty map
+            update["ExpressionAttributeValues"] = values
 
         def work(client: DynamoDBClient) -> UserAccount:
-            if not changes:
+            if not changes and not removed:
                 user = self._get_user(client, name)
                 if user is None:
                     raise UnknownUserError(name)
                 return user
             try:
-                updated = client.update_item(
-                    TableName=self._table,
-                    Key=_user_key(name),
-                    UpdateExpression=expression,
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                )
+                updated = client.update_item(**update)
             except Exception as exc:
                 if is_code(exc, "ConditionalCheckFailedException"):
                     raise UnknownUserError(name) from None
@@ -179,16 +203,7 @@ class DynamoDBUserStore:
         return await self._run(work)
 
     async def add_key(self, key: ApiKeyRecord) -> None:
-        item: Item = {
-            **_key_key(key.prefix),
-            "secret_sha256": {"S": key.secret_hash},
-            "user_name": {"S": key.user},
-            "created_at": number(key.created_at),
-        }
-        for name in ("expires_at", "revoked_at", "last_used_at"):
-            value = getattr(key, name)
-            if value is not None:
-                item[name] = number(value)
+        item = _key_item(key)
 
         def work(client: DynamoDBClient) -> None:
             try:  # the user must exist when the key is written: one transaction, as a foreign key would
@@ -201,13 +216,7 @@ class DynamoDBUserStore:
                                 "ConditionExpression": "attribute_exists(pk)",
                             }
                         },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": item,
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
+                        _put_new(self._table, item),
                     ]
                 )
             except Exception as exc:
@@ -279,5 +288,39 @@ class DynamoDBUserStore:
 
         await self._run(work)
 
+    async def import_user(self, user: UserAccount, keys: Sequence[ApiKeyRecord]) -> tuple[bool, int]:
+        """The user if absent, then their keys that are absent; each write only if its item is still absent.
+
+        The user and up to 99 keys go in one TransactWriteItems (its limit is 100 items); the keys of a user
+        with more follow in further transactions of 100, each all or nothing: an import stopped between two
+        adds the rest when run again. What exists is read first (strongly consistent), so only absent items
+        are written; if another writer adds one meanwhile, its condition fails and the reading starts again.
+        """
+        check_own_keys(user, keys)
+
+        def exists(client: DynamoDBClient, key: Item) -> bool:
+            found = client.get_item(TableName=self._table, Key=key, ConsistentRead=True, ProjectionExpression="pk")
+            return "Item" in found
+
+        def work(client: DynamoDBClient) -> tuple[bool, int]:
+            user_added, keys_added = False, 0
+            for _ in range(5):
+                writes = [] if exists(client, _user_key(user.name)) else [(True, _user_item(user))]
+                writes += [(False, _key_item(k)) for k in keys if not exists(client, _key_key(k.prefix))]
+                try:
+                    for start in range(0, len(writes), 100):
+                        chunk = writes[start : start + 100]
+                        client.transact_write_items(TransactItems=[_put_new(self._table, item) for _, item in chunk])
+                        user_added = user_added or chunk[0][0]
+                        keys_added += sum(not is_user for is_user, _ in chunk)
+                except Exception as exc:
+                    if "ConditionalCheckFailed" not in cancellation_codes(exc):
+                        raise
+                    continue  # added meanwhile by another writer: read again
+                return user_added, keys_added
+            raise RuntimeError(f"User {user.name!r} kept changing during the import; run the import again.")
+
+        return await self._run(work)
+
     async def close(self) -> None:
-        await asyncio.to_thread(self._db.close)  # waits for the calls in flight
+        await self._checked_table.close()

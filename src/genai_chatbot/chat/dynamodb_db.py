@@ -46,9 +46,9 @@ class TablesMissingError(DynamoDBUnavailableError):
     """A table of the store does not exist (yet): `genai-chatbot store init` creates them."""
 
 
-def table_names(prefix: str) -> tuple[str, str]:
-    """The history table and the users table of a `dynamodb://PREFIX`."""
-    return f"{prefix}-history", f"{prefix}-users"
+def table_names(prefix: str) -> tuple[str, str, str]:
+    """The history, users and governance tables of a `dynamodb://PREFIX`."""
+    return f"{prefix}-history", f"{prefix}-users", f"{prefix}-governance"
 
 
 def too_large(what: str, size: int | None = None) -> ItemTooLargeError:
@@ -112,7 +112,7 @@ class DynamoDBDatabase:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.history_table, self.users_table = table_names(prefix)
+        self.history_table, self.users_table, self.governance_table = table_names(prefix)
         self._client: DynamoDBClient | None = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix=f"dynamodb-{prefix}")
@@ -146,7 +146,7 @@ class DynamoDBDatabase:
         """The error with the fix that `exc` means, or None to let it through as it is."""
         from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
-        tables = f"{self.history_table} and {self.users_table}"
+        tables = f"{self.history_table}, {self.users_table} and {self.governance_table}"
         if is_code(exc, "ResourceNotFoundException"):
             return TablesMissingError(
                 f"The DynamoDB tables {tables} (database_url dynamodb://{self.prefix}) do not exist in "

@@ -85,6 +85,7 @@ def message_item(message: StoredMessage, seq: int, owner: str | None = None) -> 
     item: Item = {
         **message_key(message.session_id, message.id),
         "seq": {"N": str(seq)},
+        "message_id": {"S": message.id},
         "role": {"S": message.role},
         "created_at": number(message.created_at),
         **final_values(message),

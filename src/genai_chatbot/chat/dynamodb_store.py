@@ -1,7 +1,8 @@
 """DynamoDB history store: the `HistoryStore` contract on on-demand tables, for replicas on AWS.
 
 The item layout (one item per session, one per message, never a growing item) is drawn in
-`dynamodb_tables.py`; the conditional transactions that give one turn at a time per session and write
+`dynamodb_tables.py`; moving history in and out (`store export` / `store import`) is
+`dynamodb_transfer.py`; the conditional transactions that give one turn at a time per session and write
 each message once are `dynamodb_turns.py`; how a store tells the answers of a live replica from those of a
 dead one (a lease item per store) is `dynamodb_leases.py`; the client and its threads `dynamodb_db.py`.
 
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from genai_chatbot.chat.dynamodb_db import DynamoDBDatabase, Item, check_size, number
 from genai_chatbot.chat.dynamodb_items import (
     feedback_values,
-    message_from,
     message_key,
     session_from,
     session_item,
@@ -30,6 +31,7 @@ from genai_chatbot.chat.dynamodb_items import (
 )
 from genai_chatbot.chat.dynamodb_leases import Lease, interrupt_leftover_turns
 from genai_chatbot.chat.dynamodb_tables import SESSIONS_BY_USER, check_table, table_specs
+from genai_chatbot.chat.dynamodb_transfer import import_session, session_ids, session_messages, sessions_page
 from genai_chatbot.chat.dynamodb_turns import append_message, begin_turn, finish_message
 from genai_chatbot.chat.records import Feedback, Session, StoredMessage
 from genai_chatbot.chat.store import TurnStart
@@ -180,18 +182,7 @@ class DynamoDBHistoryStore:
         await self._run(lambda client: append_message(client, self._table, message))
 
     async def list_messages(self, session_id: str) -> list[StoredMessage]:
-        def work(client: DynamoDBClient) -> list[StoredMessage]:
-            pages = client.get_paginator("query").paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
-                ExpressionAttributeValues={":pk": {"S": f"s#{session_id}"}, ":m": {"S": "m#"}},
-                ConsistentRead=True,
-            )
-            items = [item for page in pages for item in page.get("Items", [])]
-            items.sort(key=lambda item: int(item["seq"]["N"]))
-            return [message_from(item) for item in items]
-
-        return await self._run(work)
+        return await self._run(lambda client: session_messages(client, self._table, session_id))
 
     async def replace_message(self, old_id: str, message: StoredMessage) -> None:
         await self._run(lambda client: append_message(client, self._table, message, replaces=old_id))
@@ -233,6 +224,15 @@ class DynamoDBHistoryStore:
             return True
 
         return await self._run(work)
+
+    async def all_sessions(self, page_size: int = 100) -> AsyncIterator[tuple[Session, list[StoredMessage]]]:
+        ids = await self._run(lambda client: session_ids(client, self._table))
+        for start in range(0, len(ids), page_size):
+            for entry in await self._run(partial(sessions_page, table=self._table, ids=ids[start : start + page_size])):
+                yield entry
+
+    async def import_session(self, session: Session, messages: Sequence[StoredMessage]) -> bool:
+        return await self._run(lambda client: import_session(client, self._table, session, messages))
 
     async def close(self) -> None:
         """Give up the lease (this store's turns have all ended by now), then stop the client."""

@@ -28,7 +28,8 @@ ADD_COUNTER = (
     "ON CONFLICT (scope, period) DO UPDATE SET requests = usage_counters.requests + excluded.requests, "
     "tokens = usage_counters.tokens + excluded.tokens, cost_usd = usage_counters.cost_usd + excluded.cost_usd"
 )
-_SUMMED = (
+#: The figures of a daily usage row, summed by every report.
+SUMMED = (
     "requests",
     "failed",
     "cancelled",
@@ -39,10 +40,10 @@ _SUMMED = (
     "latency_ms",
 )
 ADD_DAILY = (
-    f"INSERT INTO usage_daily (day, user_id, group_name, model_id, {', '.join(_SUMMED)}) "
-    f"VALUES (?, ?, ?, ?, {', '.join('?' for _ in _SUMMED)}) "
+    f"INSERT INTO usage_daily (day, user_id, group_name, model_id, {', '.join(SUMMED)}) "
+    f"VALUES (?, ?, ?, ?, {', '.join('?' for _ in SUMMED)}) "
     "ON CONFLICT (day, user_id, group_name, model_id) DO UPDATE SET "
-    + ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _SUMMED)
+    + ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in SUMMED)
 )
 PRUNE_COUNTERS = "DELETE FROM usage_counters WHERE expires_at < ?"
 READ_USER_LIMITS = "SELECT limits_json FROM users WHERE name = ?"
@@ -118,18 +119,18 @@ def limits_to_json(limits: Limits | None) -> str | None:
     return json.dumps(values, sort_keys=True) if values else None
 
 
-_KEYS = {"user": "user_id", "group": "group_name", "model": "model_id", "day": "day"}
+REPORT_KEYS = {"user": "user_id", "group": "group_name", "model": "model_id", "day": "day"}
 
 
 def report_statement(query: UsageQuery) -> tuple[str, tuple[object, ...]]:
     """The SQL and values that sum `query`'s rows by its key: group rows for `by=group`, else own rows."""
-    key = _KEYS[query.by]
+    key = REPORT_KEYS[query.by]
     where = ["day >= ?", "day <= ?", "group_name <> ''" if query.by == "group" else "group_name = ''"]
     values: list[object] = [query.since.isoformat(), query.until.isoformat()]
     if query.user is not None:
         where.append("user_id = ?")
         values.append(query.user)
-    sums = ", ".join(f"SUM({c})" for c in _SUMMED)
+    sums = ", ".join(f"SUM({c})" for c in SUMMED)
     sql = f"SELECT {key}, {sums} FROM usage_daily WHERE {' AND '.join(where)} GROUP BY {key} ORDER BY {key} LIMIT ?"
     return sql, (*values, query.limit)
 
