@@ -19,7 +19,7 @@ from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.provider_spec import ProviderSpec
 from genai_chatbot.models.providers._clients import ClientCache
 from genai_chatbot.models.providers._http_errors import key_refused
-from genai_chatbot.models.providers.openai_capabilities import is_embedding_model, openai_model_info, takes_images
+from genai_chatbot.models.providers.openai_capabilities import openai_model_info, takes_images
 from genai_chatbot.models.providers.openai_embeddings import embed_over
 from genai_chatbot.models.providers.openai_vendors import OPENAI, OpenAIVendor
 from genai_chatbot.models.providers.openai_wire import (
@@ -92,7 +92,8 @@ class OpenAIProvider(Provider):
                 listing = await wire.list_ids(min(self._timeout, _LIST_TIMEOUT_SECONDS))
                 if listing.error is not None:
                     return [self._info(self.vendor.listing_fallback or self.name, listing.error.message)], False
-                usable = (m for m in listing.ids if self.vendor.is_chat_model(m) or is_embedding_model(m))
+                vendor = self.vendor
+                usable = (m for m in listing.ids if vendor.is_chat_model(m) or vendor.is_embedding_model(m))
                 return [self._info(model) for model in usable], True
 
             return await self._listing.get(wire, fetch)
@@ -101,7 +102,7 @@ class OpenAIProvider(Provider):
         return openai_model_info(
             self.name,
             model,
-            embeddings=is_embedding_model(model),
+            embeddings=self.vendor.is_embedding_model(model),
             images=takes_images(model),
             context_window=self.vendor.context_window(model),
             unavailable_reason=unavailable,

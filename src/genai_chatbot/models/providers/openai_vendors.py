@@ -20,6 +20,11 @@ def every_model(_: str) -> bool:
     return True
 
 
+def no_model(_: str) -> bool:
+    """The filter of a vendor whose embedding models are not served here."""
+    return False
+
+
 def excluding(*words: str) -> Callable[[str], bool]:
     """A filter that keeps every model whose id contains none of `words` (embeddings, speech, moderation…)."""
 
@@ -47,6 +52,8 @@ class OpenAIVendor:
     key_name: str
     #: Which ids of the model list are chat models.
     is_chat_model: Callable[[str], bool] = every_model
+    #: Which ids of the model list are embedding models, served by `/v1/embeddings` (none by default).
+    is_embedding_model: Callable[[str], bool] = no_model
     #: (model id prefix, context window in tokens), longest matching prefix first.
     context_windows: tuple[tuple[str, int], ...] = ()
     default_context_window: int = DEFAULT_CONTEXT_WINDOW
@@ -101,6 +108,7 @@ OPENAI = OpenAIVendor(
     listing_fallback="gpt-4o",
     max_tokens_param="max_completion_tokens",
     organization_key="OPENAI_ORG_ID",
+    is_embedding_model=lambda model: model.startswith("text-embedding-"),
 )
 
 # Mistral's model list (https://docs.mistral.ai/getting-started/models/) also holds embedding, moderation
