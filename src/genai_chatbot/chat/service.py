@@ -1,9 +1,10 @@
 """The chat service: sessions and their stored turns, on the completion service (completions.py).
 
 It knows models only through the completion service (registry, defaults, windowing, governor, fallbacks),
-and storage only through `HistoryStore`. A turn is stored when it starts — the user's message and the answer, status `streaming`,
-in one transaction that also refuses a second turn of the same session — and the answer is finalised once
-when it ends, fails or is cancelled (see `turns.py`). Nothing is written per streamed chunk.
+and storage only through `HistoryStore`. A turn is stored when it starts — the user's message and the
+answer, status `streaming`, in one transaction that also refuses a second turn of the same session — and
+the answer is finalised once when it ends, fails or is cancelled (see `turns.py`). Nothing is written per
+streamed chunk.
 """
 
 from __future__ import annotations
