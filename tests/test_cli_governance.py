@@ -18,6 +18,9 @@ import pytest
 
 from fake_openai import FakeOpenAI
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:

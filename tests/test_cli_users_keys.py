@@ -9,11 +9,15 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import LiveServer, make_service
 from genai_chatbot.api.app import create_app
 from genai_chatbot.config import Settings
 from scripted import ScriptedProvider
+
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
 
 KEY = re.compile(r"^gcb_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 

@@ -32,6 +32,9 @@ from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.stores import select_store
 from scripted import ScriptedProvider
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -23,6 +23,9 @@ from genai_chatbot.governance.store import (
 from genai_chatbot.models.types import ModelInfo
 from stores import Stores
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 IDS = ["local/smollm2", "bedrock/amazon.nova-lite", "bedrock/anthropic.claude", "openai/gpt-4o", "openai/gpt-4o-mini"]
 MODELS = [ModelInfo(id=i, provider=i.split("/")[0], name=i.split("/")[1], display_name=i) for i in IDS]
 POLICIES = {

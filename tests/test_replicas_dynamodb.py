@@ -24,6 +24,9 @@ import pytest
 from dynamodb import free_port, fresh_tables, point_boto3_at
 from fake_openai import FakeOpenAI, Recorded, Reply, chunk, sse
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 
 def _echo(request: Recorded) -> Reply:
     if request.path.endswith("/models"):

@@ -24,6 +24,9 @@ from genai_chatbot.hosting.lifecycle import start
 from genai_chatbot.hosting.tags import ENDPOINT_TAG, MANAGED_TAG, MODEL_ID_TAG
 from genai_chatbot.models.providers.sagemaker import SageMakerProvider
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-tgi-inference:latest"
 

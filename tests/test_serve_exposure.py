@@ -7,8 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aws_local import free_port
 from leak_scan import scan_text
+
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
 
 # TEST-NET-1 (RFC 5737): no interface here has it, so a server that goes ahead fails to bind and exits,
 # after its start-up log, without ever listening anywhere.

@@ -28,6 +28,9 @@ from genai_chatbot.auth.users import UserAccount
 from processes import serving_worker, worker_pids
 from test_turn_safety import HeldUpstream, ServerProcess, held_upstream, open_turns, stored_rows
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 WORKERS = ("--workers", "2")
 
 

@@ -31,6 +31,9 @@ from genai_chatbot.config import Settings
 from genai_chatbot.models.errors import ProviderError
 from scripted import ScriptedProvider
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 TURNS = 16
 
 

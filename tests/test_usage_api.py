@@ -15,6 +15,9 @@ from fake_openai import FakeOpenAI
 from genai_chatbot.auth.users import UserAccount
 from governed import ASK, COST, MODEL, governed_settings
 
+# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 ALICE = UserAccount("alice", groups=("interns", "idp-noise"))
 ROOT = UserAccount("root", role="admin")
 
