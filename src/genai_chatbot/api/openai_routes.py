@@ -168,7 +168,7 @@ async def _stream(
     yield chunk({"role": "assistant", "content": ""})
     usage: Usage | None = None
     finish = "stop"
-    text: list[str] = []
+    text: list[str] | None = [] if count is not None else None  # kept only to count usage the model omits
     try:
         async for piece in chunks:  # ends early, as finished, when the server stops (SIGTERM)
             if piece.logprobs is not None:
@@ -177,7 +177,8 @@ async def _stream(
                 yield text_event.render(piece.text)
             if piece.tool_calls:
                 yield chunk({"tool_calls": tool_call_deltas_json(piece.tool_calls)})
-            text.append(piece.text)
+            if text is not None and piece.text:
+                text.append(piece.text)
             if piece.finish_reason is not None:
                 finish = _FINISH[piece.finish_reason]
             if piece.usage is not None:
@@ -190,7 +191,7 @@ async def _stream(
     finally:
         await chunks.aclose()
     yield chunk({}, finish)
-    if count is not None:
+    if count is not None and text is not None:
         usage = usage or await count("".join(text))
         yield b"data: " + dumps({**base, "choices": [], "usage": _usage(usage)}).encode() + b"\n\n"
     yield DONE

@@ -1,8 +1,9 @@
 """What each model of an OpenAI-protocol provider takes and does: images in content parts, embeddings.
 
 OpenAI's model list says neither, so it is known by family: the vision families read images (their
-"-mini" reasoning siblings do not), and `text-embedding-*` models embed. Azure deployments are judged by
-their model or deployment name; OpenAI-compatible endpoints say it in their settings.
+"-mini" reasoning siblings do not), and each vendor names its embedding models
+(`OpenAIVendor.is_embedding_model`). Azure deployments are judged by their model or deployment name;
+OpenAI-compatible endpoints say it in their settings.
 """
 
 from __future__ import annotations
@@ -22,11 +23,6 @@ EMBEDDING_CONTEXT_WINDOW = 8191
 def takes_images(model: str) -> bool:
     """Whether an OpenAI model (or an Azure deployment of one, by its name) reads images."""
     return model.startswith(_IMAGE_PREFIXES) and not model.startswith(_TEXT_ONLY)
-
-
-def is_embedding_model(model: str) -> bool:
-    """Whether an id from OpenAI's model list is an embedding model (`text-embedding-3-small`, ...)."""
-    return "embedding" in model
 
 
 def openai_model_info(
