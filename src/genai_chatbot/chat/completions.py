@@ -31,7 +31,7 @@ from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.usage import count_usage
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.governance.errors import ModelNotAllowedError
-from genai_chatbot.governance.gate import OPEN_GOVERNOR, Admission, Governor, Surface
+from genai_chatbot.governance.gate import NOTHING_TO_RECORD, OPEN_GOVERNOR, Admission, Governor, Surface
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.features import check_features
 from genai_chatbot.models.inputs import check_chat_inputs
@@ -160,9 +160,10 @@ class CompletionService:
         reported (the open governor, no tracing)."""
         admission = None
         if self.governor is not OPEN_GOVERNOR:
-            admission = await self.governor.admit(
+            admitted = await self.governor.admit(
                 prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
             )
+            admission = None if admitted is NOTHING_TO_RECORD else admitted
         if self.tracing is not None:
             return self.tracing.traced(prepared.model, prepared.request, prepared.surface, admission)
         return admission

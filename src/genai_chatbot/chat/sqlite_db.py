@@ -32,6 +32,9 @@ class SQLiteDatabase:
         self.connection.execute("PRAGMA foreign_keys=ON")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
+        self._path = path
+        self._now_connection: sqlite3.Connection | None = None
+        self._now_lock = threading.Lock()
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """The result of `work(connection)`, run in a worker thread while no other call of this store runs."""
@@ -43,11 +46,34 @@ class SQLiteDatabase:
         return await asyncio.to_thread(locked)
 
     def run_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work(connection)` on the calling thread, at once; `BlockingIOError` while another call holds the
-        connection. For short work whose thread hop would cost more than the work (governance/sqlite_batches.py)."""
-        if not self._lock.acquire(blocking=False):
+        """`work(connection)` on the calling thread, at once, for short work whose thread hop would cost more
+        than the work (governance/sqlite_batches.py); `BlockingIOError` while another `run_now` holds it.
+
+        It runs on a second connection that never waits and never checkpoints: its busy timeout is 0 (a
+        database another connection is writing raises `sqlite3.OperationalError` SQLITE_BUSY at once), and
+        its WAL is checkpointed by `run`'s connection. Set once, not per call: four PRAGMAs around each call
+        cost as much as the transaction they guarded.
+        """
+        if not self._now_lock.acquire(blocking=False):
             raise BlockingIOError("the SQLite connection is in use")
         try:
-            return work(self.connection)
+            if self._now_connection is None:
+                self._now_connection = self._open_now_connection()
+            return work(self._now_connection)
         finally:
-            self._lock.release()
+            self._now_lock.release()
+
+    def _open_now_connection(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=0)
+        connection.row_factory = sqlite3.Row
+        for pragma in ("foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=0", "wal_autocheckpoint=0"):
+            connection.execute(f"PRAGMA {pragma}")
+        return connection
+
+    async def close(self) -> None:
+        """Close both connections (the second once no `run_now` uses it)."""
+        with self._now_lock:
+            if self._now_connection is not None:
+                self._now_connection.close()
+                self._now_connection = None
+        await self.run(lambda db: db.close())

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.governance.errors import ModelNotAllowedError
-from genai_chatbot.governance.gate import Admission, Outcome, Surface
+from genai_chatbot.governance.gate import NOTHING_TO_RECORD, Admission, Surface
 from genai_chatbot.governance.policies import PolicySource
 from genai_chatbot.governance.settings import GroupPolicy
 from genai_chatbot.models.types import ModelInfo
@@ -58,15 +58,10 @@ def rule_for(groups: tuple[str, ...], policies: Mapping[str, GroupPolicy]) -> Mo
     return ModelRule(tuple(dict.fromkeys(patterns))) if governed else None
 
 
-class _NothingToRecord:
-    async def finish(self, outcome: Outcome) -> None:
-        return None
-
-
 class ModelAccess:
     """The governor part that hides and refuses the models a caller's groups do not allow."""
 
-    _admitted = _NothingToRecord()
+    _admitted = NOTHING_TO_RECORD
 
     def __init__(self, policies: PolicySource) -> None:
         self.policies = policies

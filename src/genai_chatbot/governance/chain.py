@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import anyio
 
 from genai_chatbot.auth.principal import Principal
-from genai_chatbot.governance.gate import Admission, Governor, Outcome, Surface
+from genai_chatbot.governance.gate import NOTHING_TO_RECORD, Admission, Governor, Outcome, Surface
 from genai_chatbot.governance.policies import StoredPolicies
 from genai_chatbot.models.types import ModelInfo
 
@@ -65,4 +65,7 @@ class ChainGovernor:
                 for admission in admitted:
                     await admission.finish(never_ran)
             raise
-        return _Admissions(admitted)
+        recorded = [admission for admission in admitted if admission is not NOTHING_TO_RECORD]
+        if len(recorded) > 1:
+            return _Admissions(recorded)
+        return recorded[0] if recorded else NOTHING_TO_RECORD

@@ -61,10 +61,15 @@ class _NothingToRecord:
         return None
 
 
+#: The admission of a part that records nothing (the open governor, model access): the service leaves a
+#: turn unobserved when every part admitted it with this, so no wrapper costs its stream anything.
+NOTHING_TO_RECORD: Admission = _NothingToRecord()
+
+
 class OpenGovernor:
     """Allows every model to everyone, without limits, and records nothing."""
 
-    _admission = _NothingToRecord()
+    _admission = NOTHING_TO_RECORD
 
     async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
         return models

@@ -27,9 +27,6 @@ from typing import Generic, TypeVar
 from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_tx import transaction
 
-#: What the connection has outside `_now`: sqlite_db.py's 10 s busy timeout, SQLite's default checkpoints.
-BUSY_TIMEOUT_MS = 10_000
-WAL_AUTOCHECKPOINT_PAGES = 1000
 #: Commits on the loop between two checkpoints of the WAL, which run in a thread (they may sync the disk).
 CHECKPOINT_EVERY = 500
 
@@ -77,8 +74,7 @@ class GroupCommit(Generic[Write, Result]):
         return await asyncio.shield(future)  # a caller that gives up does not cancel the others' batch
 
     def _now(self, db: sqlite3.Connection, writes: list[Write]) -> list[Result]:
-        db.execute("PRAGMA busy_timeout = 0")
-        db.execute("PRAGMA wal_autocheckpoint = 0")
+        """The batch on `run_now`'s connection, which never waits: busy, it goes to the thread."""
         try:
             results = self._transaction(db, writes)
             self._unchecked_commits += 1
@@ -89,9 +85,6 @@ class GroupCommit(Generic[Write, Result]):
             if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise _Busy from exc
             raise
-        finally:
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
 
     def _transaction(self, db: sqlite3.Connection, writes: list[Write]) -> list[Result]:
         with transaction(db):

@@ -85,17 +85,30 @@ def _row_key(item: tuple[tuple[object, ...], list[float]]) -> tuple[str, ...]:
     return tuple(str(part) for part in item[0])
 
 
+def _read_counters(db: sqlite3.Connection, admissions: list[_Admit]) -> dict[tuple[str, str], list[float]]:
+    """Every counter row the admissions compare with, in one query (one per row cost as much as the rest of
+    the transaction); rows not there yet are absent."""
+    keys = {
+        key
+        for admission in admissions
+        for check in admission.checks
+        for key in ((check.scope, sql.budget_window(check, admission.windows)), (check.scope, admission.windows.minute))
+    }
+    if not keys:
+        return {}
+    values = [part for key in sorted(keys) for part in key]
+    rows = db.execute(sql.read_counter_rows(len(keys)), values).fetchall()
+    return {(row[0], row[1]): [float(row[2]), float(row[3]), float(row[4])] for row in rows}
+
+
 def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Refusal | None]:
     """Each admission in turn: compare its checks with the counters, then take one request of each
     requests-per-minute, or refuse taking none. Counters are read once per batch and kept up to date here;
     the batch's transaction holds the write lock, so nothing else changes them meanwhile."""
-    seen: dict[tuple[str, str], list[float]] = {}  # (scope, period) -> [requests, tokens, cost]
+    seen = _read_counters(db, admissions)  # (scope, period) -> [requests, tokens, cost]
 
     def counter(scope: str, period: str) -> list[float]:
-        if (scope, period) not in seen:
-            row = db.execute(sql.READ_COUNTER_ROW, (scope, period)).fetchone()
-            seen[(scope, period)] = [float(v) for v in row] if row else [0.0, 0.0, 0.0]
-        return seen[(scope, period)]
+        return seen.setdefault((scope, period), [0.0, 0.0, 0.0])
 
     taken: dict[tuple[object, ...], list[float]] = {}
     results: list[Refusal | None] = []
@@ -161,4 +174,4 @@ class SQLiteUsageStore:
         return [sql.usage_row(tuple(row)) for row in rows]
 
     async def close(self) -> None:
-        await self._database.run(lambda db: db.close())
+        await self._database.close()

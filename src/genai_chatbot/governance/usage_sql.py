@@ -18,6 +18,17 @@ from genai_chatbot.governance.usage_store import Check, Refusal, TurnUsage, Usag
 
 READ_COUNTER = "SELECT tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
 READ_COUNTER_ROW = "SELECT requests, tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
+
+
+def read_counter_rows(count: int) -> str:
+    """The counter rows of `count` (scope, period) pairs, given as twice as many parameters (SQLite >= 3.15)."""
+    pairs = ", ".join("(?, ?)" for _ in range(count))
+    return (
+        "SELECT scope, period, requests, tokens, cost_usd FROM usage_counters "
+        f"WHERE (scope, period) IN (VALUES {pairs})"
+    )
+
+
 TAKE_REQUEST = (
     "INSERT INTO usage_counters (scope, period, requests, expires_at) VALUES (?, ?, 1, ?) "
     "ON CONFLICT (scope, period) DO UPDATE SET requests = usage_counters.requests + 1 RETURNING requests"
