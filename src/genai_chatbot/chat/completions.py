@@ -9,12 +9,14 @@ completes. `ChatService` adds sessions and stored turns on top (service.py).
 from __future__ import annotations
 
 import functools
+import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
+from genai_chatbot.chat.early_admission import EarlyAdmission
 from genai_chatbot.chat.embedding import embed as embed_texts
 from genai_chatbot.chat.fallbacks import (
     NO_FALLBACKS,
@@ -25,13 +27,20 @@ from genai_chatbot.chat.fallbacks import (
     read_until_text,
     unavailable,
 )
-from genai_chatbot.chat.governed import governed_complete, governed_stream
+from genai_chatbot.chat.governed import GovernedStream, governed_complete, governed_stream
 from genai_chatbot.chat.requests import DEFAULT_OPTIONS, GenerationOptions, PreparedChat, caller_of
 from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.usage import count_usage
 from genai_chatbot.chat.window import first_kept_index, trim_start_to_user_turn
 from genai_chatbot.governance.errors import ModelNotAllowedError
-from genai_chatbot.governance.gate import NOTHING_TO_RECORD, OPEN_GOVERNOR, Admission, Governor, Surface
+from genai_chatbot.governance.gate import (
+    NOTHING_TO_RECORD,
+    OPEN_GOVERNOR,
+    Admission,
+    Governor,
+    Surface,
+    governor_waits,
+)
 from genai_chatbot.models.errors import InvalidRequestError, ProviderUnavailableError
 from genai_chatbot.models.features import check_features
 from genai_chatbot.models.inputs import check_chat_inputs
@@ -72,6 +81,7 @@ class CompletionService:
         self.drop_unsupported_params = drop_unsupported_params
         self._streams: weakref.WeakSet[StoppableStream] = weakref.WeakSet()
         self._stopping = False
+        self._early = EarlyAdmission()
 
     def stop_streams(self) -> None:
         """The server is stopping: end every stateless stream in flight (each ends as finished), and refuse
@@ -86,7 +96,10 @@ class CompletionService:
         The governor admits the request first (it may refuse it). The caller iterates the stream and
         closes it (`aclose()`) however the response ends.
         """
-        chunks = await self._admitted_chunks(prepared)
+        if await self._overlaps_admission(prepared):
+            chunks = await self._opened_early(prepared)
+        else:
+            chunks = await self._admitted_chunks(prepared)
         # Wait for the model's first text: an error before it gets its HTTP status (429, 503, 502) instead
         # of an error event after a 200, and with fallbacks the answering model is known before the headers.
         read: list[ChatChunk] = []
@@ -154,6 +167,27 @@ class CompletionService:
         if admission is None:  # nothing to admit, record or trace: no wrapper on the hot path
             return chunks
         return governed_stream(chunks, admission, prepared.model.id)
+
+    async def _overlaps_admission(self, prepared: PreparedChat) -> bool:
+        """Whether to open the model while the governor admits the request (chat/early_admission.py): its
+        admission waits on a store, the caller may use the model, and few streams are in flight."""
+        return (
+            governor_waits(self.governor)
+            and prepared.model.id not in self.fallbacks.fallbacks
+            and self._early.allows(prepared.caller.user_id, len(self._streams))
+            and bool(await self.governor.visible_models(prepared.caller, [prepared.model]))
+        )
+
+    async def _opened_early(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
+        """The model's stream, opened while the governor admits the request; reported to it when it ends."""
+        started = time.perf_counter()
+        chunks = prepared.provider.stream(prepared.request)
+        admission, chunks = await self._early.open(
+            prepared.caller.user_id, prepared.model.id, chunks, self._admit(prepared)
+        )
+        if admission is None:
+            return chunks
+        return GovernedStream(chunks, admission, prepared.model.id, started=started)
 
     async def _admit(self, prepared: PreparedChat) -> Admission | None:
         """The governor's admission of `prepared`, traced when tracing is on; `None` when nothing is to be

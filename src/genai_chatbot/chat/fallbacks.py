@@ -250,7 +250,7 @@ class FallbackStream:
     async def _opened(self, prepared: PreparedChat, admission: Admission | None) -> AsyncIterator[ChatChunk]:
         """The model's stream, once its first text arrived (read ahead and kept), observed for the governor."""
         chunks = prepared.provider.stream(prepared.request)
-        resumed = _Resumed(await read_until_text(chunks), chunks)
+        resumed = Resumed(await read_until_text(chunks), chunks)
         if admission is None:
             return resumed
         return GovernedStream(resumed, admission, prepared.model.id, started=self._attempts.started)
@@ -259,7 +259,7 @@ class FallbackStream:
         """Close the answering model's stream; before one answered, report the request cancelled."""
         self._next = _ended
         if self._chunks is not None:
-            await _aclose(self._chunks)
+            await close_stream(self._chunks)
         else:
             await self._attempts.release("cancelled", asyncio.CancelledError())
 
@@ -275,7 +275,7 @@ async def read_until_text(chunks: AsyncIterator[ChatChunk]) -> list[ChatChunk]:
             except StopAsyncIteration:
                 break  # an empty answer is an answer
     except BaseException:
-        await _aclose(chunks)
+        await close_stream(chunks)
         raise
     return read
 
@@ -293,14 +293,14 @@ async def complete_with_fallbacks(attempts: Attempts) -> ChatResult:
     return await attempts.run(attempt)
 
 
-class _Resumed:
+class Resumed:
     """The chunks read while waiting for the first text, then the rest of the model's stream."""
 
     def __init__(self, read: list[ChatChunk], chunks: AsyncIterator[ChatChunk]) -> None:
         self._read = deque(read)
         self._chunks = chunks
 
-    def __aiter__(self) -> _Resumed:
+    def __aiter__(self) -> Resumed:
         return self
 
     async def __anext__(self) -> ChatChunk:
@@ -309,14 +309,14 @@ class _Resumed:
         return await self._chunks.__anext__()
 
     async def aclose(self) -> None:
-        await _aclose(self._chunks)
+        await close_stream(self._chunks)
 
 
 async def _ended() -> ChatChunk:
     raise StopAsyncIteration
 
 
-async def _aclose(chunks: AsyncIterator[ChatChunk]) -> None:
+async def close_stream(chunks: AsyncIterator[ChatChunk]) -> None:
     close = getattr(chunks, "aclose", None)
     if close is not None:
         with anyio.CancelScope(shield=True):

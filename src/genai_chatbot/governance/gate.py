@@ -79,3 +79,9 @@ class OpenGovernor:
 
 
 OPEN_GOVERNOR: Governor = OpenGovernor()
+
+
+def governor_waits(governor: Governor) -> bool:
+    """Whether admitting may wait on a store (budgets, rate limits): a governor, or one of its parts, whose
+    `waits` attribute says so. Model access and metrics decide in memory."""
+    return any(getattr(part, "waits", False) for part in getattr(governor, "parts", (governor,)))

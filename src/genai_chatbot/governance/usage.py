@@ -117,6 +117,9 @@ class _Recording:
 class UsageGovernor:
     """Enforces budgets and rate limits of users and groups, and records every turn's usage and cost."""
 
+    #: Admitting is a store transaction (see `governor_waits`).
+    waits = True
+
     def __init__(
         self,
         store: UsageStore,
