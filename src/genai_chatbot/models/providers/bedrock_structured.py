@@ -44,8 +44,9 @@ _DESCRIPTION = "Give your answer by calling this tool: its input is the reply it
 
 
 def with_answer_tool(request: ChatRequest, base_id: str) -> tuple[ChatRequest, str | None]:
-    """`request` with its `response_format` turned into the answer tool, and that tool's name; `request`
-    unchanged and `None` when it asks for no JSON, or for a tool call in this turn."""
+    """`request` with its `response_format` turned into the answer tool, and that tool's name. `None` for a
+    request that asks for no JSON (returned unchanged) or for a tool call in this turn (returned without
+    its `response_format`, which does not apply to a turn that must call the client's tool)."""
     response_format = request.response_format
     if response_format is None or response_format.type == "text":
         return request, None
