@@ -29,6 +29,7 @@ def embed(client: httpx.Client) -> httpx.Response:
     return client.post("/v1/embeddings", json={"model": EMBEDDER, "input": TEXT, "encoding_format": "float"})
 
 
+@pytest.mark.slow  # it may wait up to 10 s for a fresh minute (the rate limit is per minute): not for make test-fast
 def test_embeddings_are_admitted_counted_priced_measured_and_traced(
     tmp_path: Path,
     upstream: FakeOpenAI,  # noqa: F811
