@@ -32,6 +32,7 @@ from genai_chatbot.config import ConfigError, Settings
 from genai_chatbot.governance.audit import AuditTrail
 from genai_chatbot.governance.build import open_governor
 from genai_chatbot.governance.metrics import Metrics, metrics_of
+from genai_chatbot.governance.prices import PriceTable
 from genai_chatbot.secrets import install_log_redaction
 from genai_chatbot.stores import open_store, select_store
 
@@ -103,7 +104,7 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
     # The service's metrics when it was given with them; else, when metrics are on, the ones it is built with.
     metrics: Metrics | None = metrics_of(service.governor) if service is not None else None
     if metrics is None and settings.metrics:
-        metrics = Metrics()
+        metrics = Metrics(pricing=PriceTable(settings.prices).cost)  # feeds genai_chatbot_cost_usd_total
     app.state.metrics = metrics
     app.state.authenticator = None  # set by the lifespan
     install_error_handlers(app)

@@ -30,7 +30,7 @@ from genai_chatbot.api.schemas import (
 from genai_chatbot.api.sse import SSE_HEADERS, TextEventTemplate, event
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.chat.service import ChatService, Turn, TurnEnded, TurnEvent, TurnStarted
-from genai_chatbot.models.inputs import is_embedding_model
+from genai_chatbot.models.inputs import chat_models
 
 router = APIRouter(prefix="/api", tags=["Chat"])
 
@@ -70,7 +70,7 @@ async def _model_list(service: ChatService, caller: Principal) -> ModelList:
 
     Embedding models are left out: this is the list chats pick from (they are on GET /v1/models).
     """
-    infos = [m for m in await service.list_models(caller) if not is_embedding_model(m)]
+    infos = chat_models(await service.list_models(caller))
     models = [ModelOut.of(m, service.default_model) for m in infos]
     if caller.is_admin:
         return ModelList(models=models, problems=await service.problems(infos))

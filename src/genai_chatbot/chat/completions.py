@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.chat.early_admission import EarlyAdmission
-from genai_chatbot.chat.embedding import embed as embed_texts
+from genai_chatbot.chat.embedding import embed_checked, embedding_request
 from genai_chatbot.chat.fallbacks import (
     NO_FALLBACKS,
     Attempts,
@@ -47,7 +47,7 @@ from genai_chatbot.models.inputs import check_chat_inputs
 from genai_chatbot.models.provider import Provider
 from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.models.tool_calls import NO_TOOLS, ToolRequest
-from genai_chatbot.models.types import ChatChunk, ChatResult, EmbeddingResult, Message, ModelInfo
+from genai_chatbot.models.types import ChatChunk, ChatRequest, ChatResult, EmbeddingResult, Message, ModelInfo
 from genai_chatbot.secrets import SourceStatus
 
 if TYPE_CHECKING:
@@ -141,18 +141,14 @@ class CompletionService:
         caller: Principal | str = "default",
         surface: Surface = "v1",
     ) -> tuple[ModelInfo, EmbeddingResult]:
-        """The vectors of `inputs` from the embedding model `model_id`, admitted by the governor like a chat
-        request (see `chat/embedding.py`); and the model."""
-        return await embed_texts(
-            self.registry,
-            self.governor,
-            model_id,
-            inputs,
-            dimensions=dimensions,
-            user=user,
-            caller=caller_of(caller),
-            surface=surface,
-        )
+        """The vectors of `inputs` from the embedding model `model_id`, and the model: admitted, recorded and
+        traced like a chat request (see `chat/embedding.py`)."""
+        provider, info, request = await embedding_request(self.registry, model_id, inputs, dimensions, user)
+        admission = await self._admit_call(caller_of(caller), info, surface, 0, None, "embeddings")
+        vectors = embed_checked(provider, request, info)
+        if admission is None:
+            return info, await vectors
+        return info, await governed_complete(vectors, admission, info.id, generates=False)
 
     async def _admitted_chunks(self, prepared: PreparedChat) -> AsyncIterator[ChatChunk]:
         """The provider's chunks for `prepared`, once admitted; reported to the governor when they end.
@@ -192,14 +188,30 @@ class CompletionService:
     async def _admit(self, prepared: PreparedChat) -> Admission | None:
         """The governor's admission of `prepared`, traced when tracing is on; `None` when nothing is to be
         reported (the open governor, no tracing)."""
+        if self.governor is OPEN_GOVERNOR and self.tracing is None:  # the plain path: no call at all
+            return None
+        request = prepared.request
+        return await self._admit_call(
+            prepared.caller, prepared.model, prepared.surface, request.max_tokens or 0, request
+        )
+
+    async def _admit_call(
+        self,
+        caller: Principal,
+        model: ModelInfo,
+        surface: Surface,
+        max_tokens: int,
+        request: ChatRequest | None,
+        operation: str = "chat",
+    ) -> Admission | None:
+        """The one admission of every model call, chat or embeddings: the governor's, traced as `operation`
+        when tracing is on; `None` when nothing is to be reported (the open governor, no tracing)."""
         admission = None
         if self.governor is not OPEN_GOVERNOR:
-            admitted = await self.governor.admit(
-                prepared.caller, prepared.model, prepared.surface, prepared.request.max_tokens or 0
-            )
+            admitted = await self.governor.admit(caller, model, surface, max_tokens)
             admission = None if admitted is NOTHING_TO_RECORD else admitted
         if self.tracing is not None:
-            return self.tracing.traced(prepared.model, prepared.request, prepared.surface, admission)
+            return self.tracing.traced(model, request, surface, admission, operation)
         return admission
 
     def _attempts(self, prepared: PreparedChat, admission: Admission | None, fallbacks: Sequence[str]) -> Attempts:

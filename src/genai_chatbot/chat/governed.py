@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable
+from typing import Protocol, TypeVar
 
 import anyio
 
 from genai_chatbot.governance.gate import Admission, Outcome
 from genai_chatbot.models.errors import ModelError
-from genai_chatbot.models.types import ChatChunk, ChatResult, Usage
+from genai_chatbot.models.types import ChatChunk, Usage
 
 
 class GovernedStream:
@@ -75,8 +76,23 @@ def governed_stream(chunks: AsyncIterator[ChatChunk], admission: Admission, mode
     return GovernedStream(chunks, admission, model_id)
 
 
-async def governed_complete(reply: Awaitable[ChatResult], admission: Admission, model_id: str) -> ChatResult:
-    """The awaited `reply` of a non-streamed request, reported to `admission` however it ends."""
+class _Used(Protocol):
+    """A whole result that says what it used: a chat reply, or an embeddings result."""
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+
+Result = TypeVar("Result", bound=_Used)
+
+
+async def governed_complete(
+    reply: Awaitable[Result], admission: Admission, model_id: str, *, generates: bool = True
+) -> Result:
+    """The awaited `reply` of a non-streamed request, reported to `admission` however it ends.
+
+    `generates` is false for a call that produces no tokens (embeddings): it has no time to a first token.
+    """
     clock = time.perf_counter()
     status, usage, error_type = "cancelled", None, None
     try:
@@ -88,7 +104,7 @@ async def governed_complete(reply: Awaitable[ChatResult], admission: Admission, 
         raise
     finally:
         elapsed = time.perf_counter() - clock
-        first_token = elapsed if status == "complete" else None
+        first_token = elapsed if status == "complete" and generates else None
         await report(admission, model_id, status, usage, elapsed, first_token, error_type)
 
 

@@ -25,6 +25,7 @@ from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.cli.users import LOCAL_USER, caller_named
 from genai_chatbot.governance.errors import GovernanceError, ModelNotAllowedError
 from genai_chatbot.models.errors import ModelError
+from genai_chatbot.models.inputs import chat_models
 from genai_chatbot.models.types import ChatChunk
 
 #: How many of the most recent sessions `/open` searches for an id prefix.
@@ -75,7 +76,7 @@ class TerminalChat:
                 self.model_id = info.id
                 self.say(f"Model: {info.id}" + ("" if info.available else f" (unavailable: {info.unavailable_reason})"))
         elif name == "/models":
-            for m in await self.service.list_models(self.caller):
+            for m in chat_models(await self.service.list_models(self.caller)):
                 mark = "*" if m.id == self.model_id else " "
                 self.say(f" {mark} {m.id}" + ("" if m.available else f"  (unavailable: {m.unavailable_reason})"))
         elif name == "/sessions":

@@ -1,4 +1,8 @@
-"""`genai-chatbot models`: every configured model, why the unavailable ones are, and broken key sources."""
+"""`genai-chatbot models`: every configured chat model, why the unavailable ones are, and broken key sources.
+
+Embedding models are not offered for chat, so they are listed only when asked for (`--embeddings`), as the
+page's model picker leaves them out and `GET /v1/models` lists them.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from genai_chatbot.cli.common import ConfigOption, settings_or_exit
 from genai_chatbot.cli.users import caller_named
 from genai_chatbot.config import Settings
 from genai_chatbot.governance.build import build_governor, close_governor
+from genai_chatbot.models.inputs import chat_models, is_embedding_model
 from genai_chatbot.models.registry import build_registry
 from genai_chatbot.secrets import build_provider_keys
 
 
 async def _list_here(
-    settings: Settings, refresh: bool, caller: Principal | None
+    settings: Settings, refresh: bool, caller: Principal | None, embeddings: bool = False
 ) -> tuple[list[dict[str, Any]], list[str]]:
     # The command prints key-source problems itself, once: no log line repeating them.
     registry = build_registry(settings, build_provider_keys(settings, log_errors=False))
@@ -36,6 +41,7 @@ async def _list_here(
                 await close_governor(governor)
     finally:
         await registry.aclose()
+    models = [m for m in models if is_embedding_model(m)] if embeddings else chat_models(models)
     rows = [
         {
             "id": m.id,
@@ -100,17 +106,24 @@ def models(
         str | None,
         typer.Option("--user", "-u", help="Only the models this user of the user store may use (their groups)."),
     ] = None,
+    embeddings: Annotated[
+        bool, typer.Option("--embeddings", help="List the embedding models (for POST /v1/embeddings) instead.")
+    ] = False,
 ) -> None:
-    """List model ids with provider, streaming, context window and availability."""
+    """List chat model ids with provider, streaming, context window and availability."""
     settings = settings_or_exit(config)
     if server:
-        if user:
-            typer.echo("error: --user lists here; with --server the API key says who you are.", err=True)
+        if user or embeddings:
+            typer.echo(
+                "error: --user and --embeddings list here; with --server the API key says who you are, and "
+                "the server's GET /v1/models lists its embedding models.",
+                err=True,
+            )
             raise typer.Exit(2)
         rows, problems = _list_on_server(server, refresh, api_key)
     else:
         caller = caller_named(settings, user) if user else None
-        rows, problems = asyncio.run(_list_here(settings, refresh, caller))
+        rows, problems = asyncio.run(_list_here(settings, refresh, caller, embeddings))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:

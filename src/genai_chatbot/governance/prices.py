@@ -5,10 +5,11 @@ OpenAI, Azure OpenAI and Amazon Bedrock models. The local (embedded) model costs
 neither table has no known price: its cost is `None` (shown as unknown), never a guess, so an admin sees
 what to price rather than a wrong total.
 
-`DEFAULT_PRICES` holds public list prices (on-demand, standard tier, text tokens; Bedrock in us-east-1;
-Azure OpenAI's global standard deployments, keyed by the model's name as a deployment name). They were
-written down on `PRICES_TAKEN` from the vendors' pricing pages as known at that date, without network
-access when this table was made: check them against the vendors' pages, and override any in settings.
+`DEFAULT_PRICES` holds public list prices (on-demand, standard tier, text tokens, embedding models' input
+tokens; Bedrock in us-east-1; Azure OpenAI's global standard deployments, keyed by the model's name as a
+deployment name). They were written down on `PRICES_TAKEN` from the vendors' pricing pages as known at
+that date, without network access when this table was made: check them against the vendors' pages, and
+override any in settings.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ _OPENAI: dict[str, tuple[float, float]] = {
     "o3": (2.00, 8.00),
     "o3-mini": (1.10, 4.40),
     "o4-mini": (1.10, 4.40),
+    # Embedding models: input tokens only.
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+    "text-embedding-ada-002": (0.10, 0.0),
 }
 
 _BEDROCK: dict[str, tuple[float, float]] = {
@@ -64,9 +69,22 @@ _BEDROCK: dict[str, tuple[float, float]] = {
     "mistral.mixtral-8x7b-instruct-v0:1": (0.45, 0.70),
     "cohere.command-r-v1:0": (0.50, 1.50),
     "cohere.command-r-plus-v1:0": (3.00, 15.00),
+    "amazon.titan-embed-text-v1": (0.10, 0.0),
+    "amazon.titan-embed-text-v2:0": (0.02, 0.0),
+    "cohere.embed-english-v3": (0.10, 0.0),
+    "cohere.embed-multilingual-v3": (0.10, 0.0),
 }
 
-_AZURE_NAMES = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini")
+_AZURE_NAMES = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "o3-mini",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+)
 _AZURE = {name: _OPENAI[name] for name in _AZURE_NAMES}
 
 

@@ -5,8 +5,9 @@ On when an OTLP endpoint is configured: the `otlp_endpoint` setting (the collect
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables (with `OTEL_EXPORTER_OTLP_HEADERS` and the rest of the
 exporter's variables). It needs the `otel` extra: `pip install "genai-chatbot[otel]"`.
 
-Each model call is one span, `chat {model}`, from its admission to its end (a fallback's call is a span of
-its own): `gen_ai.operation.name`, `gen_ai.provider.name` (and the older `gen_ai.system`),
+Each model call is one span, `chat {model}` (`embeddings {model}` for an embeddings request), from its
+admission to its end (a fallback's call is a span of its own): `gen_ai.operation.name` ("chat" or
+"embeddings"), `gen_ai.provider.name` (and the older `gen_ai.system`),
 `gen_ai.request.model`, `gen_ai.request.max_tokens`, `temperature`, `top_p`, `top_k`, `seed`,
 `gen_ai.response.model`, `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`, and `error.type` when it
 failed. Neither prompts nor answers are ever put in a span, nor who asked.
@@ -76,29 +77,38 @@ class Tracing:
         self.error_status = Status(StatusCode.ERROR)
 
     def traced(
-        self, model: ModelInfo, request: ChatRequest, surface: Surface, admission: Admission | None
+        self,
+        model: ModelInfo,
+        request: ChatRequest | None,
+        surface: Surface,
+        admission: Admission | None,
+        operation: str = "chat",
     ) -> Admission:
-        """`admission`, whose `finish` also ends the call's span with its usage and how it ended."""
+        """`admission`, whose `finish` also ends the call's span with its usage and how it ended.
+
+        `operation` is the semantic conventions' `gen_ai.operation.name`; a chat `request` adds its sampling.
+        """
         provider = PROVIDER_NAMES.get(model.provider, model.provider)
         attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,
             "gen_ai.request.model": model.name,
             "genai_chatbot.model_id": model.id,
             "genai_chatbot.surface": surface,
         }
-        for name, setting in (
-            ("gen_ai.request.max_tokens", request.max_tokens),
-            ("gen_ai.request.temperature", request.temperature),
-            ("gen_ai.request.top_p", request.top_p),
-            ("gen_ai.request.top_k", request.top_k),
-            ("gen_ai.request.seed", request.seed),
-        ):
-            if setting is not None:
-                attributes[name] = setting
-        span = self._tracer.start_span(f"chat {model.name}", kind=self._client, attributes=attributes)
-        return _Traced(self, span, admission)
+        if request is not None:
+            for name, setting in (
+                ("gen_ai.request.max_tokens", request.max_tokens),
+                ("gen_ai.request.temperature", request.temperature),
+                ("gen_ai.request.top_p", request.top_p),
+                ("gen_ai.request.top_k", request.top_k),
+                ("gen_ai.request.seed", request.seed),
+            ):
+                if setting is not None:
+                    attributes[name] = setting
+        span = self._tracer.start_span(f"{operation} {model.name}", kind=self._client, attributes=attributes)
+        return _Traced(self, span, admission, operation == "chat")
 
     def shutdown(self) -> None:
         """Export the spans still buffered and stop; blocking (the exporter's timeout bounds it)."""
@@ -108,12 +118,14 @@ class Tracing:
 class _Traced:
     """An admission whose end also ends its span."""
 
-    __slots__ = ("_admission", "_span", "_tracing")
+    __slots__ = ("_admission", "_generates", "_span", "_tracing")
 
-    def __init__(self, tracing: Tracing, span: Span, admission: Admission | None) -> None:
+    def __init__(self, tracing: Tracing, span: Span, admission: Admission | None, generates: bool = True) -> None:
+        """`generates`: the call produces tokens (chat), so it has output tokens to report (embeddings have not)."""
         self._tracing = tracing
         self._span = span
         self._admission = admission
+        self._generates = generates
 
     async def finish(self, outcome: Outcome) -> None:
         try:
@@ -126,7 +138,7 @@ class _Traced:
                 span.set_attribute("gen_ai.response.model", outcome.model_id.partition("/")[2] or outcome.model_id)
             if outcome.prompt_tokens is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", outcome.prompt_tokens)
-            if outcome.completion_tokens is not None:
+            if outcome.completion_tokens is not None and self._generates:
                 span.set_attribute("gen_ai.usage.output_tokens", outcome.completion_tokens)
             if outcome.first_token_seconds is not None:
                 span.set_attribute("genai_chatbot.time_to_first_token", outcome.first_token_seconds)

@@ -7,18 +7,26 @@ asked to chat.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from genai_chatbot.models.errors import InvalidRequestError
 from genai_chatbot.models.features import EMBEDDINGS  # the feature an embedding model lists; it does not chat
 from genai_chatbot.models.types import ImagePart, Message, ModelInfo
 
-__all__ = ["EMBEDDINGS", "check_chat_inputs", "check_embeddings", "is_embedding_model"]
+__all__ = ["EMBEDDINGS", "chat_models", "check_chat_inputs", "check_embeddings", "is_embedding_model"]
 
 
 def is_embedding_model(info: ModelInfo) -> bool:
     """Whether `info` is an embedding model: served by the embeddings API, never offered for chat."""
     return EMBEDDINGS in info.features
+
+
+def chat_models(models: Sequence[ModelInfo]) -> list[ModelInfo]:
+    """The models of `models` one can chat with, in order: what the page's picker and the terminal offer.
+
+    Embedding models are left out; `GET /v1/models` still lists them, as OpenAI's does.
+    """
+    return [model for model in models if not is_embedding_model(model)]
 
 
 def check_chat_inputs(info: ModelInfo, messages: Iterable[Message]) -> None:

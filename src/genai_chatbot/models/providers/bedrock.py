@@ -8,6 +8,8 @@ profile id (`us.anthropic.claude-sonnet-4-…`), since their base id cannot be i
 Per-family quirks (see `bedrock_models`) are handled so callers never see them: a system prompt a family
 refuses is folded into the first user turn; models without response streaming are served by Converse and
 yielded as one chunk; Claude 4 models get temperature only when both temperature and top_p are set.
+Converse has no `response_format`: structured output is a forced tool whose input is the answer (see
+`bedrock_structured`).
 
 Whether the account may invoke each model is asked of Bedrock with the list (see `bedrock_access`): a model
 without access stays listed, unavailable, with the reason and the fix. A model Bedrock refuses on invoke
@@ -59,6 +61,7 @@ from genai_chatbot.models.providers.bedrock_models import (
     converse_arguments,
     usage_from,
 )
+from genai_chatbot.models.providers.bedrock_structured import AnswerTool, with_answer_tool
 from genai_chatbot.models.providers.bedrock_tools import ToolUseStream, tool_features
 from genai_chatbot.models.types import (
     ChatChunk,
@@ -263,9 +266,10 @@ class BedrockProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         model = await self._model(request.model)
+        request, answer_tool = with_answer_tool(request, model.base_id)
         arguments = converse_arguments(model, request)
         if model.streaming:
-            chunks = pump(self._executor, partial(self._converse_stream, arguments))
+            chunks = pump(self._executor, partial(self._converse_stream, arguments, answer_tool))
         else:
             chunks = whole_reply(self._executor, partial(self._converse, arguments))
         try:
@@ -295,9 +299,18 @@ class BedrockProvider(Provider):
         return text, finish_reason(response.get("stopReason")), usage_from(response.get("usage"))
 
     def _converse_stream(
-        self, arguments: dict[str, Any], emit: Callable[[ChatChunk], None], stop: threading.Event
+        self,
+        arguments: dict[str, Any],
+        answer_tool: str | None,
+        emit: Callable[[ChatChunk], None],
+        stop: threading.Event,
     ) -> None:
-        """Runs on a worker thread: emit text chunks, then one chunk with the finish reason and usage."""
+        """Runs on a worker thread: emit text chunks, then one chunk with the finish reason and usage.
+
+        With `answer_tool` (structured output, see `bedrock_structured`) that tool's call is emitted as text.
+        """
+        if answer_tool is not None:
+            emit = AnswerTool(answer_tool, emit)
         events = self._client("bedrock-runtime").converse_stream(**arguments)["stream"]
         stop_reason: str | None = None
         usage: Usage | None = None

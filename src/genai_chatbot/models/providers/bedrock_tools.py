@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genai_chatbot.models.features import JSON_OBJECT, JSON_SCHEMA
 from genai_chatbot.models.tool_calls import TOOLS_FEATURE, parsed_arguments
 from genai_chatbot.models.types import ChatRequest, Message, NamedToolChoice, ToolCallDelta
 
@@ -38,9 +39,13 @@ _TOOL_MODELS = (
 )
 
 
+#: What a model that calls tools can do: structured output rides on a tool (see `bedrock_structured`).
+_TOOL_FEATURES = frozenset({TOOLS_FEATURE, JSON_OBJECT, JSON_SCHEMA})
+
+
 def tool_features(base_id: str) -> frozenset[str]:
-    """The tool features of a Bedrock model, by its base model id."""
-    return frozenset({TOOLS_FEATURE}) if base_id.startswith(_TOOL_MODELS) else frozenset()
+    """The tool features of a Bedrock model, by its base model id: tools and structured output, or none."""
+    return _TOOL_FEATURES if base_id.startswith(_TOOL_MODELS) else frozenset()
 
 
 def has_tool_parts(message: Message) -> bool:

@@ -5,6 +5,11 @@ is its default (sent as nothing), and a choice naming one function is sent as th
 "REQUIRED", which is what it means. An assistant's calls are `tool_calls` of its message, a result a
 `tool` message. Streamed, `tool-call-start` names call `index` and `tool-call-delta` adds arguments; the
 model's `tool-plan` (its reasoning before calling) is not part of the reply's content and is not passed on.
+
+OpenAI's `strict` is per tool; Cohere's `strict_tools` is per request, all tools or none. So a request with
+at least one strict tool is sent with `strict_tools=True`, which makes every tool strict: the guarantee the
+client asked for is kept, and the other tools' calls are held to the schemas they declared anyway. (A schema
+Cohere cannot make strict is then Cohere's 400, passed on, rather than a strict tool silently loosened.)
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def tool_arguments(request: ChatRequest) -> dict[str, Any]:
             for t in tools
         ]
     }
+    if any(t.strict for t in tools):
+        arguments["strict_tools"] = True
     if isinstance(choice, NamedToolChoice) or choice == "required":
         arguments["tool_choice"] = "REQUIRED"
     elif choice == "none":
