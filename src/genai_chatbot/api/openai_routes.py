@@ -32,7 +32,7 @@ from genai_chatbot.chat.stopping import StoppableStream
 from genai_chatbot.chat.usage import count_usage
 from genai_chatbot.models.errors import ModelError
 from genai_chatbot.models.tool_calls import ToolRequest
-from genai_chatbot.models.types import ChatResult, Usage
+from genai_chatbot.models.types import ChatChunk, ChatResult, Usage
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -150,39 +150,20 @@ async def _stream(
     count: Callable[[str], Awaitable[Usage]] | None,
 ) -> AsyncIterator[bytes]:
     """The chunks as OpenAI streams them; with `count` (`stream_options.include_usage`) a last chunk with
-    the usage, counted when the model reported none."""
-    base: dict[str, Any] = {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-    }
+    the usage, counted when the model reported none.
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": logprobs}
-        return b"data: " + dumps({**base, "choices": [choice]}).encode() + b"\n\n"
-
-    text_event = TextEventTemplate(
-        {**base, "choices": [{"index": 0, "delta": {"content": "\x00TEXT\x00"}, "finish_reason": None}]}
-    )
-    yield chunk({"role": "assistant", "content": ""})
-    usage: Usage | None = None
-    finish = "stop"
-    text: list[str] | None = [] if count is not None else None  # kept only to count usage the model omits
+    The opening chunk and the chunks read ahead (up to the model's first text) go out in one write: on the
+    way to the first token each write costs a pass through every middleware.
+    """
+    events = _Events(completion_id, created, model, keep_text=count is not None)
+    opening = [events.chunk({"role": "assistant", "content": ""})]
+    opening.extend(events.of(piece) for piece in chunks.read_ahead())
+    yield b"".join(opening)
     try:
         async for piece in chunks:  # ends early, as finished, when the server stops (SIGTERM)
-            if piece.logprobs is not None:
-                yield chunk({"content": piece.text}, None, piece.logprobs)
-            elif piece.text:
-                yield text_event.render(piece.text)
-            if piece.tool_calls:
-                yield chunk({"tool_calls": tool_call_deltas_json(piece.tool_calls)})
-            if text is not None and piece.text:
-                text.append(piece.text)
-            if piece.finish_reason is not None:
-                finish = _FINISH[piece.finish_reason]
-            if piece.usage is not None:
-                usage = piece.usage
+            data = events.of(piece)
+            if data:
+                yield data
     except ModelError as exc:
         # Headers are gone; OpenAI clients raise on an event that carries an "error" object.
         yield b"data: " + dumps(model_error_body(exc)).encode() + b"\n\n"
@@ -190,8 +171,48 @@ async def _stream(
         return
     finally:
         await chunks.aclose()
-    yield chunk({}, finish)
-    if count is not None and text is not None:
-        usage = usage or await count("".join(text))
-        yield b"data: " + dumps({**base, "choices": [], "usage": _usage(usage)}).encode() + b"\n\n"
+    yield events.chunk({}, events.finish)
+    if count is not None and events.text is not None:
+        usage = events.usage or await count("".join(events.text))
+        yield b"data: " + dumps({**events.base, "choices": [], "usage": _usage(usage)}).encode() + b"\n\n"
     yield DONE
+
+
+class _Events:
+    """The SSE events of one streamed completion, and what its chunks said: finish reason, usage, text."""
+
+    def __init__(self, completion_id: str, created: int, model: str, *, keep_text: bool) -> None:
+        self.base: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        self._text_event = TextEventTemplate(
+            {**self.base, "choices": [{"index": 0, "delta": {"content": "\x00TEXT\x00"}, "finish_reason": None}]}
+        )
+        self.usage: Usage | None = None
+        self.finish = "stop"
+        #: The text so far, kept only to count usage the model omits.
+        self.text: list[str] | None = [] if keep_text else None
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": logprobs}
+        return b"data: " + dumps({**self.base, "choices": [choice]}).encode() + b"\n\n"
+
+    def of(self, piece: ChatChunk) -> bytes:
+        """The events of one model chunk (none for a chunk of usage or finish reason only)."""
+        data = b""
+        if piece.logprobs is not None:
+            data = self.chunk({"content": piece.text}, None, piece.logprobs)
+        elif piece.text:
+            data = self._text_event.render(piece.text)
+        if piece.tool_calls:
+            data += self.chunk({"tool_calls": tool_call_deltas_json(piece.tool_calls)})
+        if self.text is not None and piece.text:
+            self.text.append(piece.text)
+        if piece.finish_reason is not None:
+            self.finish = _FINISH[piece.finish_reason]
+        if piece.usage is not None:
+            self.usage = piece.usage
+        return data

@@ -76,7 +76,7 @@ class EarlyAdmission:
         A refusal cancels the read, closes `chunks` and is raised. A model error before the first text is
         given out by the returned stream, so that the admission it belongs to is told how the request ended.
         """
-        admission_task = asyncio.ensure_future(admitting)
+        admission_task = asyncio.ensure_future(_after_one_turn(admitting))
         with anyio.CancelScope() as reading:
 
             def stop_reading(done: asyncio.Future[Admission | None]) -> None:
@@ -111,6 +111,13 @@ class EarlyAdmission:
         except BaseException as exc:
             self.refused(user_id, exc)
             raise
+
+
+async def _after_one_turn(admitting: Awaitable[Admission | None]) -> Admission | None:
+    """`admitting`, one turn of the event loop later: the model's request is written first (aiohttp writes it
+    in a task of its own, scheduled after this one), then the admission's work, while the model answers."""
+    await asyncio.sleep(0)
+    return await admitting
 
 
 async def _abandon(model_id: str, admission_task: asyncio.Future[Admission | None]) -> None:

@@ -45,6 +45,12 @@ class StoppableStream:
             self._cancel_sent = True
             self._task.cancel()
 
+    def read_ahead(self) -> list[ChatChunk]:
+        """The chunks read ahead (up to the model's first text), taken out of the stream: for a response to
+        send them at once with its opening."""
+        read, self._read = self._read[::-1], []
+        return read
+
     def __aiter__(self) -> StoppableStream:
         return self
 

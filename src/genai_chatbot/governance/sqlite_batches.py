@@ -71,7 +71,9 @@ class GroupCommit(Generic[Write, Result]):
         self._queue.append((write, future))
         if self._draining is None:
             self._draining = asyncio.create_task(self._drain())
-        return await asyncio.shield(future)  # a caller that gives up does not cancel the others' batch
+        # A caller that gives up cancels its future only: the batch still applies its write (and skips
+        # the cancelled future), so the others' results stand. No shield: it cost a future per write.
+        return await future
 
     def _now(self, db: sqlite3.Connection, writes: list[Write]) -> list[Result]:
         """The batch on `run_now`'s connection, which never waits: busy, it goes to the thread."""

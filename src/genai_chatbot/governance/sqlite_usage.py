@@ -64,8 +64,10 @@ def _add_records(db: sqlite3.Connection, records: list[_Record]) -> None:
         scopes = [user_scope(usage.user_id), *(group_scope(g) for g in usage.groups)]
         for row in sql.counter_rows(usage, scopes, list(record.minute_scopes), record.windows):
             _add(counters, row[:2], row[2:])
-    db.executemany(sql.ADD_DAILY, [(*key, *sums) for key, sums in daily.items()])
-    db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(counters.items(), key=_row_key)])
+    if daily:
+        db.executemany(sql.ADD_DAILY, [(*key, *sums) for key, sums in daily.items()])
+    if counters:
+        db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(counters.items(), key=_row_key)])
     for record in records:
         if record.prune:
             db.execute(sql.PRUNE_COUNTERS, (record.windows.minute_ends - 120,))
@@ -129,17 +131,23 @@ def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Refusal
                 counter(scope, minute)[0] += 1
                 _add(taken, (scope, minute), (1, 0, 0.0, expires))
         results.append(refusal)
-    db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(taken.items(), key=_row_key)])
+    if taken:
+        db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(taken.items(), key=_row_key)])
     return results
 
 
 def _apply(db: sqlite3.Connection, writes: list[_Write]) -> list[Refusal | None]:
     """A batch of writes: turns ended and requests given back first (admissions then see them), then the
     admissions in order; each write's result (an admission's refusal, or None)."""
-    _add_records(db, [w for w in writes if isinstance(w, _Record)])
+    records = [w for w in writes if isinstance(w, _Record)]
+    if records:
+        _add_records(db, records)
     for release in (w for w in writes if isinstance(w, _Release)):
         db.executemany(sql.RELEASE_REQUEST, [(scope, release.windows.minute) for scope in release.scopes])
-    admissions = iter(_admit_all(db, [w for w in writes if isinstance(w, _Admit)]))
+    admits = [w for w in writes if isinstance(w, _Admit)]
+    if not admits:
+        return [None] * len(writes)
+    admissions = iter(_admit_all(db, admits))
     return [next(admissions) if isinstance(w, _Admit) else None for w in writes]
 
 
