@@ -15,8 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from fake_openai import FakeOpenAI, Recorded, Reply, chunk, default_reply, sse
 from genai_chatbot.auth.users import UserAccount
 from governed import MODEL, TOKENS, fresh_minute, governed_settings
@@ -34,14 +32,17 @@ def chat_requests(upstream: FakeOpenAI) -> list[Recorded]:
     return [r for r in upstream.requests if r.path.endswith("/chat/completions")]
 
 
+def one_server(tmp_path: Path, upstream: FakeOpenAI, deploy: Any, interns: dict[str, Any]) -> Any:
+    """One governed server on SQLite, with alice in `interns` under the group policy `interns`."""
+    settings = governed_settings(tmp_path, f"sqlite:///{tmp_path}/chat.sqlite3", upstream, groups={"interns": interns})
+    return deploy(settings, ALICE, servers=1)
+
+
 def test_a_refused_request_stops_the_models_request_and_the_callers_next_ones_never_reach_it(
     tmp_path: Path, upstream: FakeOpenAI, deploy: Any
 ) -> None:
-    fresh_minute()
-    settings = governed_settings(
-        tmp_path, f"sqlite:///{tmp_path}/chat.sqlite3", upstream, groups={"interns": {"requests_per_minute": 1}}
-    )
-    servers = deploy(settings, ALICE, servers=1)
+    fresh_minute(margin=2.0)  # a few requests, in well under two seconds
+    servers = one_server(tmp_path, upstream, deploy, {"requests_per_minute": 1})
     release = threading.Event()
 
     def slow_after_the_first(request: Recorded) -> Reply:
@@ -77,9 +78,7 @@ def test_a_refused_request_stops_the_models_request_and_the_callers_next_ones_ne
 def test_a_model_the_callers_groups_do_not_allow_never_receives_the_prompt(
     tmp_path: Path, upstream: FakeOpenAI, deploy: Any
 ) -> None:
-    groups = {"interns": {"models": ["local/*"], "requests_per_minute": 100}}
-    settings = governed_settings(tmp_path, f"sqlite:///{tmp_path}/chat.sqlite3", upstream, groups=groups)
-    servers = deploy(settings, ALICE, servers=1)
+    servers = one_server(tmp_path, upstream, deploy, {"models": ["local/*"], "requests_per_minute": 100})
     response = servers.client("alice").post("/v1/chat/completions", json=STREAM)
     assert response.status_code == 403 and response.json()["error"]["code"] == "model_not_allowed"
     assert chat_requests(upstream) == []
@@ -88,10 +87,7 @@ def test_a_model_the_callers_groups_do_not_allow_never_receives_the_prompt(
 def test_usage_of_a_stream_opened_early_is_recorded_as_when_admitted_first(
     tmp_path: Path, upstream: FakeOpenAI, deploy: Any
 ) -> None:
-    settings = governed_settings(
-        tmp_path, f"sqlite:///{tmp_path}/chat.sqlite3", upstream, groups={"interns": {"budget_tokens": 10_000}}
-    )
-    servers = deploy(settings, ALICE, servers=1)
+    servers = one_server(tmp_path, upstream, deploy, {"budget_tokens": 10_000})
     alice = servers.client("alice")
     answer = alice.post("/v1/chat/completions", json=STREAM)
     assert answer.status_code == 200 and "Hello" in answer.text
@@ -109,16 +105,13 @@ def test_usage_of_a_stream_opened_early_is_recorded_as_when_admitted_first(
     assert sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows) == TOKENS
 
 
-def test_streams_under_a_rate_limit_keep_their_order_and_count_every_request(
+def test_streams_opened_early_count_every_request_against_the_rate_limit(
     tmp_path: Path, upstream: FakeOpenAI, deploy: Any
 ) -> None:
-    fresh_minute()
-    settings = governed_settings(
-        tmp_path, f"sqlite:///{tmp_path}/chat.sqlite3", upstream, groups={"interns": {"requests_per_minute": 5}}
-    )
-    servers = deploy(settings, ALICE, servers=1)
-    with httpx.Client(base_url=servers.urls[0], headers={"Authorization": f"Bearer {servers.keys['alice']}"}) as c:
-        codes = [c.post("/v1/chat/completions", json=STREAM).status_code for _ in range(7)]
+    fresh_minute(margin=2.0)  # a few requests, in well under two seconds
+    servers = one_server(tmp_path, upstream, deploy, {"requests_per_minute": 5})
+    alice = servers.client("alice")
+    codes = [alice.post("/v1/chat/completions", json=STREAM).status_code for _ in range(7)]
     assert codes == [200] * 5 + [429] * 2
     assert len(chat_requests(upstream)) in (5, 6)  # the first refused one may have reached it, not the second
 
