@@ -26,6 +26,7 @@ class GovernedStream:
     ) -> None:
         """`started` is the `time.perf_counter()` the request started at, when earlier than now (fallbacks)."""
         self._chunks = chunks
+        self._next = chunks.__anext__  # bound once: this runs for every chunk of every governed stream
         self._admission = admission
         self._model_id = model_id
         self._clock = time.perf_counter() if started is None else started
@@ -38,7 +39,7 @@ class GovernedStream:
 
     async def __anext__(self) -> ChatChunk:
         try:
-            chunk = await self._chunks.__anext__()
+            chunk = await self._next()
         except StopAsyncIteration:
             await self._report("complete")
             raise
