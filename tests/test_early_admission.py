@@ -143,3 +143,16 @@ def test_the_model_is_asked_while_the_admission_waits_for_the_database(
     assert response.status_code == 200 and "Hello" in response.text
     rows = alice.get("/api/usage", params={"by": "model"}).json()["rows"]
     assert [(r["key"], r["requests"]) for r in rows] == [(MODEL, 2)]
+
+
+def test_concurrent_streams_opened_early_never_take_more_requests_than_the_limit(
+    tmp_path: Path, upstream: FakeOpenAI, deploy: Any
+) -> None:
+    fresh_minute(margin=5.0)
+    servers = one_server(tmp_path, upstream, deploy, {"requests_per_minute": 5})
+    alice = servers.client("alice")
+    with ThreadPoolExecutor(3) as pool:  # fewer than 4 in flight: every one of them opens the model early
+        codes = list(pool.map(lambda _: alice.post("/v1/chat/completions", json=STREAM).status_code, range(9)))
+    assert sorted(codes) == [200] * 5 + [429] * 4
+    rows = alice.get("/api/usage", params={"by": "model"}).json()["rows"]
+    assert [(r["key"], r["requests"], r["cancelled"]) for r in rows] == [(MODEL, 5, 0)]
