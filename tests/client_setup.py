@@ -1,7 +1,7 @@
 """What every new HTTP or AWS client rebuilds, built once per test process: the test run's biggest CPU cost.
 
 The server makes its clients once (one per store, provider and key); the tests make thousands, one or more
-per test, and two things each client rebuilds from files took a quarter of the fast suite's CPU time:
+per test, and two things each client rebuilds from files took a fifth of the fast suite's CPU time (py-spy):
 
 - botocore's model files. Every `boto3.session.Session()` builds its own `Loader`, which parses
   `endpoints.json` (over 1 MB) and the service's model again. Here the sessions of the test process share
