@@ -6,7 +6,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -23,11 +25,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class PromptMotoServer(ThreadedMotoServer):
+    """moto's threaded server, stopping within 50 ms: werkzeug looks for a stop request every 0.5 s."""
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever(poll_interval=0.05)
+
+
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """The URL of a moto server shared by the whole run; tests use their own resource names."""
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = PromptMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from browser import browser, page  # noqa: F401  (fixtures for the page tests)
+from client_setup import share_client_setup
 from dynamodb import dynamodb_endpoint, dynamodb_env, dynamodb_url  # noqa: F401  (moto's DynamoDB, when asked)
 from fake_hub import hub  # noqa: F401  (a fixture for every test module)
 from genai_chatbot.api.app import create_app
@@ -26,6 +27,7 @@ from genai_chatbot.models.providers.local import LocalProvider
 from genai_chatbot.models.registry import ModelRegistry
 from governed import database_url, deploy, upstream  # noqa: F401  (servers on one database, for governance)
 from postgres import postgres_server, postgres_url  # noqa: F401  (a real PostgreSQL, started when a test asks)
+from prompt_server import PromptServer
 from redis_server import redis_url  # noqa: F401  (a real Redis, started when a test asks)
 from scripted import ScriptedProvider
 from stores import history_store, stores, user_store  # noqa: F401  (every store kind, for the contract suite)
@@ -34,6 +36,7 @@ LOCAL_MODEL = "local/smollm2-135m-instruct"
 SCRIPTED_MODEL = "scripted/echo"
 # Every log line and every response of our app, searched for the tests' secrets at the end of the run.
 pytest_plugins = ["leak_scan"]
+share_client_setup()
 
 
 # What makes a test `slow` (`make test-fast` leaves them out): the real embedded model (in-process or served
@@ -119,7 +122,7 @@ class LiveServer:
         from leak_scan import TeeApp  # imported here: pytest_plugins must import it first
 
         served = TeeApp(app) if scan else app
-        self._server = uvicorn.Server(uvicorn.Config(served, log_level="warning", lifespan="on"))
+        self._server = PromptServer(uvicorn.Config(served, log_level="warning", lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -132,7 +135,7 @@ class LiveServer:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
+        self._server.stop()
         self._thread.join(20)
         self._socket.close()
 

@@ -69,7 +69,7 @@ def start_moto(port: int) -> Any:
             app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
             self._server = make_server(self._ip_address, self._port, app, threaded=True)
             self._server_ready_event.set()
-            self._server.serve_forever()
+            self._server.serve_forever(poll_interval=0.05)  # werkzeug's 0.5 s made each stop wait that long
 
     server = SerialMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

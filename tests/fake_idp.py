@@ -1,6 +1,6 @@
 """A small OpenID Connect provider for tests: discovery, JWKS, authorization and token endpoints, sign-out.
 
-It holds real keys (generated per instance with `cryptography`) and signs real JWTs; it checks PKCE (S256)
+It holds real keys (generated with `cryptography`, from a per-process pool) and signs real JWTs; it checks PKCE (S256)
 at its token endpoint as a real provider does. Serve `FakeIdP.make_app()` with `LiveServer` and set `issuer` to
 the server's URL. Counters let tests assert how often the chatbot fetched what.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import secrets
 import time
@@ -25,6 +26,21 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 CLIENT_ID = "chatbot-web-client"
 
 
+#: Generating a 2048-bit RSA key takes 50 to 200 ms of CPU, and every FakeIdP needs one. Keys come from a pool
+#: of `RSA_POOL` made once per test process and handed out in turn, so any `RSA_POOL` keys asked for one after
+#: the other (all a test asks for: the provider's, a rotated one, an impostor's) are different keys.
+RSA_POOL = 8
+_rsa_keys: list[rsa.RSAPrivateKey] = []
+_rsa_turn = itertools.count()
+
+
+def _next_rsa_key() -> rsa.RSAPrivateKey:
+    turn = next(_rsa_turn) % RSA_POOL
+    if turn == len(_rsa_keys):
+        _rsa_keys.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _rsa_keys[turn]
+
+
 @dataclass
 class SigningKey:
     kid: str
@@ -33,7 +49,7 @@ class SigningKey:
 
     @classmethod
     def rsa(cls, kid: str) -> SigningKey:
-        return cls(kid, "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return cls(kid, "RS256", _next_rsa_key())
 
     @classmethod
     def ec(cls, kid: str) -> SigningKey:

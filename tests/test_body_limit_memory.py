@@ -17,6 +17,9 @@ import pytest
 from aws_local import free_port
 from leak_scan import scan_text
 
+# A `serve` subprocess sent 200 MB, to watch its memory; test_limits.py checks the 413s in-process.
+pytestmark = pytest.mark.slow
+
 HUNDRED_MB = 100 * 1024 * 1024
 LIMIT = 4 * 1024 * 1024  # the default limits.max_body_bytes
 PIECE = b"x" * (1024 * 1024)

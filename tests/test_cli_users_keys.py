@@ -16,9 +16,6 @@ from genai_chatbot.api.app import create_app
 from genai_chatbot.config import Settings
 from scripted import ScriptedProvider
 
-# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
-pytestmark = pytest.mark.slow
-
 KEY = re.compile(r"^gcb_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 
 
@@ -48,6 +45,7 @@ def me(url: str, key: str) -> httpx.Response:
     return httpx.get(f"{url}/api/me", headers={"Authorization": f"Bearer {key}"})
 
 
+@pytest.mark.slow  # several CLI subprocesses against a real server
 def test_keys_create_prints_only_the_key_and_the_server_and_models_command_accept_it(tmp_path: Path) -> None:
     added = ok("users", "add", "alice", "--role", "manager", "--group", "team-a", "--group", "team-b")
     assert added.stdout == "" and "Added user 'alice'" in added.stderr
@@ -80,6 +78,7 @@ def test_keys_create_prints_only_the_key_and_the_server_and_models_command_accep
         assert refused_key.status_code == 401 and "was revoked" in refused_key.json()["error"]["message"]
 
 
+@pytest.mark.slow  # several CLI subprocesses against a real server
 def test_a_disabled_user_cannot_sign_in_nor_get_keys(tmp_path: Path) -> None:
     ok("users", "add", "bob")
     key = ok("keys", "create", "bob", "--expires-in", "30").stdout.strip()
@@ -96,6 +95,7 @@ def test_a_disabled_user_cannot_sign_in_nor_get_keys(tmp_path: Path) -> None:
         assert me(live.url, key).status_code == 200
 
 
+@pytest.mark.slow  # several CLI subprocesses against a real server
 def test_mistakes_are_refused_with_the_fix(tmp_path: Path) -> None:
     ok("users", "add", "alice")
     cases = [

@@ -32,9 +32,6 @@ from genai_chatbot.models.registry import ModelRegistry
 from genai_chatbot.stores import select_store
 from scripted import ScriptedProvider
 
-# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
-pytestmark = pytest.mark.slow
-
 
 def run_cli(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -75,6 +72,7 @@ def test_a_dynamodb_url_names_the_tables_and_a_bad_prefix_or_missing_boto3_is_re
         select_store(Settings(database_url="dynamodb://team-chat"))
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_store_init_creates_on_demand_tables_once_and_says_what_it_did(dynamodb_env: str) -> None:
     prefix = f"init{time.monotonic_ns()}"
     first = run_cli("store", "init", url=f"dynamodb://{prefix}")
@@ -100,6 +98,7 @@ def test_store_init_creates_on_demand_tables_once_and_says_what_it_did(dynamodb_
         client.delete_table(TableName=name)
 
 
+@pytest.mark.slow  # a `serve` subprocess
 def test_the_server_does_not_start_without_its_tables_and_names_store_init(dynamodb_env: str, tmp_path: Path) -> None:
     refused = run_cli("serve", "--port", str(free_port()), url=f"dynamodb://missing{time.monotonic_ns()}")
     assert refused.returncode != 0
@@ -250,6 +249,7 @@ async def test_a_transaction_retried_after_its_answer_was_lost_is_not_a_duplicat
     client.close()
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_store_init_on_sqlite_does_what_migrate_does(tmp_path: Path) -> None:
     done = run_cli("store", "init", url=f"sqlite:///{tmp_path}/chat.sqlite3")
     assert done.returncode == 0 and "is up to date" in done.stdout

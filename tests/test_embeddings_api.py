@@ -66,6 +66,7 @@ def test_models_retrieve_gives_a_model_by_its_id_with_slashes_and_404_for_an_unk
     assert missing.value.code == "model_not_found" and "GET /v1/models" in missing.value.message
 
 
+@pytest.mark.slow  # loads the embedded GGUF as an embedding model and runs it
 def test_the_local_gguf_embeds_through_the_sdk_as_base64_and_as_floats(sdk: openai.OpenAI) -> None:
     texts = ["The cat sat on the mat.", "Stock prices fell sharply today.", "The cat sat on the mat."]
     packed = sdk.embeddings.create(model=EMBEDDER, input=texts)  # the SDK asks for base64 and decodes it

@@ -20,6 +20,10 @@ from aws_local import free_port
 from fake_openai import FakeOpenAI, Recorded, Reply, default_reply
 from leak_scan import scan_text
 
+# A `serve` subprocess and four CLI subprocesses (about 3 s of CPU); the leak scan (leak_scan.py) still
+# searches every response and log line of the fast suite for its secrets.
+pytestmark = pytest.mark.slow
+
 CANARY = "sk-canary-0123456789abcdef"
 
 

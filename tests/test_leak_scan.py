@@ -91,6 +91,7 @@ def test_too_short_secrets_are_refused() -> None:
         register_secret("sk-a")
 
 
+@pytest.mark.slow  # runs pytest three times in subprocesses, once with two xdist workers
 def test_a_run_that_leaks_fails_and_names_the_test(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_inner.py").write_text(

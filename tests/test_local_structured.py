@@ -110,6 +110,7 @@ def test_the_local_model_refuses_logprobs_unless_configured_naming_the_field(ser
     assert "logprobs" in raised.value.message and LOCAL_MODEL in raised.value.message
 
 
+@pytest.mark.slow  # loads the embedded model with logprobs on: a second model, not the shared one
 def test_with_local_logprobs_on_the_local_model_reports_them_as_openai_does(settings: Settings) -> None:
     provider = LocalProvider(LocalModelSettings(threads=2, logprobs=True))
     with LiveServer(create_app(settings, service=make_service(settings, provider), close_service=True)) as live:

@@ -23,9 +23,6 @@ from genai_chatbot.governance.store import (
 from genai_chatbot.models.types import ModelInfo
 from stores import Stores
 
-# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
-pytestmark = pytest.mark.slow
-
 IDS = ["local/smollm2", "bedrock/amazon.nova-lite", "bedrock/anthropic.claude", "openai/gpt-4o", "openai/gpt-4o-mini"]
 MODELS = [ModelInfo(id=i, provider=i.split("/")[0], name=i.split("/")[1], display_name=i) for i in IDS]
 POLICIES = {
@@ -169,6 +166,7 @@ async def test_stored_groups_round_trip_with_who_set_them(governance: Governance
     assert [(v.name, v.source) for v in views] == [("/team/a b", "admin over settings")]
 
 
+@pytest.mark.slow  # fills the store to its bound: 30 s of moto requests on DynamoDB
 async def test_the_number_of_stored_groups_is_bounded(governance: GovernanceStore, stores: Stores) -> None:
     if stores.kind == "postgres":
         pytest.skip("a thousand writes say the same on PostgreSQL, only slower")

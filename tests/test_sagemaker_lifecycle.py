@@ -24,9 +24,6 @@ from genai_chatbot.hosting.lifecycle import start
 from genai_chatbot.hosting.tags import ENDPOINT_TAG, MANAGED_TAG, MODEL_ID_TAG
 from genai_chatbot.models.providers.sagemaker import SageMakerProvider
 
-# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
-pytestmark = pytest.mark.slow
-
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-tgi-inference:latest"
 
@@ -129,6 +126,7 @@ def test_list_shows_only_tagged_endpoints_with_instances_and_last_invocation(tmp
 
 
 @pytest.mark.usefixtures("aws")
+@pytest.mark.slow  # CLI subprocesses against moto
 async def test_stop_keeps_model_and_config_the_model_list_says_stopped_and_start_brings_it_back(
     tmp_path: Path,
 ) -> None:
@@ -168,6 +166,7 @@ async def test_stop_keeps_model_and_config_the_model_list_says_stopped_and_start
 
 
 @pytest.mark.usefixtures("aws")
+@pytest.mark.slow  # CLI subprocesses against moto
 def test_stop_refuses_an_endpoint_this_tool_did_not_create(tmp_path: Path) -> None:
     region = "ap-southeast-2"
     deploy(region, "not-ours", managed=False)
@@ -181,6 +180,7 @@ def test_stop_refuses_an_endpoint_this_tool_did_not_create(tmp_path: Path) -> No
 
 
 @pytest.mark.usefixtures("aws")
+@pytest.mark.slow  # CLI subprocesses against moto
 def test_start_of_an_unknown_endpoint_says_there_is_nothing_to_start(tmp_path: Path) -> None:
     result = run(tmp_path, "start", "never-deployed", "--region", "ap-southeast-2")
     assert result.returncode == 1
@@ -189,6 +189,7 @@ def test_start_of_an_unknown_endpoint_says_there_is_nothing_to_start(tmp_path: P
 
 
 @pytest.mark.usefixtures("aws")
+@pytest.mark.slow  # CLI subprocesses against moto
 def test_stop_idle_stops_only_idle_tagged_endpoints_and_dry_run_changes_nothing(tmp_path: Path) -> None:
     region = "ca-central-1"
     for name, managed in (("idle-ours", True), ("busy-ours", True), ("idle-theirs", False), ("young-ours", True)):
@@ -261,6 +262,7 @@ def test_start_waits_with_progress_until_failed(wire: AwsWire) -> None:
     assert {"Key": MANAGED_TAG, "Value": "true"} in created.json()["Tags"]
 
 
+@pytest.mark.slow  # CLI subprocesses against moto
 def test_start_shows_why_the_endpoint_failed(wire: AwsWire, tmp_path: Path) -> None:
     failing_start(wire, ["Failed"])
 
@@ -270,6 +272,7 @@ def test_start_shows_why_the_endpoint_failed(wire: AwsWire, tmp_path: Path) -> N
     assert "endpoint 'flaky' failed to start: Image pull failed: no such image" in result.stderr
 
 
+@pytest.mark.slow  # CLI subprocesses against moto
 def test_without_a_region_the_commands_say_where_to_set_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

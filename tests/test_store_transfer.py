@@ -282,6 +282,7 @@ async def test_a_bad_file_is_refused_naming_the_line_and_nothing_is_imported(
         await store.close()
 
 
+@pytest.mark.slow  # about 700 moto requests, served one at a time
 async def test_a_dynamodb_round_trip_is_lossless_with_a_session_beyond_one_transaction(
     tmp_path: Path, dynamodb_url: str
 ) -> None:

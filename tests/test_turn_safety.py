@@ -31,9 +31,6 @@ from genai_chatbot.config import Settings
 from genai_chatbot.models.errors import ProviderError
 from scripted import ScriptedProvider
 
-# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
-pytestmark = pytest.mark.slow
-
 TURNS = 16
 
 
@@ -196,6 +193,7 @@ def stored_rows(database: Path) -> list[tuple[str, str, str, str, str | None]]:
         db.close()
 
 
+@pytest.mark.slow  # `serve` subprocesses, one killed
 async def test_kill_9_mid_stream_keeps_every_turn_once_and_retry_completes_it(
     config: Path, tmp_path: Path, upstream: tuple[FakeOpenAI, HeldUpstream]
 ) -> None:
@@ -240,6 +238,7 @@ async def test_kill_9_mid_stream_keeps_every_turn_once_and_retry_completes_it(
     assert len(stored_rows(database)) == 2 * TURNS
 
 
+@pytest.mark.slow  # a `serve` subprocess
 async def test_sigterm_stores_turns_in_flight_as_cancelled_with_their_text_and_logs_no_traceback(
     config: Path, tmp_path: Path
 ) -> None:

@@ -15,9 +15,6 @@ from fake_openai import FakeOpenAI
 from genai_chatbot.auth.users import UserAccount
 from governed import ASK, COST, MODEL, governed_settings
 
-# Real server processes, several stores or CLI subprocesses: the full suite runs these, `make test-fast` does not.
-pytestmark = pytest.mark.slow
-
 ALICE = UserAccount("alice", groups=("interns", "idp-noise"))
 ROOT = UserAccount("root", role="admin")
 
@@ -87,6 +84,7 @@ def test_a_usage_range_must_be_ordered_and_bounded(used: Any) -> None:
     assert root.get("/api/usage", params={"since": "2020-01-01", "until": "2020-01-31"}).json()["rows"] == []
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_the_usage_command_prints_the_table_an_admin_asks_for(used: Any, database_url: str) -> None:
     by_model = run_cli(database_url, "usage", "--by", "model")
     assert by_model.returncode == 0, by_model.stderr
@@ -102,6 +100,7 @@ def test_the_usage_command_prints_the_table_an_admin_asks_for(used: Any, databas
     assert wrong.returncode == 2 and "YYYY-MM-DD" in wrong.stderr
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_users_set_stores_a_users_limits_and_refuses_invalid_ones(used: Any, database_url: str) -> None:
     args = ["--budget-usd", "5", "--budget-period", "day", "--requests-per-minute", "20"]
     done = run_cli(database_url, "users", "set", "alice", *args)
@@ -124,6 +123,7 @@ def test_users_set_stores_a_users_limits_and_refuses_invalid_ones(used: Any, dat
     assert "no limits of their own" in cleared.stderr
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_terminal_turns_are_recorded_for_the_terminals_user(tmp_path: Path, upstream: FakeOpenAI) -> None:
     (tmp_path / "genai-chatbot.toml").write_text(
         f'default_model = "{MODEL}"\n[local]\nenabled = false\n'
