@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from genai_chatbot.auth.users import UserAccount
+from genai_chatbot.governance import usage_sql as sql
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.sqlite_usage import SQLiteUsageStore
 from genai_chatbot.governance.usage_store import Check, TurnUsage, UsageQuery, UsageStore, Windows, group_scope
@@ -187,3 +188,24 @@ async def test_dynamodb_counters_carry_the_ttl_that_lets_dynamodb_delete_them_af
         "month": windows.month_ends + 86_400,
     }
     assert all("expires_at" not in item for item in items if item["pk"]["S"].startswith("u#"))  # usage rows stay
+
+
+async def test_a_batch_of_admissions_reads_its_counters_by_primary_key_whatever_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    store = SQLiteUsageStore(path)
+    windows = Windows.at(NOW)
+    try:
+        # 300 users admitted at once share one transaction: 600 counter rows read, beyond SQLite's 500 terms
+        # of a compound SELECT, so the read is split.
+        checks = [Check(f"user:u{i}", f"user u{i}", Limits(requests_per_minute=1)) for i in range(300)]
+        first = await asyncio.gather(*(store.admit([check], windows) for check in checks))
+        again = await asyncio.gather(*(store.admit([check], windows) for check in checks))
+        assert first == [None] * 300
+        assert all(refusal is not None and refusal.kind == "requests_per_minute" for refusal in again)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:  # a table of many users' counters is searched, never scanned
+        plan = db.execute("EXPLAIN QUERY PLAN " + sql.read_counter_rows(3), ["s", "p"] * 3).fetchall()
+    steps = [row[3] for row in plan]
+    assert "SEARCH usage_counters USING INDEX sqlite_autoindex_usage_counters_1 (scope=? AND period=?)" in steps
+    assert not [step for step in steps if step.startswith("SCAN usage_counters")]

@@ -87,20 +87,31 @@ def _row_key(item: tuple[tuple[object, ...], list[float]]) -> tuple[str, ...]:
     return tuple(str(part) for part in item[0])
 
 
+#: Pairs read per statement: SQLite allows 500 terms in a compound SELECT.
+_PAIRS_PER_READ = 100
+
+
 def _read_counters(db: sqlite3.Connection, admissions: list[_Admit]) -> dict[tuple[str, str], list[float]]:
-    """Every counter row the admissions compare with, in one query (one per row cost as much as the rest of
-    the transaction); rows not there yet are absent."""
-    keys = {
-        key
-        for admission in admissions
-        for check in admission.checks
-        for key in ((check.scope, sql.budget_window(check, admission.windows)), (check.scope, admission.windows.minute))
-    }
-    if not keys:
-        return {}
-    values = [part for key in sorted(keys) for part in key]
-    rows = db.execute(sql.read_counter_rows(len(keys)), values).fetchall()
-    return {(row[0], row[1]): [float(row[2]), float(row[3]), float(row[4])] for row in rows}
+    """Every counter row the admissions compare with, a hundred primary-key lookups per statement (one
+    statement per row cost as much as the rest of the transaction); rows not there yet are absent."""
+    keys = sorted(
+        {
+            key
+            for admission in admissions
+            for check in admission.checks
+            for key in (
+                (check.scope, sql.budget_window(check, admission.windows)),
+                (check.scope, admission.windows.minute),
+            )
+        }
+    )
+    found: dict[tuple[str, str], list[float]] = {}
+    for start in range(0, len(keys), _PAIRS_PER_READ):
+        chunk = keys[start : start + _PAIRS_PER_READ]
+        values = [part for key in chunk for part in key]
+        for row in db.execute(sql.read_counter_rows(len(chunk)), values).fetchall():
+            found[(row[0], row[1])] = [float(row[2]), float(row[3]), float(row[4])]
+    return found
 
 
 def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Refusal | None]:

@@ -9,6 +9,7 @@ request takes is the one it gets back.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -18,15 +19,16 @@ from genai_chatbot.governance.usage_store import Check, Refusal, TurnUsage, Usag
 
 READ_COUNTER = "SELECT tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
 READ_COUNTER_ROW = "SELECT requests, tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
+READ_COUNTER_KEYED = (
+    "SELECT scope, period, requests, tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
+)
 
 
+@functools.lru_cache(maxsize=16)
 def read_counter_rows(count: int) -> str:
-    """The counter rows of `count` (scope, period) pairs, given as twice as many parameters (SQLite >= 3.15)."""
-    pairs = ", ".join("(?, ?)" for _ in range(count))
-    return (
-        "SELECT scope, period, requests, tokens, cost_usd FROM usage_counters "
-        f"WHERE (scope, period) IN (VALUES {pairs})"
-    )
+    """The counter rows of `count` (scope, period) pairs, given as twice as many parameters: one primary-key
+    lookup per pair. (A row-value `IN (VALUES ...)` reads the same rows but scans the whole table.)"""
+    return " UNION ALL ".join([READ_COUNTER_KEYED] * count)
 
 
 TAKE_REQUEST = (
