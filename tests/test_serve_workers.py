@@ -217,8 +217,12 @@ def test_metrics_of_either_worker_count_the_requests_both_served(
 
     server = ServerProcess(write_config(tmp_path, upstream[0]), tmp_path / "server.log", *WORKERS)
     served: set[int | None] = set()
+    asked = 0
     try:
-        for _ in range(40):  # a new connection each: the kernel spreads them over the workers
+        # A new connection each: the kernel spreads them over the workers, unevenly on a busy machine, so
+        # ask until both served some (at least 40 requests, at most 400).
+        while asked < 40 or (len(served - {None}) < 2 and asked < 400):
+            asked += 1
             conn = connection(server)
             try:
                 answer = ask(conn, "GET", "/api/sessions", {})
@@ -241,5 +245,5 @@ def test_metrics_of_either_worker_count_the_requests_both_served(
         for sample in family.samples
         if sample.name == "genai_chatbot_http_requests_total" and sample.labels.get("route") == "/api/sessions"
     )
-    assert len(served - {None}) == 2, "both workers should have served some of the 40 requests"
-    assert counted == 40
+    assert len(served - {None}) == 2, f"both workers should have served some of the {asked} requests"
+    assert counted == asked
