@@ -1,6 +1,6 @@
 """Admission side by side with the model's first token, for governors whose admission waits on a store.
 
-Budgets and rate limits are one store transaction per request (SQLite on this machine: about 0.1 ms; a
+Budgets and rate limits are one store transaction per request (SQLite on this machine: about 0.05 ms; a
 PostgreSQL or DynamoDB round trip: 0.5 to 2 ms). Waited for before the model is asked, that time adds to
 every first token. Here the model's stream is opened at once, in the caller's task, while the admission
 runs in a task of its own; nothing of the answer is given out, stored or counted before the admission
