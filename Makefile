@@ -62,7 +62,7 @@ unit: install-dev browser postgres redis
 test: lint typecheck unit
 
 # The tests that need neither the embedded model, the browser, a PostgreSQL server nor a server subprocess
-# (the `slow` marker; see README "Development"), on every core: 632 tests in about 36 s on 2 cores.
+# (the `slow` marker; see README "Development"), on every core: 656 tests in about 39 s on 2 cores.
 test-fast: install-dev
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "not slow" -n auto $(PYTEST_ARGS)
 
