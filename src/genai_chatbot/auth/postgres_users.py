@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from genai_chatbot.auth.principal import Role
-from genai_chatbot.auth.user_rows import USER_COLUMNS, user_values
+from genai_chatbot.auth.user_rows import USER_COLUMNS, update_user_statement, user_changes, user_values
 from genai_chatbot.auth.users import (
     ApiKeyRecord,
     DuplicateUserError,
@@ -29,7 +29,7 @@ from genai_chatbot.auth.users import (
 )
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.governance.settings import Limits
-from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
+from genai_chatbot.governance.usage_sql import limits_from_json
 
 _KEY_COLUMNS = "prefix, secret_sha256, user_name, created_at, expires_at, revoked_at, last_used_at"
 
@@ -103,22 +103,10 @@ class PostgresUserStore:
         disabled: bool | None = None,
         limits: Limits | None = None,
     ) -> UserAccount:
-        changes: dict[str, object] = {}
-        if role is not None:
-            changes["role"] = role
-        if groups is not None:
-            changes["groups_json"] = json.dumps(list(groups))
-        if disabled is not None:
-            changes["disabled"] = disabled
-        if limits is not None:
-            changes["limits_json"] = limits_to_json(limits)
+        changes = user_changes(role, groups, disabled, limits)
         async with self._database.connection() as db, db.transaction():
             if changes:
-                assignments = ", ".join(f"{column} = %s" for column in changes)
-                await db.execute(
-                    f"UPDATE users SET {assignments} WHERE name = %s",  # known column names only
-                    (*changes.values(), name),
-                )
+                await db.execute(update_user_statement(changes, "%s"), (*changes.values(), name))
             user = await _get_user(db, name)
         if user is None:
             raise UnknownUserError(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from genai_chatbot.auth.principal import Role
-from genai_chatbot.auth.user_rows import USER_COLUMNS, user_values
+from genai_chatbot.auth.user_rows import USER_COLUMNS, update_user_statement, user_changes, user_values
 from genai_chatbot.auth.users import (
     ApiKeyRecord,
     DuplicateUserError,
@@ -29,7 +29,7 @@ from genai_chatbot.chat.sqlite_db import SQLiteDatabase
 from genai_chatbot.chat.sqlite_store import migrate
 from genai_chatbot.chat.sqlite_tx import transaction
 from genai_chatbot.governance.settings import Limits
-from genai_chatbot.governance.usage_sql import limits_from_json, limits_to_json
+from genai_chatbot.governance.usage_sql import limits_from_json
 
 T = TypeVar("T")
 
@@ -109,21 +109,12 @@ class SQLiteUserStore:
         disabled: bool | None = None,
         limits: Limits | None = None,
     ) -> UserAccount:
-        changes: dict[str, object] = {}
-        if role is not None:
-            changes["role"] = role
-        if groups is not None:
-            changes["groups_json"] = json.dumps(list(groups))
-        if disabled is not None:
-            changes["disabled"] = int(disabled)
-        if limits is not None:
-            changes["limits_json"] = limits_to_json(limits)
+        changes = user_changes(role, groups, disabled, limits)
 
         def work(db: sqlite3.Connection) -> UserAccount:
             with transaction(db):
                 if changes:
-                    assignments = ", ".join(f"{column} = ?" for column in changes)
-                    db.execute(f"UPDATE users SET {assignments} WHERE name = ?", (*changes.values(), name))
+                    db.execute(update_user_statement(changes, "?"), (*changes.values(), name))
                 user = _get_user(db, name)
             if user is None:
                 raise UnknownUserError(name)

@@ -11,6 +11,8 @@ import time
 from genai_chatbot.chat.postgres_db import PostgresDatabase
 from genai_chatbot.governance.settings import GroupPolicy
 from genai_chatbot.governance.store import (
+    AUDIT_COLUMNS,
+    GROUP_COLUMNS,
     AuditEntry,
     StoredGroup,
     UnknownGroupError,
@@ -21,8 +23,6 @@ from genai_chatbot.governance.store import (
     too_many_groups,
 )
 
-_GROUP_COLUMNS = "name, policy_json, updated_at, updated_by"
-_AUDIT_COLUMNS = "id, at, actor, action, target, detail_json"
 #: Held (per transaction) while a group is set, so two admins at once cannot pass `MAX_STORED_GROUPS`.
 _GROUPS_LOCK = 0x6761695F67727073  # "gai_grps"
 
@@ -48,7 +48,7 @@ class PostgresGovernanceStore:
             row = await cursor.fetchone()
             too_many_groups(row["n"] if row else 0)
             await db.execute(
-                f"INSERT INTO group_policies ({_GROUP_COLUMNS}) VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO "
+                f"INSERT INTO group_policies ({GROUP_COLUMNS}) VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO "
                 "UPDATE SET policy_json = excluded.policy_json, updated_at = excluded.updated_at, "
                 "updated_by = excluded.updated_by",
                 (name, policy_json(policy), group.updated_at, actor),
@@ -57,7 +57,7 @@ class PostgresGovernanceStore:
 
     async def delete_group(self, name: str) -> StoredGroup:
         async with self._database.connection() as db:
-            cursor = await db.execute(f"DELETE FROM group_policies WHERE name = %s RETURNING {_GROUP_COLUMNS}", (name,))
+            cursor = await db.execute(f"DELETE FROM group_policies WHERE name = %s RETURNING {GROUP_COLUMNS}", (name,))
             row = await cursor.fetchone()
         if row is None:
             raise UnknownGroupError(name)
@@ -65,7 +65,7 @@ class PostgresGovernanceStore:
 
     async def list_groups(self) -> list[StoredGroup]:
         async with self._database.connection() as db:
-            rows = await (await db.execute(f"SELECT {_GROUP_COLUMNS} FROM group_policies ORDER BY name")).fetchall()
+            rows = await (await db.execute(f"SELECT {GROUP_COLUMNS} FROM group_policies ORDER BY name")).fetchall()
         return [stored_group(row) for row in rows]
 
     async def append_audit(self, entry: AuditEntry) -> None:
@@ -81,7 +81,7 @@ class PostgresGovernanceStore:
         where, values = audit_query(since=since, actor=actor, action=action, placeholder="%s")
         async with self._database.connection() as db:
             cursor = await db.execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit_log{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit)
+                f"SELECT {AUDIT_COLUMNS} FROM audit_log{where} ORDER BY at DESC, id DESC LIMIT %s", (*values, limit)
             )
             rows = await cursor.fetchall()
         return [audit_entry(row) for row in rows]

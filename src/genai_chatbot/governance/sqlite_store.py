@@ -15,6 +15,8 @@ from genai_chatbot.chat.sqlite_store import migrate
 from genai_chatbot.chat.sqlite_tx import transaction
 from genai_chatbot.governance.settings import GroupPolicy
 from genai_chatbot.governance.store import (
+    AUDIT_COLUMNS,
+    GROUP_COLUMNS,
     AuditEntry,
     StoredGroup,
     UnknownGroupError,
@@ -24,9 +26,6 @@ from genai_chatbot.governance.store import (
     stored_group,
     too_many_groups,
 )
-
-_GROUP_COLUMNS = "name, policy_json, updated_at, updated_by"
-_AUDIT_COLUMNS = "id, at, actor, action, target, detail_json"
 
 
 class SQLiteGovernanceStore:
@@ -44,7 +43,7 @@ class SQLiteGovernanceStore:
                 count = db.execute("SELECT count(*) FROM group_policies WHERE name <> ?", (name,)).fetchone()[0]
                 too_many_groups(count)
                 db.execute(
-                    f"INSERT INTO group_policies ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO "
+                    f"INSERT INTO group_policies ({GROUP_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO "
                     "UPDATE SET policy_json = excluded.policy_json, updated_at = excluded.updated_at, "
                     "updated_by = excluded.updated_by",
                     (name, policy_json(policy), group.updated_at, actor),
@@ -56,7 +55,7 @@ class SQLiteGovernanceStore:
     async def delete_group(self, name: str) -> StoredGroup:
         def work(db: sqlite3.Connection) -> StoredGroup:
             with transaction(db):
-                row = db.execute(f"SELECT {_GROUP_COLUMNS} FROM group_policies WHERE name = ?", (name,)).fetchone()
+                row = db.execute(f"SELECT {GROUP_COLUMNS} FROM group_policies WHERE name = ?", (name,)).fetchone()
                 if row is None:
                     raise UnknownGroupError(name)
                 db.execute("DELETE FROM group_policies WHERE name = ?", (name,))
@@ -66,7 +65,7 @@ class SQLiteGovernanceStore:
 
     async def list_groups(self) -> list[StoredGroup]:
         def work(db: sqlite3.Connection) -> list[StoredGroup]:
-            rows = db.execute(f"SELECT {_GROUP_COLUMNS} FROM group_policies ORDER BY name").fetchall()
+            rows = db.execute(f"SELECT {GROUP_COLUMNS} FROM group_policies ORDER BY name").fetchall()
             return [stored_group(dict(row)) for row in rows]
 
         return await self._database.run(work)
@@ -88,7 +87,7 @@ class SQLiteGovernanceStore:
 
         def work(db: sqlite3.Connection) -> list[AuditEntry]:
             rows = db.execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit_log{where} ORDER BY at DESC, id DESC LIMIT ?", (*values, limit)
+                f"SELECT {AUDIT_COLUMNS} FROM audit_log{where} ORDER BY at DESC, id DESC LIMIT ?", (*values, limit)
             ).fetchall()
             return [audit_entry(dict(row)) for row in rows]
 

@@ -22,6 +22,9 @@ from genai_chatbot.governance.settings import GroupPolicy
 MAX_STORED_GROUPS = 1000
 #: At most this many audit entries in one answer (`GET /api/admin/audit`, `genai-chatbot audit`).
 MAX_AUDIT_LIMIT = 1000
+#: The columns of the SQL tables `group_policies` and `audit_log` (SQLite and PostgreSQL alike).
+GROUP_COLUMNS = "name, policy_json, updated_at, updated_by"
+AUDIT_COLUMNS = "id, at, actor, action, target, detail_json"
 
 
 class GovernanceStoreError(ValueError):
