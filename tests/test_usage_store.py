@@ -12,9 +12,18 @@ import pytest
 
 from genai_chatbot.auth.users import UserAccount
 from genai_chatbot.governance import usage_sql as sql
+from genai_chatbot.governance.redis_limits import RedisRateLimits
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.sqlite_usage import SQLiteUsageStore
-from genai_chatbot.governance.usage_store import Check, TurnUsage, UsageQuery, UsageStore, Windows, group_scope
+from genai_chatbot.governance.usage_store import (
+    Check,
+    TurnUsage,
+    UsageQuery,
+    UsageStore,
+    Windows,
+    group_scope,
+    lease_size,
+)
 from stores import Stores
 
 NOW = dt.datetime(2026, 11, 26, 23, 59, 30, tzinfo=dt.UTC).timestamp()
@@ -79,13 +88,63 @@ async def test_two_stores_never_take_more_requests_of_a_minute_than_the_limit_to
     check = Check(group_scope("interns"), "group interns", Limits(requests_per_minute=5))
     windows = Windows.at(NOW)
     tries = [store.admit([check], windows) for store in usage_stores for _ in range(8)]
-    refusals = await asyncio.gather(*tries)
+    refusals = [grant.refusal for grant in await asyncio.gather(*tries)]
     assert sum(r is None for r in refusals) == 5
     refused = next(r for r in refusals if r is not None)
     assert (refused.kind, refused.used) == ("requests_per_minute", 5)
     await usage_stores[1].release([check.scope], windows)  # a turn that never ran gives its request back
-    assert await usage_stores[0].admit([check], windows) is None
-    assert await usage_stores[0].admit([check], Windows.at(NOW + 60)) is None  # the next minute starts afresh
+    assert (await usage_stores[0].admit([check], windows)).refusal is None
+    assert (await usage_stores[0].admit([check], Windows.at(NOW + 60))).refusal is None  # the next minute starts afresh
+
+
+async def take_every_request_of_a_minute(pair: tuple[UsageStore, UsageStore], limit: int) -> tuple[int, int]:
+    """Admit from both stores at once until both are refused: (requests taken in all, admissions made)."""
+    check = Check(group_scope("staff"), "group staff", Limits(requests_per_minute=limit))
+    windows = Windows.at(NOW)
+    taken = admissions = 0
+    while True:
+        grants = await asyncio.gather(*(store.admit([check], windows) for store in pair))
+        admitted = [grant.seen[0].taken for grant in grants if grant.refusal is None]
+        taken, admissions = taken + sum(admitted), admissions + len(admitted)
+        if not admitted:
+            refusal = grants[0].refusal
+            assert refusal is not None and (refusal.kind, refusal.used) == ("requests_per_minute", limit)
+            return taken, admissions
+
+
+async def check_leases(pair: tuple[UsageStore, UsageStore]) -> None:
+    first, _ = pair
+    check = Check(group_scope("staff"), "group staff", Limits(requests_per_minute=1000))
+    grant = await first.admit([check], Windows.at(NOW + 60))
+    assert grant.seen[0].taken == lease_size(1000, 0) == 15  # its own request and a lease of 14
+    taken, admissions = await take_every_request_of_a_minute(pair, 1000)
+    assert taken == 1000  # every request of the minute is taken, none twice: leases are exact at the end
+    assert admissions < 300  # a lease of a sixty-fourth of what remains: ~260 store admissions, not 1000
+    # A request held from a lease is not taken again: the full minute still admits what holds one.
+    held = await first.admit([check], Windows.at(NOW), holding=[check.scope])
+    assert held.refusal is None and held.seen[0].taken == 0
+
+
+async def test_leases_of_two_stores_take_a_share_of_what_remains_and_never_more_than_the_limit(
+    usage_stores: tuple[UsageStore, UsageStore],
+) -> None:
+    await check_leases(usage_stores)
+
+
+async def test_leases_in_redis_take_a_share_of_what_remains_and_never_more_than_the_limit(
+    tmp_path: Path, redis_url: str
+) -> None:
+    pair = tuple(RedisRateLimits(SQLiteUsageStore(tmp_path / "chat.sqlite3"), redis_url) for _ in range(2))
+    try:
+        await check_leases((pair[0], pair[1]))
+    finally:
+        for store in pair:
+            await store.close()
+
+
+def test_a_lease_is_a_sixty_fourth_of_what_remains_and_one_near_the_limit() -> None:
+    assert [lease_size(10_000, taken) for taken in (0, 9_000, 9_872, 9_873, 9_999)] == [156, 15, 2, 1, 1]
+    assert lease_size(5, 0) == 1
 
 
 async def test_a_spent_budget_refuses_and_a_refusal_takes_nothing(usage_stores: tuple[UsageStore, UsageStore]) -> None:
@@ -93,20 +152,34 @@ async def test_a_spent_budget_refuses_and_a_refusal_takes_nothing(usage_stores: 
     windows = Windows.at(NOW)
     budget = Check(group_scope("interns"), "group interns", Limits(budget_usd=0.02, budget_period="day"))
     rate = Check("user:alice", "user alice", Limits(requests_per_minute=1, tokens_per_minute=100))
-    assert await first.admit([budget, rate], windows) is None
+    assert (await first.admit([budget, rate], windows)).refusal is None
     await second.record(turn("alice", "m", 0.015, ("interns",)), [rate.scope], windows, prune=False)
     await second.release([rate.scope], windows)
-    assert await first.admit([budget, rate], windows) is None  # $0.015 of $0.02 spent
+    assert (await first.admit([budget, rate], windows)).refusal is None  # $0.015 of $0.02 spent
     await second.record(turn("alice", "m", 0.015, ("interns",)), [rate.scope], windows, prune=False)
-    refusal = await second.admit([budget], windows)
+    refusal = (await second.admit([budget], windows)).refusal
     assert refusal is not None and refusal.kind == "budget_usd" and refusal.used == pytest.approx(0.03)
     # Refused by the budget, the request of the rate check after it in the same admission was not taken:
-    assert await first.admit([rate], Windows.at(NOW + 60)) is None
+    assert (await first.admit([rate], Windows.at(NOW + 60))).refusal is None
     monthly = Check(budget.scope, budget.label, Limits(budget_tokens=31, budget_period="month"))
-    assert await first.admit([monthly], Windows.at(NOW + 3600)) is None  # 30 tokens of 31, in the next day
+    assert (await first.admit([monthly], Windows.at(NOW + 3600))).refusal is None  # 30 tokens of 31, in the next day
     tokens = Check(rate.scope, rate.label, Limits(tokens_per_minute=30))
-    refused = await first.admit([tokens], windows)
+    refused = (await first.admit([tokens], windows)).refusal
     assert refused is not None and (refused.kind, refused.used) == ("tokens_per_minute", 30)
+
+
+async def test_turns_recorded_at_once_are_summed_figure_by_figure(usage_stores: tuple[UsageStore, UsageStore]) -> None:
+    # Turns ending together share a batch (SQLite sums them per caller first): every figure adds up.
+    first, _ = usage_stores
+    windows = Windows.at(NOW)
+    turns = [turn("alice", "m", 0.01, ("interns",)) for _ in range(10)]
+    turns += [turn("alice", "n", None, ("interns",), "failed"), turn("bob", "m", 0.01, ("interns",))]
+    await asyncio.gather(*(first.record(t, ["user:alice"], windows, prune=False) for t in turns))
+    alice = next(r for r in await first.report(UsageQuery("user", TODAY, TODAY)) if r.key == "alice")
+    assert (alice.requests, alice.failed, alice.unpriced, alice.prompt_tokens) == (11, 1, 1, 110)
+    assert alice.latency_ms == 11 * 200.0 and alice.cost_usd == pytest.approx(0.10)
+    interns = await first.report(UsageQuery("group", TODAY, TODAY))
+    assert [(r.key, r.requests, r.completion_tokens) for r in interns] == [("interns", 12, 60)]
 
 
 async def test_a_users_own_limits_are_stored_on_the_user(
@@ -136,8 +209,8 @@ async def test_a_write_waits_for_a_busy_database_in_a_thread_while_the_loop_runs
             await asyncio.sleep(0)
         assert not admission.done()
         other.execute("COMMIT")
-        assert await admission is None
-        refused = await store.admit([check], Windows.at(NOW), alone=True)
+        assert (await admission).refusal is None
+        refused = (await store.admit([check], Windows.at(NOW), alone=True)).refusal
         assert refused is not None and refused.kind == "requests_per_minute"
     finally:
         other.close()
@@ -173,7 +246,7 @@ async def test_dynamodb_counters_carry_the_ttl_that_lets_dynamodb_delete_them_af
     store = choice.usage_store()
     windows = Windows.at(NOW)
     check = Check("user:alice", "user alice", Limits(requests_per_minute=3))
-    assert await store.admit([check], windows) is None
+    assert (await store.admit([check], windows)).refusal is None
     await store.record(turn("alice", "m", 0.01), ["user:alice"], windows, prune=True)
     await store.close()
     client = new_client()
@@ -200,8 +273,8 @@ async def test_a_batch_of_admissions_reads_its_counters_by_primary_key_whatever_
         checks = [Check(f"user:u{i}", f"user u{i}", Limits(requests_per_minute=1)) for i in range(300)]
         first = await asyncio.gather(*(store.admit([check], windows) for check in checks))
         again = await asyncio.gather(*(store.admit([check], windows) for check in checks))
-        assert first == [None] * 300
-        assert all(refusal is not None and refusal.kind == "requests_per_minute" for refusal in again)
+        assert [grant.refusal for grant in first] == [None] * 300
+        assert all(g.refusal is not None and g.refusal.kind == "requests_per_minute" for g in again)
     finally:
         await store.close()
     with sqlite3.connect(path) as db:  # a table of many users' counters is searched, never scanned

@@ -168,7 +168,7 @@ class CompletionService:
         """Whether to open the model while the governor admits the request (chat/early_admission.py): its
         admission waits on a store, the caller may use the model, and few streams are in flight."""
         return (
-            governor_waits(self.governor)
+            governor_waits(self.governor, prepared.caller.user_id)
             and prepared.model.id not in self.fallbacks.fallbacks
             and self._early.allows(prepared.caller.user_id, len(self._streams))
             and bool(await self.governor.visible_models(prepared.caller, [prepared.model]))

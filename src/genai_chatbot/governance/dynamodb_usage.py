@@ -13,9 +13,10 @@ Every change is an `ADD`, atomic however many replicas add to one item at once.
 
 `admit` reads the counters it needs (one strongly consistent BatchGetItem) and decides exactly as the SQL
 stores do (budget, then tokens per minute, then requests per minute, check after check). A refusal takes
-nothing. Admitted, it takes the requests-per-minute slots in one TransactWriteItems: each slot an
-`ADD requests 1` on condition `attribute_not_exists(requests) OR requests < :limit` (and the minute's tokens
-still under their limit), each budget a `ConditionCheck` that it is still unspent. If another replica got
+nothing. Admitted, it takes the requests-per-minute slots in one TransactWriteItems: each scope's lease of
+n requests (`usage_store.lease_size`, 1 near the limit) an `ADD requests n` on condition
+`attribute_not_exists(requests) OR requests < :limit - n + 1` (and the minute's tokens still under their
+limit), each budget a `ConditionCheck` that it is still unspent. If another replica got
 there first a condition fails, the transaction takes nothing, and the admission reads and decides again:
 two replicas never both take the last request of a minute.
 """
@@ -26,7 +27,7 @@ import datetime as dt
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from genai_chatbot.chat.dynamodb_db import Item, cancellation_codes, is_code
@@ -35,12 +36,14 @@ from genai_chatbot.governance import usage_sql as sql
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_store import (
     Check,
-    Refusal,
+    Grant,
+    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
     Windows,
     group_scope,
+    lease_size,
     user_scope,
 )
 
@@ -118,32 +121,39 @@ class DynamoDBUsageStore:
                 request = answer.get("UnprocessedKeys")
         return found
 
-    def _admit(self, client: DynamoDBClient, checks: Sequence[Check], windows: Windows) -> Refusal | None:
+    def _admit(
+        self, client: DynamoDBClient, checks: Sequence[Check], windows: Windows, holding: Collection[str]
+    ) -> Grant:
         keys = sorted(
             {(c.scope, sql.budget_window(c, windows)) for c in checks if c.has_budget}
             | {(c.scope, windows.minute) for c in checks if c.limits.tokens_per_minute or c.limits.requests_per_minute}
         )
         if not keys:
-            return None
+            return Grant(None, tuple(Seen(0, 0, 0, 0.0, 0) for _ in checks))
         for attempt in range(ATTEMPTS):
             counters = self._read(client, keys)
             ops: list[TransactWriteItemTypeDef] = []
+            seen: list[Seen] = []
             for check in checks:
-                refusal = None
+                refusal, tokens, cost = None, 0.0, 0.0
+                held = check.scope in holding
                 if check.has_budget:
                     _, tokens, cost = counters[(check.scope, sql.budget_window(check, windows))]
                     refusal = sql.budget_refusal(check, int(tokens), cost)
                 requests, minute_tokens, _ = counters.get((check.scope, windows.minute), _figures(None))
                 refusal = refusal or sql.minute_tokens_refusal(check, int(minute_tokens))
-                refusal = refusal or sql.minute_requests_refusal(check, int(requests) + 1)
+                refusal = refusal or (None if held else sql.minute_requests_refusal(check, int(requests) + 1))
                 if refusal is not None:
-                    return refusal
-                ops.extend(self._hold(check, windows))
+                    return Grant(refusal)
+                rpm = check.limits.requests_per_minute
+                lease = lease_size(rpm, int(requests)) if rpm is not None and not held else 0
+                ops.extend(self._hold(check, windows, lease))
+                seen.append(Seen(int(requests), int(minute_tokens), int(tokens), cost, lease))
             if not any("Update" in op for op in ops):
-                return None  # nothing to take: the reads decided
+                return Grant(None, tuple(seen))  # nothing to take: the reads decided
             try:
                 client.transact_write_items(TransactItems=ops)
-                return None
+                return Grant(None, tuple(seen))
             except Exception as exc:
                 if not cancellation_codes(exc):
                     raise
@@ -151,8 +161,9 @@ class DynamoDBUsageStore:
                 _back_off(attempt)
         raise RuntimeError("The usage counters kept changing under this admission; try the request again.")
 
-    def _hold(self, check: Check, windows: Windows) -> list[TransactWriteItemTypeDef]:
-        """What keeps this check's decision true at commit, and takes its request of the minute."""
+    def _hold(self, check: Check, windows: Windows, lease: int) -> list[TransactWriteItemTypeDef]:
+        """What keeps this check's decision true at commit, and takes its `lease` of the minute's requests
+        (all of them or none: the minute must have room for the whole lease)."""
         ops: list[TransactWriteItemTypeDef] = []
         limits = check.limits
         if check.has_budget:
@@ -160,34 +171,41 @@ class DynamoDBUsageStore:
             condition: list[str] = []
             _under("tokens", limits.budget_tokens, values, condition)
             _under("cost_usd", limits.budget_usd, values, condition)
-            ops.append(
-                {
-                    "ConditionCheck": {
-                        "TableName": self._name,
-                        "Key": _counter_key(check.scope, sql.budget_window(check, windows)),
-                        "ConditionExpression": " AND ".join(condition),
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
-        if limits.requests_per_minute is not None:
-            op = _add(
-                self._name,
-                _counter_key(check.scope, windows.minute),
-                {"requests": 1},
-                {"expires_at": _n(int(windows.minute_ends + 60))},
-            )
-            values, condition = {}, []
-            _under("requests", limits.requests_per_minute, values, condition)
-            _under("tokens", limits.tokens_per_minute, values, condition)
-            update: Any = op["Update"]
-            update["ConditionExpression"] = " AND ".join(condition)
-            update["ExpressionAttributeValues"] |= values
-            ops.append(op)
+            ops.append(self._condition(_counter_key(check.scope, sql.budget_window(check, windows)), condition, values))
+        values, condition = {}, []
+        if lease and limits.requests_per_minute is not None:
+            _under("requests", limits.requests_per_minute - lease + 1, values, condition)
+        _under("tokens", limits.tokens_per_minute, values, condition)
+        if not lease:
+            if condition:
+                ops.append(self._condition(_counter_key(check.scope, windows.minute), condition, values))
+            return ops
+        op = _add(
+            self._name,
+            _counter_key(check.scope, windows.minute),
+            {"requests": lease},
+            {"expires_at": _n(int(windows.minute_ends + 60))},
+        )
+        update: Any = op["Update"]
+        update["ConditionExpression"] = " AND ".join(condition)
+        update["ExpressionAttributeValues"] |= values
+        ops.append(op)
         return ops
 
-    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
-        return await self._table.run(lambda client: self._admit(client, checks, windows))
+    def _condition(self, key: Item, condition: list[str], values: dict[str, Any]) -> TransactWriteItemTypeDef:
+        return {
+            "ConditionCheck": {
+                "TableName": self._name,
+                "Key": key,
+                "ConditionExpression": " AND ".join(condition),
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    async def admit(
+        self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
+    ) -> Grant:
+        return await self._table.run(lambda client: self._admit(client, checks, windows, holding))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         def work(client: DynamoDBClient) -> None:

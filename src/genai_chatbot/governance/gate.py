@@ -81,7 +81,8 @@ class OpenGovernor:
 OPEN_GOVERNOR: Governor = OpenGovernor()
 
 
-def governor_waits(governor: Governor) -> bool:
-    """Whether admitting may wait on a store (budgets, rate limits): a governor, or one of its parts, whose
-    `waits` attribute says so. Model access and metrics decide in memory."""
-    return any(getattr(part, "waits", False) for part in getattr(governor, "parts", (governor,)))
+def governor_waits(governor: Governor, user_id: str) -> bool:
+    """Whether admitting the user's next request may wait on a store (budgets, rate limits): a governor, or
+    one of its parts, whose `waits_for(user_id)` says so. Model access and metrics decide in memory."""
+    parts = getattr(governor, "parts", (governor,))
+    return any(part.waits_for(user_id) for part in parts if hasattr(part, "waits_for"))

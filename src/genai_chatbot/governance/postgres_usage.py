@@ -1,13 +1,13 @@
 """`UsageStore` on the PostgreSQL database of the history (`database_url`), shared by every replica.
 
 Each call is one transaction on one pooled connection. The increments are `INSERT ... ON CONFLICT DO
-UPDATE`, atomic under concurrent replicas; an admission takes its requests-per-minute slots by row lock in
-that transaction and gives them all back (rolls back) when any check refuses.
+UPDATE`, atomic under concurrent replicas; an admission takes its requests-per-minute slots (and lease) by
+row lock in that transaction and gives them all back (rolls back) when any check refuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, tuple_row
@@ -17,12 +17,15 @@ from genai_chatbot.governance import usage_sql as sql
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_store import (
     Check,
+    Grant,
     Refusal,
+    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
     Windows,
     group_scope,
+    lease_size,
     user_scope,
 )
 
@@ -31,7 +34,10 @@ def _pg(statement: str) -> str:
     return statement.replace("?", "%s")
 
 
-READ_COUNTER, TAKE_REQUEST, RELEASE_REQUEST = map(_pg, (sql.READ_COUNTER, sql.TAKE_REQUEST, sql.RELEASE_REQUEST))
+READ_COUNTER_ROW, TAKE_REQUEST, RELEASE_REQUEST = map(
+    _pg, (sql.READ_COUNTER_ROW, sql.TAKE_REQUEST, sql.RELEASE_REQUEST)
+)
+TAKE_MORE = _pg(sql.TAKE_MORE_REQUESTS)
 ADD_DAILY, ADD_COUNTER, PRUNE_COUNTERS = map(_pg, (sql.ADD_DAILY, sql.ADD_COUNTER, sql.PRUNE_COUNTERS))
 READ_USER_LIMITS = _pg(sql.READ_USER_LIMITS)
 
@@ -41,26 +47,39 @@ class _Refused(Exception):
         self.refusal = refusal
 
 
-async def _counter(db: AsyncConnection[DictRow], scope: str, period: str) -> tuple[int, float]:
-    row = await (await db.execute(READ_COUNTER, (scope, period))).fetchone()
-    return (int(row["tokens"]), float(row["cost_usd"])) if row else (0, 0.0)
+async def _counter(db: AsyncConnection[DictRow], scope: str, period: str) -> tuple[int, int, float]:
+    row = await (await db.execute(READ_COUNTER_ROW, (scope, period))).fetchone()
+    return (int(row["requests"]), int(row["tokens"]), float(row["cost_usd"])) if row else (0, 0, 0.0)
 
 
-async def _check(db: AsyncConnection[DictRow], check: Check, windows: Windows) -> Refusal | None:
+async def _check(db: AsyncConnection[DictRow], check: Check, windows: Windows, held: bool) -> Refusal | Seen:
+    """Compare one check with its counters and take its lease of the minute's requests (unless `held`)."""
+    budget_tokens, budget_cost = 0, 0.0
     if check.has_budget:
-        refusal = sql.budget_refusal(check, *await _counter(db, check.scope, sql.budget_window(check, windows)))
+        _, budget_tokens, budget_cost = await _counter(db, check.scope, sql.budget_window(check, windows))
+        refusal = sql.budget_refusal(check, budget_tokens, budget_cost)
         if refusal is not None:
             return refusal
+    requests, minute_tokens = 0, 0
     if check.limits.tokens_per_minute is not None:
-        refusal = sql.minute_tokens_refusal(check, (await _counter(db, check.scope, windows.minute))[0])
+        requests, minute_tokens, _ = await _counter(db, check.scope, windows.minute)
+        refusal = sql.minute_tokens_refusal(check, minute_tokens)
         if refusal is not None:
             return refusal
-    if check.limits.requests_per_minute is not None:
+    rpm, lease = check.limits.requests_per_minute, 0
+    if rpm is not None and not held:
+        # The row is locked by this upsert until the transaction ends: the count it returns is exact.
         taken = await db.execute(TAKE_REQUEST, (check.scope, windows.minute, windows.minute_ends + 60))
         row = await taken.fetchone()
         assert row is not None  # RETURNING of an upsert always returns the row
-        return sql.minute_requests_refusal(check, int(row["requests"]))
-    return None
+        requests = int(row["requests"]) - 1
+        refusal = sql.minute_requests_refusal(check, requests + 1)
+        if refusal is not None:
+            return refusal
+        lease = lease_size(rpm, requests)
+        if lease > 1:
+            await db.execute(TAKE_MORE, (lease - 1, check.scope, windows.minute))
+    return Seen(requests, minute_tokens, budget_tokens, budget_cost, lease)
 
 
 class PostgresUsageStore:
@@ -75,16 +94,20 @@ class PostgresUsageStore:
     async def open(self) -> None:
         await self._database.open()
 
-    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
+    async def admit(
+        self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
+    ) -> Grant:
+        seen: list[Seen] = []
         try:
             async with self._database.connection() as db, db.transaction():
                 for check in checks:
-                    refusal = await _check(db, check, windows)
-                    if refusal is not None:
-                        raise _Refused(refusal)
+                    result = await _check(db, check, windows, check.scope in holding)
+                    if isinstance(result, Refusal):
+                        raise _Refused(result)  # rolls back the requests taken before it
+                    seen.append(result)
         except _Refused as refused:
-            return refused.refusal
-        return None
+            return Grant(refused.refusal)
+        return Grant(None, tuple(seen))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         async with self._database.connection() as db, db.cursor() as cursor:

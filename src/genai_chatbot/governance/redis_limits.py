@@ -2,20 +2,31 @@
 
 Only the per-minute counters move: budgets, the daily usage rows and users' own limits stay in the history
 database (`store`), which this wraps. A minute's requests are taken with `INCR` (atomic, so of concurrent
-admissions on any replica exactly `requests_per_minute` see a count within the limit) and given back with
-`DECR` when a turn is refused or never ran; tokens are added with `INCRBY` when a turn ends. Keys expire two
-minutes after their minute began. An admission with budgets and rate limits costs one database and one Redis
-round trip.
+admissions on any replica exactly `requests_per_minute` see a count within the limit; far from the limit the
+rest of a lease follows with `INCRBY`) and given back with `DECR` when a turn is refused or never ran;
+tokens are added with `INCRBY` when a turn ends. Keys expire two minutes after their minute began. An
+admission with budgets and rate limits that goes to the stores (`leases.py`) costs one database and one
+Redis round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from genai_chatbot.governance import usage_sql as sql
 from genai_chatbot.governance.settings import Limits
-from genai_chatbot.governance.usage_store import Check, Refusal, TurnUsage, UsageQuery, UsageRow, UsageStore, Windows
+from genai_chatbot.governance.usage_store import (
+    Check,
+    Grant,
+    Seen,
+    TurnUsage,
+    UsageQuery,
+    UsageRow,
+    UsageStore,
+    Windows,
+    lease_size,
+)
 
 KEY_TTL_SECONDS = 120
 
@@ -47,33 +58,57 @@ class RedisRateLimits:
         await open_store(self._store)
         await self._redis.ping()
 
-    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
+    async def admit(
+        self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
+    ) -> Grant:
         budgets = [Check(c.scope, c.label, _budget_only(c.limits)) for c in checks if c.has_budget]
+        spent: dict[str, Seen] = {}
         if budgets:
-            refusal = await self._store.admit(budgets, windows)
-            if refusal is not None:
-                return refusal
-        minute = [c for c in checks if c.limits.requests_per_minute or c.limits.tokens_per_minute]
-        if not minute:
-            return None
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for check in minute:
-                pipe.get(_key(check.scope, windows, "tokens"))
-                if check.limits.requests_per_minute is not None:
+            grant = await self._store.admit(budgets, windows)
+            if grant.refusal is not None:
+                return grant
+            spent = {check.scope: seen for check, seen in zip(budgets, grant.seen, strict=True)}
+        taking = [c for c in checks if c.limits.requests_per_minute is not None and c.scope not in holding]
+        minute = [c for c in checks if c.limits.tokens_per_minute is not None]
+        counted: dict[str, list[int]] = {}  # scope -> [requests taken before this one, minute tokens, lease]
+        if taking or minute:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for check in minute:
+                    pipe.get(_key(check.scope, windows, "tokens"))
+                for check in taking:
                     pipe.incr(_key(check.scope, windows, "requests"))
                     pipe.expire(_key(check.scope, windows, "requests"), KEY_TTL_SECONDS)
-            replies = iter(await pipe.execute())
-        refusal, taken = None, []
-        for check in minute:
-            tokens = int(next(replies) or 0)
-            refusal = refusal or sql.minute_tokens_refusal(check, tokens)
-            if check.limits.requests_per_minute is not None:
-                taken.append(check.scope)
-                refusal = refusal or sql.minute_requests_refusal(check, int(next(replies)))
+                replies = iter(await pipe.execute())
+            refusal = None
+            for check in minute:
+                counted.setdefault(check.scope, [0, 0, 0])[1] = tokens = int(next(replies) or 0)
+                refusal = refusal or sql.minute_tokens_refusal(check, tokens)
+            for check in taking:
+                requests = int(next(replies))
                 next(replies)  # EXPIRE
-        if refusal is not None:
-            await self.release(taken, windows)
-        return refusal
+                counts = counted.setdefault(check.scope, [0, 0, 0])
+                counts[0], counts[2] = requests - 1, 1
+                refusal = refusal or sql.minute_requests_refusal(check, requests)
+            if refusal is not None:
+                await self.release([c.scope for c in taking], windows)
+                return Grant(refusal)
+            for check in taking:
+                await self._lease(check, windows, counted[check.scope])
+        return Grant(None, tuple(_seen(spent.get(c.scope), counted.get(c.scope, [0, 0, 0])) for c in checks))
+
+    async def _lease(self, check: Check, windows: Windows, counted: list[int]) -> None:
+        """Take the rest of the check's lease (`usage_store.lease_size`) after its one request; what another
+        replica's INCR took meanwhile beyond the limit is given back, so the count never stays past it."""
+        limit = check.limits.requests_per_minute
+        assert limit is not None
+        more = lease_size(limit, counted[0]) - 1
+        if more <= 0:
+            return
+        key = _key(check.scope, windows, "requests")
+        over = int(await self._redis.incrby(key, more)) - limit
+        if over > 0:
+            await self._redis.decrby(key, min(over, more))
+        counted[2] += more - max(0, min(over, more))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         if scopes:
@@ -102,6 +137,13 @@ class RedisRateLimits:
             await self._redis.aclose()
         finally:
             await self._store.close()
+
+
+def _seen(budget: Seen | None, counted: list[int]) -> Seen:
+    """A check's `Seen`: its budget counters from the store, its minute's from Redis."""
+    requests, minute_tokens, lease = counted
+    tokens, cost = (budget.budget_tokens, budget.budget_cost) if budget else (0, 0.0)
+    return Seen(requests, minute_tokens, tokens, cost, lease)
 
 
 def _budget_only(limits: Limits) -> Limits:

@@ -8,8 +8,9 @@ interleave with another process's: two servers on one file never both take the l
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.sqlite_batches import GroupCommit
 from genai_chatbot.governance.usage_store import (
     Check,
-    Refusal,
+    Grant,
+    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
     Windows,
     group_scope,
+    lease_size,
     user_scope,
 )
 
@@ -34,6 +37,7 @@ from genai_chatbot.governance.usage_store import (
 class _Admit:
     checks: Sequence[Check]
     windows: Windows
+    holding: Collection[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +58,28 @@ _Write = _Admit | _Record | _Release
 
 
 def _add_records(db: sqlite3.Connection, records: list[_Record]) -> None:
-    """The batch's turns, their increments summed per row first: one upsert per row, however many turns."""
-    daily: dict[tuple[object, ...], list[float]] = {}
-    counters: dict[tuple[object, ...], list[float]] = {}
+    """The batch's turns, summed per user, groups and model first (a busy batch is mostly one caller's), then
+    per row: one upsert per row, however many turns."""
+    turns: dict[tuple[object, ...], tuple[_Record, list[float]]] = {}
     for record in records:
         usage = record.usage
-        for row in sql.daily_rows(usage, record.windows):
-            _add(daily, row[:4], row[4:])
+        key = (usage.user_id, usage.groups, usage.model_id, tuple(record.minute_scopes), record.windows)
+        figures = sql.figures(usage)
+        known = turns.get(key)
+        if known is None:
+            turns[key] = (record, figures)
+        else:
+            sums = known[1]
+            for i, value in enumerate(figures):
+                sums[i] += value
+    daily: dict[tuple[object, ...], list[float]] = {}
+    counters: dict[tuple[object, ...], list[float]] = {}
+    for first, summed in turns.values():
+        usage, windows = first.usage, first.windows
+        for row in sql.daily_rows(usage, windows, summed):
+            _add(daily, row[:4], row[4:], expires=False)
         scopes = [user_scope(usage.user_id), *(group_scope(g) for g in usage.groups)]
-        for row in sql.counter_rows(usage, scopes, list(record.minute_scopes), record.windows):
+        for row in sql.counter_rows(usage, scopes, list(first.minute_scopes), windows, summed):
             _add(counters, row[:2], row[2:])
     if daily:
         db.executemany(sql.ADD_DAILY, [(*key, *sums) for key, sums in daily.items()])
@@ -74,13 +91,22 @@ def _add_records(db: sqlite3.Connection, records: list[_Record]) -> None:
             break
 
 
-def _add(rows: dict[tuple[object, ...], list[float]], key: tuple[object, ...], values: tuple[Any, ...]) -> None:
-    """Sum `values` into `rows[key]`; the last value is an expiry time, of which the latest is kept."""
+def _add(
+    rows: dict[tuple[object, ...], list[float]],
+    key: tuple[object, ...],
+    values: tuple[Any, ...],
+    *,
+    expires: bool = True,
+) -> None:
+    """Sum `values` into `rows[key]`; with `expires`, the last value is an expiry time, of which the latest
+    is kept (a daily row's last value, its latency, is summed like the others)."""
     numbers = [float(v) for v in values]
     sums = rows.setdefault(key, [0.0] * len(numbers))
-    for i, value in enumerate(numbers[:-1]):
-        sums[i] += value
-    sums[-1] = max(sums[-1], numbers[-1])
+    summed = len(numbers) - 1 if expires else len(numbers)
+    for i in range(summed):
+        sums[i] += numbers[i]
+    if expires:
+        sums[-1] = max(sums[-1], numbers[-1])
 
 
 def _row_key(item: tuple[tuple[object, ...], list[float]]) -> tuple[str, ...]:
@@ -114,42 +140,50 @@ def _read_counters(db: sqlite3.Connection, admissions: list[_Admit]) -> dict[tup
     return found
 
 
-def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Refusal | None]:
-    """Each admission in turn: compare its checks with the counters, then take one request of each
-    requests-per-minute, or refuse taking none. Counters are read once per batch and kept up to date here;
-    the batch's transaction holds the write lock, so nothing else changes them meanwhile."""
+def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Grant]:
+    """Each admission in turn: compare its checks with the counters, then take its lease of each
+    requests-per-minute it does not hold, or refuse taking none. Counters are read once per batch and kept
+    up to date here; the batch's transaction holds the write lock, so nothing else changes them meanwhile."""
     seen = _read_counters(db, admissions)  # (scope, period) -> [requests, tokens, cost]
 
     def counter(scope: str, period: str) -> list[float]:
         return seen.setdefault((scope, period), [0.0, 0.0, 0.0])
 
     taken: dict[tuple[object, ...], list[float]] = {}
-    results: list[Refusal | None] = []
+    results: list[Grant] = []
     for admission in admissions:
-        windows, refusal, wanted = admission.windows, None, []
+        windows, refusal, saw = admission.windows, None, []
         for check in admission.checks:
             _, tokens, cost = counter(check.scope, sql.budget_window(check, windows))
             requests, minute_tokens, _ = counter(check.scope, windows.minute)
+            held = check.scope in admission.holding
             refusal = sql.budget_refusal(check, int(tokens), cost) if check.has_budget else None
             refusal = refusal or sql.minute_tokens_refusal(check, int(minute_tokens))
-            refusal = refusal or sql.minute_requests_refusal(check, int(requests) + 1)
+            refusal = refusal or (None if held else sql.minute_requests_refusal(check, int(requests) + 1))
             if refusal is not None:
                 break
-            if check.limits.requests_per_minute is not None:
-                wanted.append((check.scope, windows.minute, windows.minute_ends + 60))
+            rpm = check.limits.requests_per_minute
+            lease = lease_size(rpm, int(requests)) if rpm is not None and not held else 0
+            saw.append(Seen(int(requests), int(minute_tokens), int(tokens), cost, lease))
         if refusal is None:
-            for scope, minute, expires in wanted:
-                counter(scope, minute)[0] += 1
-                _add(taken, (scope, minute), (1, 0, 0.0, expires))
-        results.append(refusal)
+            for check, counted in zip(admission.checks, saw, strict=True):
+                if counted.taken:
+                    counter(check.scope, windows.minute)[0] += counted.taken
+                    _add(taken, (check.scope, windows.minute), (counted.taken, 0, 0.0, windows.minute_ends + 60))
+        results.append(Grant(refusal, () if refusal else tuple(saw)))
     if taken:
         db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(taken.items(), key=_row_key)])
     return results
 
 
-def _apply(db: sqlite3.Connection, writes: list[_Write]) -> list[Refusal | None]:
+def _decide(db: sqlite3.Connection, admission: _Admit) -> Grant:
+    """An admission that takes nothing: no write, so no transaction of its own."""
+    return _admit_all(db, [admission])[0]
+
+
+def _apply(db: sqlite3.Connection, writes: list[_Write]) -> list[Grant | None]:
     """A batch of writes: turns ended and requests given back first (admissions then see them), then the
-    admissions in order; each write's result (an admission's refusal, or None)."""
+    admissions in order; each write's result (an admission's grant, or None)."""
     records = [w for w in writes if isinstance(w, _Record)]
     if records:
         _add_records(db, records)
@@ -168,11 +202,32 @@ class SQLiteUsageStore:
     def __init__(self, path: Path) -> None:
         self._database = SQLiteDatabase(path)
         migrate(self._database.connection)
-        self._writes: GroupCommit[_Write, Refusal | None] = GroupCommit(self._database, _apply)
+        self._writes: GroupCommit[_Write, Grant | None] = GroupCommit(self._database, _apply)
 
-    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
+    async def admit(
+        self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
+    ) -> Grant:
+        admission = _Admit(checks, windows, holding)
+        if alone and not any(c.limits.requests_per_minute is not None and c.scope not in holding for c in checks):
+            return await self._read(admission)
         # Alone, the admission lies on the way to the first token with nothing to batch it with: at once.
-        return await self._writes.run(_Admit(checks, windows), at_once=alone)
+        # Else it joins the batch of writes waiting (a read in it costs less than a read of its own).
+        grant = await self._writes.run(admission, at_once=alone)
+        assert grant is not None  # an admission's result is its grant
+        return grant
+
+    async def _read(self, admission: _Admit) -> Grant:
+        """An admission that takes nothing, decided on the counters as committed: a read on the event loop
+        (WAL readers do not wait for writers, and these are a few primary-key lookups), in a thread when
+        the loop's connection is busy."""
+        try:
+            return self._database.run_now(partial(_decide, admission=admission))
+        except BlockingIOError:
+            pass
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        return await self._database.run(partial(_decide, admission=admission))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         await self._writes.run(_Release(scopes, windows))

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from genai_chatbot.auth.principal import Principal
 from genai_chatbot.governance.errors import BudgetExceededError, LimitReachedError, RateLimitedError
 from genai_chatbot.governance.gate import Admission, Outcome, Surface
+from genai_chatbot.governance.leases import Leases
 from genai_chatbot.governance.policies import PolicySource
 from genai_chatbot.governance.prices import PriceTable
 from genai_chatbot.governance.settings import GroupPolicy, Limits
@@ -117,9 +118,6 @@ class _Recording:
 class UsageGovernor:
     """Enforces budgets and rate limits of users and groups, and records every turn's usage and cost."""
 
-    #: Admitting is a store transaction (see `governor_waits`).
-    waits = True
-
     def __init__(
         self,
         store: UsageStore,
@@ -136,6 +134,8 @@ class UsageGovernor:
         self._pruned_minute = ""
         self._unpriced: set[str] = set()
         self._running = 0  # turns admitted and not yet recorded, in this process
+        self._leases = Leases()
+        self._at_once: set[str] = set()  # users whose last admission did not ask the store
 
     async def visible_models(self, caller: Principal, models: list[ModelInfo]) -> list[ModelInfo]:
         return models
@@ -149,14 +149,46 @@ class UsageGovernor:
         alone = self._running == 0
         self._running += 1  # until `record`: concurrent admissions see they are not alone
         try:
-            refusal = await self.store.admit(checks, windows, alone=alone) if checks else None
+            if checks:
+                await self._admit_checks(caller.user_id, checks, windows, alone, now)
         except BaseException:
             self._running -= 1
             raise
-        if refusal is not None:
-            self._running -= 1
-            raise limit_error(refusal, windows, now)
         return _Recording(self, caller, groups, checks, windows)
+
+    async def _admit_checks(self, user_id: str, checks: list[Check], windows: Windows, alone: bool, now: float) -> None:
+        """Take leased requests where this process holds a lease; the store compares the rest (budgets and
+        tokens per minute are always its to read) and takes new leases. A refusal gives the leased back."""
+        holding = self._leases.take(checks, windows)
+        takes = any(c.limits.requests_per_minute is not None and c.scope not in holding for c in checks)
+        reads = any(c.has_budget or c.limits.tokens_per_minute is not None for c in checks)
+        self._remember(user_id, at_once=not takes and not reads)
+        if not takes and not reads:
+            return  # requests per minute alone, all leased: nothing to ask the store
+        try:
+            grant = await self.store.admit(checks, windows, alone=alone, holding=holding)
+        except BaseException:
+            for scope in holding:
+                self._leases.give_back(scope, windows)
+            raise
+        if grant.refusal is not None:
+            for scope in holding:
+                self._leases.give_back(scope, windows)
+            raise limit_error(grant.refusal, windows, now)
+        self._leases.learn(checks, windows, grant)
+
+    def _remember(self, user_id: str, *, at_once: bool) -> None:
+        if not at_once:
+            self._at_once.discard(user_id)
+            return
+        if len(self._at_once) >= _MAX_CACHED_USERS:
+            self._at_once.clear()
+        self._at_once.add(user_id)
+
+    def waits_for(self, user_id: str) -> bool:
+        """Whether the user's next admission likely asks the store: their last one did (to take requests, or
+        to read budgets or tokens per minute)."""
+        return user_id not in self._at_once
 
     async def record(
         self, caller: Principal, groups: tuple[str, ...], checks: list[Check], windows: Windows, outcome: Outcome
@@ -164,7 +196,11 @@ class UsageGovernor:
         """Add an ended turn to the store; a turn that never ran gives back its requests instead."""
         self._running -= 1
         if nothing_used(outcome):
-            taken = [c.scope for c in checks if c.limits.requests_per_minute is not None]
+            taken = [
+                c.scope
+                for c in checks
+                if c.limits.requests_per_minute is not None and not self._leases.give_back(c.scope, windows)
+            ]
             if taken:
                 await self.store.release(taken, windows)
             return
@@ -221,3 +257,4 @@ class UsageGovernor:
     def forget_user(self, user_id: str) -> None:
         """Read the user's limits again at their next turn (after an admin changed them on this server)."""
         self._user_limits.pop(user_id, None)
+        self._leases.forget(user_scope(user_id))

@@ -17,7 +17,6 @@ from typing import Any
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_store import Check, Refusal, TurnUsage, UsageQuery, UsageRow, Windows
 
-READ_COUNTER = "SELECT tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
 READ_COUNTER_ROW = "SELECT requests, tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
 READ_COUNTER_KEYED = (
     "SELECT scope, period, requests, tokens, cost_usd FROM usage_counters WHERE scope = ? AND period = ?"
@@ -35,6 +34,8 @@ TAKE_REQUEST = (
     "INSERT INTO usage_counters (scope, period, requests, expires_at) VALUES (?, ?, 1, ?) "
     "ON CONFLICT (scope, period) DO UPDATE SET requests = usage_counters.requests + 1 RETURNING requests"
 )
+#: The rest of a lease (`usage_store.lease_size`), on the row `TAKE_REQUEST` locked in the same transaction.
+TAKE_MORE_REQUESTS = "UPDATE usage_counters SET requests = requests + ? WHERE scope = ? AND period = ?"
 RELEASE_REQUEST = "UPDATE usage_counters SET requests = requests - 1 WHERE scope = ? AND period = ? AND requests > 0"
 ADD_COUNTER = (
     "INSERT INTO usage_counters (scope, period, requests, tokens, cost_usd, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -89,9 +90,9 @@ def budget_window(check: Check, windows: Windows) -> str:
     return windows.budget(check.limits.budget_period)[0]
 
 
-def daily_rows(usage: TurnUsage, windows: Windows) -> list[tuple[object, ...]]:
-    """The `ADD_DAILY` values of a turn: the user's own row (group '') and one per group it counts in."""
-    summed = (
+def figures(usage: TurnUsage) -> list[float]:
+    """A turn's figures in `SUMMED` order: several turns of one user, groups and model sum them."""
+    return [
         1,
         int(usage.status in ("failed", "interrupted")),
         int(usage.status == "cancelled"),
@@ -100,23 +101,36 @@ def daily_rows(usage: TurnUsage, windows: Windows) -> list[tuple[object, ...]]:
         usage.cost_usd or 0.0,
         int(usage.cost_usd is None),
         usage.latency_ms,
-    )
-    return [(windows.utc_day, usage.user_id, group, usage.model_id, *summed) for group in ("", *usage.groups)]
+    ]
+
+
+def daily_rows(usage: TurnUsage, windows: Windows, summed: Sequence[float] | None = None) -> list[tuple[object, ...]]:
+    """The `ADD_DAILY` values of a turn (or of turns of its user, groups and model whose figures are
+    `summed`): the user's own row (group '') and one per group it counts in."""
+    totals = tuple(figures(usage) if summed is None else summed)
+    return [(windows.utc_day, usage.user_id, group, usage.model_id, *totals) for group in ("", *usage.groups)]
 
 
 def counter_rows(
-    usage: TurnUsage, scopes: list[str], minute_scopes: list[str], windows: Windows
+    usage: TurnUsage,
+    scopes: list[str],
+    minute_scopes: list[str],
+    windows: Windows,
+    summed: Sequence[float] | None = None,
 ) -> list[tuple[object, ...]]:
-    """The `ADD_COUNTER` values of a turn: every scope's day and month, and the minutes of `minute_scopes`.
+    """The `ADD_COUNTER` values of a turn (or of turns whose figures are `summed`): every scope's day and
+    month, and the minutes of `minute_scopes`.
 
     Sorted by row key: two PostgreSQL replicas recording turns of one group lock its rows in one order.
     """
-    cost = usage.cost_usd or 0.0
+    requests, tokens, cost = (
+        (1, usage.tokens, usage.cost_usd or 0.0) if summed is None else (summed[0], summed[3] + summed[4], summed[5])
+    )
     rows: list[tuple[object, ...]] = []
     for scope in scopes:
-        rows.append((scope, windows.day, 1, usage.tokens, cost, windows.day_ends + DAY))
-        rows.append((scope, windows.month, 1, usage.tokens, cost, windows.month_ends + DAY))
-    rows.extend((scope, windows.minute, 0, usage.tokens, 0.0, windows.minute_ends + 60) for scope in minute_scopes)
+        rows.append((scope, windows.day, requests, tokens, cost, windows.day_ends + DAY))
+        rows.append((scope, windows.month, requests, tokens, cost, windows.month_ends + DAY))
+    rows.extend((scope, windows.minute, 0, tokens, 0.0, windows.minute_ends + 60) for scope in minute_scopes)
     return sorted(rows, key=lambda row: (str(row[0]), str(row[1])))
 
 

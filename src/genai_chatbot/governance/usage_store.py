@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -93,6 +93,44 @@ class Refusal:
     used: float
 
 
+#: A requests-per-minute lease is at most this share of what remains of the limit (see `lease_size`).
+LEASE_SHARE = 64
+
+
+def lease_size(limit: int, taken: int) -> int:
+    """How many requests of a minute an admission takes when `taken` of its `limit` are gone: 1/64 of what
+    remains, and 1 (its own) within 128 of the limit, where it is exact.
+
+    The ones beyond its own are a lease its process uses for its next admissions without a store round trip
+    (`leases.py`). A replica that stops holding a lease leaves at most 1/64 of the remainder unused until the
+    minute ends: the limit is never exceeded, and under-used by at most that share per replica.
+    """
+    return max(1, (limit - taken) // LEASE_SHARE)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What an admission read of one check's counters, before its own take, and what it took.
+
+    `requests`: the minute's requests taken (by every replica, leases included); `taken`: the requests this
+    admission took (its own and its lease's; 0 without a requests-per-minute limit or when it held one).
+    """
+
+    requests: int
+    minute_tokens: int
+    budget_tokens: int
+    budget_cost: float
+    taken: int
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An admission's answer: a refusal (nothing taken), or what each check saw and took, in order."""
+
+    refusal: Refusal | None
+    seen: tuple[Seen, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class TurnUsage:
     """One ended turn or request, as it is added to the daily rows and the counters."""
@@ -140,14 +178,17 @@ class UsageRow:
 class UsageStore(Protocol):
     """Where usage, the budget and rate-limit counters and users' own limits live (the history database)."""
 
-    async def admit(self, checks: Sequence[Check], windows: Windows, *, alone: bool = False) -> Refusal | None:
+    async def admit(
+        self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
+    ) -> Grant:
         """In one transaction: compare each check's budget and tokens-per-minute with its counters, and take
-        one request of each requests-per-minute; the first refusal (taking nothing), or None. `alone`: no
-        other turn of this process is running, a hint that the store need not wait to batch this write."""
+        `lease_size` requests of each requests-per-minute (none for the scopes in `holding`, whose request
+        the caller holds already); the first refusal (taking nothing), or what each check saw and took.
+        `alone`: no other turn of this process is running, a hint that the store need not wait to batch."""
         ...
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
-        """Give back the request `admit` took in each scope's minute: the turn never ran."""
+        """Give back one request `admit` took in each scope's minute: the turn never ran."""
         ...
 
     async def record(self, usage: TurnUsage, minute_scopes: Sequence[str], windows: Windows, prune: bool) -> None:
