@@ -80,6 +80,7 @@ class CompletionService:
         #: Drop (and log) request fields a model cannot honour instead of refusing the request.
         self.drop_unsupported_params = drop_unsupported_params
         self._streams: weakref.WeakSet[StoppableStream] = weakref.WeakSet()
+        self._opening = 0  # stateless requests between their start and their first text
         self._stopping = False
         self._early = EarlyAdmission()
 
@@ -96,17 +97,21 @@ class CompletionService:
         The governor admits the request first (it may refuse it). The caller iterates the stream and
         closes it (`aclose()`) however the response ends.
         """
-        if await self._overlaps_admission(prepared):
-            chunks = await self._opened_early(prepared)
-        else:
-            chunks = await self._admitted_chunks(prepared)
-        # Wait for the model's first text: an error before it gets its HTTP status (429, 503, 502) instead
-        # of an error event after a 200, and with fallbacks the answering model is known before the headers.
-        read: list[ChatChunk] = []
-        if isinstance(chunks, FallbackStream):
-            await chunks.start()
-        else:
-            read = await read_until_text(chunks)
+        self._opening += 1  # in flight already: a burst of requests must not each see few streams
+        try:
+            if await self._overlaps_admission(prepared):
+                chunks = await self._opened_early(prepared)
+            else:
+                chunks = await self._admitted_chunks(prepared)
+            # Wait for the model's first text: an error before it gets its HTTP status (429, 503, 502) instead
+            # of an error event after a 200, and with fallbacks the answering model is known before the headers.
+            read: list[ChatChunk] = []
+            if isinstance(chunks, FallbackStream):
+                await chunks.start()
+            else:
+                read = await read_until_text(chunks)
+        finally:
+            self._opening -= 1
         model_id = chunks.model_id if isinstance(chunks, FallbackStream) else prepared.model.id
         stream = StoppableStream(chunks, model_id, read)
         self._streams.add(stream)
@@ -170,7 +175,7 @@ class CompletionService:
         return (
             governor_waits(self.governor, prepared.caller.user_id)
             and prepared.model.id not in self.fallbacks.fallbacks
-            and self._early.allows(prepared.caller.user_id, len(self._streams))
+            and self._early.allows(prepared.caller.user_id, len(self._streams) + self._opening - 1)
             and bool(await self.governor.visible_models(prepared.caller, [prepared.model]))
         )
 
