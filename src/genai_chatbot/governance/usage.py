@@ -151,6 +151,8 @@ class UsageGovernor:
         try:
             if checks:
                 await self._admit_checks(caller.user_id, checks, windows, alone, now)
+            else:
+                self._remember(caller.user_id, at_once=True)
         except BaseException:
             self._running -= 1
             raise
