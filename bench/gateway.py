@@ -6,13 +6,16 @@ count and time. LiteLLM is installed by this script into its own throwaway venv 
 `--api-keys` also runs genai-chatbot with `auth = "api-keys"` (a user and key made with the CLI in its data
 dir, the key sent as an OpenAI client sends it) and prints what authentication costs next to no auth.
 `--rounds N` alternates the two N times and keeps each one's best round, to see through a noisy machine.
+The paired comparisons (both servers at once, the side-by-side figures to quote) run N rounds too, each on
+fresh server processes, and print every round and their median: a process has a first-token bias of its
+own of a few hundredths of a millisecond, which fresh processes average out.
 
 `--governance` also runs it with everything of issue 13 on: `auth = "api-keys"`, model access, metrics, usage
 and cost recorded for every request, and the bench user's group and the user itself under a budget, requests
-and tokens per minute (limits too high to refuse anything, so every check runs: one store transaction before
-and one after each request). It is compared with the plain server, which runs with `record_usage = false`
-and `metrics = false`: all of governance off. With `--api-keys` too, the paired comparisons set it against
-the api-keys server.
+and tokens per minute (limits too high to refuse anything, so every check runs: a store read before each
+request, its requests per minute taken as leases, and a write after it). It is compared with the plain
+server, which runs with `record_usage = false` and `metrics = false`: all of governance off. With
+`--api-keys` too, the paired comparisons set it against the api-keys server.
 
 `--before-src DIR` adds a third genai-chatbot, run from another checkout's `src` (e.g. a `git worktree` of the
 commit before a change), so a change's cost is measured side by side in one run: it joins the alternating
@@ -56,6 +59,8 @@ GOVERNED_ENV = {
     '"requests_per_minute": 1000000000, "tokens_per_minute": 1000000000}}',
     "GENAI_CHATBOT_PRICES": '{"fake/fake-model": {"input_per_million": 0.15, "output_per_million": 0.6}}',
 }
+#: Requests each server answers in a paired first-token round (after 20 that warm up).
+PAIRED_REQUESTS = 600
 LITELLM_VERSION = "1.100.0"  # the newest whose [proxy] extra resolves from the registry here
 
 
@@ -196,23 +201,27 @@ def main() -> None:
                     url = f"{ours}/v1/chat/completions"
                     results[name].append(measure(url, "fake/fake-model", args.requests, variant_key, pid))
         rows.extend((name, *best(results[name])) for name, _, _ in variants)
-        # Each compared server next to the baseline, both at once: (name, label, first tokens, loads).
-        pairs: list[tuple[str, str, list[float], list[LoadResult]]] = []
+        # Each compared server next to the baseline, both at once, in fresh processes each round (a process
+        # has a bias of its own of a few hundredths of a millisecond): (name, label, [(first tokens, loads)]).
+        pairs: list[tuple[str, str, list[tuple[list[float], list[LoadResult]]]]] = []
         compared = [(API_KEYS, "with api-keys", keys_env)] if args.api_keys else []
         compared += [(GOVERNED, "governed", GOVERNED_ENV)] if args.governance else []
         for name, label, env in compared:
-            other_port = free_port()
-            other_command = [*command[:-1], str(other_port)]
-            with (
-                process(command, f"{ours}/healthz", before_env),
-                process(other_command, f"http://127.0.0.1:{other_port}/healthz", env),
-            ):
-                targets = [
-                    (f"{ours}/v1/chat/completions", None),
-                    (f"http://127.0.0.1:{other_port}/v1/chat/completions", key),
-                ]
-                first = paired_first_token(targets, "fake/fake-model")
-                pairs.append((name, label, first, paired_throughput(targets, "fake/fake-model")))
+            paired_rounds = []
+            for _ in range(args.rounds):
+                other_port = free_port()
+                other_command = [*command[:-1], str(other_port)]
+                with (
+                    process(command, f"{ours}/healthz", before_env),
+                    process(other_command, f"http://127.0.0.1:{other_port}/healthz", env),
+                ):
+                    targets = [
+                        (f"{ours}/v1/chat/completions", None),
+                        (f"http://127.0.0.1:{other_port}/v1/chat/completions", key),
+                    ]
+                    first = paired_first_token(targets, "fake/fake-model", requests=PAIRED_REQUESTS)
+                    paired_rounds.append((first, paired_throughput(targets, "fake/fake-model")))
+            pairs.append((name, label, paired_rounds))
 
         if not args.no_litellm:
             litellm = ensure_litellm()
@@ -245,7 +254,8 @@ def main() -> None:
     baseline = BEFORE if args.before_src else NO_AUTH
     base_label = "before" if args.before_src else "without auth and governance"
     plain_single, plain_loaded, plain_cpu = by_name[baseline]
-    for name, label, first, (plain, other) in pairs:
+    plain_added = plain_single.median_first_token_ms - base_first
+    for name, label, paired_rounds in pairs:
         single, loaded, cpu_ms = by_name[name]
         change = (loaded.per_second / plain_loaded.per_second - 1) * 100 if plain_loaded.per_second else 0.0
         added = single.median_first_token_ms - plain_single.median_first_token_ms
@@ -254,14 +264,19 @@ def main() -> None:
             f"{label} vs {base_label}: req/s c=64 {change:+.1f} %, first token {added:+.2f} ms, "
             f"server CPU per request {cpu_change:+.1f} %"
         )
+        firsts = [first[1] - first[0] for first, _ in paired_rounds]
+        loads = [(other.per_second / plain.per_second - 1) * 100 for _, (plain, other) in paired_rounds]
+        errors = sum(plain.errors + other.errors for _, (plain, other) in paired_rounds)
+        first_share = statistics.median(firsts) / plain_added * 100 if plain_added > 0 else 0.0
         print(
-            f"  paired, both servers at once, 400 alternating requests each at c=1: first token "
-            f"{first[0]:.3f} ms {base_label}, {first[1]:.3f} ms {label} ({first[1] - first[0]:+.3f} ms)"
+            f"  paired, both servers at once, fresh processes each of {len(paired_rounds)} rounds, "
+            f"{PAIRED_REQUESTS} alternating requests each at c=1: first token "
+            f"{', '.join(f'{f:+.3f}' for f in firsts)} ms; median {statistics.median(firsts):+.3f} ms = "
+            f"{first_share:+.1f} % of the {plain_added:.2f} ms {base_label} adds"
         )
         print(
-            f"  paired, both servers loaded at once at c=64: {plain.per_second:.0f} req/s {base_label}, "
-            f"{other.per_second:.0f} req/s {label} ({(other.per_second / plain.per_second - 1) * 100:+.1f} %), "
-            f"errors {plain.errors + other.errors}"
+            f"  paired, both servers loaded at once at c=64: req/s {', '.join(f'{r:+.1f}' for r in loads)} %; "
+            f"median {statistics.median(loads):+.1f} %, errors {errors}"
         )
 
 

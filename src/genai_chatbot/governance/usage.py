@@ -3,8 +3,10 @@
 Before a turn (`admit`), at most one store round trip, and none for a caller without limits: the budgets
 of the user and of each of their governed groups are compared with the period's spend so far, the
 tokens-per-minute limits with the minute's tokens, and one request of each requests-per-minute limit is
-taken, all in one transaction (`UsageStore.admit`). After it (`finish`), one round trip adds it to the
-daily usage rows and the counters (`UsageStore.record`).
+taken, all in one transaction (`UsageStore.admit`). Requests are taken as leases (`leases.py`): far from
+the limit, a store admission takes a share of the minute for this process's next turns, which then only
+read. After a turn (`finish`), one round trip adds it to the daily usage rows and the counters
+(`UsageStore.record`).
 
 Decisions, documented in the README:
 - Budgets are checked before a turn and counted when it ends: a turn started under budget may finish over
@@ -16,7 +18,7 @@ Decisions, documented in the README:
 - A turn is attributed to its user and, whole, to each of the user's governed groups (those with a
   `[groups.NAME]` policy): group figures overlap, and summing them over groups can exceed the total.
 - A turn that never ran (refused after admission, cancelled before any usage) is not recorded and gives
-  its request-per-minute slot back.
+  its request-per-minute slot back (to its process's lease, when it came from one).
 - Windows are UTC: a day budget resets at 00:00 UTC, a month budget on the 1st at 00:00 UTC.
 """
 
