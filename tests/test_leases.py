@@ -79,6 +79,26 @@ async def test_a_turn_that_never_ran_gives_its_request_back_to_the_lease(governo
     assert requests_taken(tmp_path) == 15
 
 
+async def test_a_lease_ends_with_its_minute(tmp_path: Path) -> None:
+    clock = [NOW]
+    policies = SettingsPolicies({"interns": GroupPolicy(requests_per_minute=1000)})
+    governor = UsageGovernor(
+        SQLiteUsageStore(tmp_path / "chat.sqlite3"), policies, PriceTable({}), clock=lambda: clock[0]
+    )
+    try:
+        await governor.admit(ALICE, MODEL, "v1", 10)  # a lease of 15 in this minute, 14 left
+        clock[0] = NOW + 60
+        await governor.admit(ALICE, MODEL, "v1", 10)  # the next minute: a new lease, not the old one's rest
+        with sqlite3.connect(tmp_path / "chat.sqlite3") as db:
+            taken = db.execute(
+                "SELECT requests FROM usage_counters WHERE scope = ? AND period = ?",
+                (group_scope("interns"), Windows.at(NOW + 60).minute),
+            ).fetchone()
+        assert taken == (15,)
+    finally:
+        await governor.aclose()
+
+
 async def test_two_replicas_with_leases_admit_exactly_the_limit_together(governors: Governors, tmp_path: Path) -> None:
     replicas = [governors(requests_per_minute=300), governors(requests_per_minute=300)]
 

@@ -64,7 +64,7 @@ class RedisRateLimits:
         budgets = [Check(c.scope, c.label, _budget_only(c.limits)) for c in checks if c.has_budget]
         spent: dict[str, Seen] = {}
         if budgets:
-            grant = await self._store.admit(budgets, windows)
+            grant = await self._store.admit(budgets, windows, alone=alone)  # a read alone: no request taken
             if grant.refusal is not None:
                 return grant
             spent = {check.scope: seen for check, seen in zip(budgets, grant.seen, strict=True)}
