@@ -37,7 +37,7 @@ async def test_writes_go_on_while_a_checkpoint_runs(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(sqlite_batches, "_checkpoint", slow_checkpoint)
     database, commits = await _commits(tmp_path)
     try:
-        assert await asyncio.gather(commits.run(1), commits.run(2)) == [1, 2]
+        assert list(await asyncio.gather(commits.run(1), commits.run(2))) == [1, 2]
         # The second commit starts a checkpoint that does not end before the test: no write waits for it.
         assert await asyncio.wait_for(commits.run(3), 5) == 3
         assert await asyncio.wait_for(commits.run(4), 5) == 4
