@@ -88,7 +88,8 @@ class RedisRateLimits:
                 next(replies)  # EXPIRE
                 counts = counted.setdefault(check.scope, [0, 0, 0])
                 counts[0], counts[2] = requests - 1, 1
-                refusal = refusal or sql.minute_requests_refusal(check, requests)
+                # An INCR past the limit is given back when refused: what the minute counts stays within it.
+                refusal = refusal or sql.minute_requests_refusal(check, min(requests, _limit_of(check) + 1))
             if refusal is not None:
                 await self.release([c.scope for c in taking], windows)
                 return Grant(refusal)
@@ -99,8 +100,7 @@ class RedisRateLimits:
     async def _lease(self, check: Check, windows: Windows, counted: list[int]) -> None:
         """Take the rest of the check's lease (`usage_store.lease_size`) after its one request; what another
         replica's INCR took meanwhile beyond the limit is given back, so the count never stays past it."""
-        limit = check.limits.requests_per_minute
-        assert limit is not None
+        limit = _limit_of(check)
         more = lease_size(limit, counted[0]) - 1
         if more <= 0:
             return
@@ -137,6 +137,12 @@ class RedisRateLimits:
             await self._redis.aclose()
         finally:
             await self._store.close()
+
+
+def _limit_of(check: Check) -> int:
+    limit = check.limits.requests_per_minute
+    assert limit is not None  # only checks with a requests-per-minute limit take requests
+    return limit
 
 
 def _seen(budget: Seen | None, counted: list[int]) -> Seen:
