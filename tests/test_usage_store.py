@@ -282,3 +282,43 @@ async def test_a_batch_of_admissions_reads_its_counters_by_primary_key_whatever_
     steps = [row[3] for row in plan]
     assert "SEARCH usage_counters USING INDEX sqlite_autoindex_usage_counters_1 (scope=? AND period=?)" in steps
     assert not [step for step in steps if step.startswith("SCAN usage_counters")]
+
+
+async def test_sqlite_reads_counters_again_only_when_another_connection_wrote(tmp_path: Path) -> None:
+    here, there = SQLiteUsageStore(tmp_path / "chat.sqlite3"), SQLiteUsageStore(tmp_path / "chat.sqlite3")
+    budget = Check(group_scope("interns"), "group interns", Limits(budget_usd=0.05, budget_period="day"))
+    windows = Windows.at(NOW)
+    statements: list[str] = []
+    try:
+        assert (await here.admit([budget], windows, alone=True)).refusal is None  # reads, and keeps, $0
+        connection = here._database._now_connection
+        assert connection is not None
+        connection.set_trace_callback(statements.append)
+        assert (await here.admit([budget], windows, alone=True)).refusal is None
+        assert not [s for s in statements if "FROM usage_counters" in s]  # nothing was written since: no read
+        await here.record(turn("alice", "m", 0.03, ("interns",)), [], windows, prune=False)  # its own write
+        assert (await here.admit([budget], windows, alone=True)).refusal is None  # $0.03 of $0.05, known
+        assert not [s for s in statements if "SELECT" in s and "FROM usage_counters" in s]
+        await there.record(turn("bob", "m", 0.03, ("interns",)), [], windows, prune=False)  # another replica
+        refused = (await here.admit([budget], windows, alone=True)).refusal  # $0.06: read again, and refused
+        assert refused is not None and refused.used == pytest.approx(0.06)
+        assert [s for s in statements if "SELECT" in s and "FROM usage_counters" in s]
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_sqlite_counts_its_own_turns_in_the_counters_it_keeps(tmp_path: Path) -> None:
+    store = SQLiteUsageStore(tmp_path / "chat.sqlite3")
+    tokens = Check("user:alice", "user alice", Limits(budget_tokens=40, budget_period="month", tokens_per_minute=100))
+    windows = Windows.at(NOW)
+    try:
+        for _ in range(2):  # 15 tokens a turn: 0, then 15 of 40
+            assert (await store.admit([tokens], windows, alone=True)).refusal is None
+            await store.record(turn("alice", "m", None), ["user:alice"], windows, prune=False)
+        assert (await store.admit([tokens], windows, alone=True)).refusal is None  # 30 of 40
+        await store.record(turn("alice", "m", None), ["user:alice"], windows, prune=False)
+        refused = (await store.admit([tokens], windows, alone=True)).refusal  # 45 of 40, without a read
+        assert refused is not None and (refused.kind, refused.used) == ("budget_tokens", 45)
+    finally:
+        await store.close()

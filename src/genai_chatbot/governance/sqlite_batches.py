@@ -55,9 +55,12 @@ class GroupCommit(Generic[Write, Result]):
         self,
         database: SQLiteDatabase,
         apply: Callable[[sqlite3.Connection, list[Write]], list[Result]],
+        committed: Callable[[], None] | None = None,
     ) -> None:
+        """`committed` is called once a batch's COMMIT on the loop's connection has returned."""
         self._database = database
         self._apply = apply
+        self._committed = committed
         self._queue: list[tuple[Write, asyncio.Future[Result]]] = []
         self._draining: asyncio.Task[None] | None = None
         self._unchecked_commits = 0  # commits on the loop since the WAL was last checkpointed
@@ -84,6 +87,8 @@ class GroupCommit(Generic[Write, Result]):
         try:
             results = self._transaction(db, writes)
             self._unchecked_commits += 1
+            if self._committed is not None:
+                self._committed()
             return results
         except sqlite3.OperationalError as exc:
             if db.in_transaction:  # a failed COMMIT leaves it open

@@ -19,6 +19,7 @@ from genai_chatbot.chat.sqlite_store import migrate
 from genai_chatbot.governance import usage_sql as sql
 from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.sqlite_batches import GroupCommit
+from genai_chatbot.governance.sqlite_counters import CommittedCounters
 from genai_chatbot.governance.usage_store import (
     Check,
     Grant,
@@ -57,7 +58,7 @@ class _Release:
 _Write = _Admit | _Record | _Release
 
 
-def _add_records(db: sqlite3.Connection, records: list[_Record]) -> None:
+def _add_records(db: sqlite3.Connection, records: list[_Record], counters: CommittedCounters) -> None:
     """The batch's turns, summed per user, groups and model first (a busy batch is mostly one caller's), then
     per row: one upsert per row, however many turns."""
     turns: dict[tuple[object, ...], tuple[_Record, list[float]]] = {}
@@ -73,18 +74,20 @@ def _add_records(db: sqlite3.Connection, records: list[_Record]) -> None:
             for i, value in enumerate(figures):
                 sums[i] += value
     daily: dict[tuple[object, ...], list[float]] = {}
-    counters: dict[tuple[object, ...], list[float]] = {}
+    rows: dict[tuple[object, ...], list[float]] = {}
     for first, summed in turns.values():
         usage, windows = first.usage, first.windows
         for row in sql.daily_rows(usage, windows, summed):
             _add(daily, row[:4], row[4:], expires=False)
         scopes = [user_scope(usage.user_id), *(group_scope(g) for g in usage.groups)]
         for row in sql.counter_rows(usage, scopes, list(first.minute_scopes), windows, summed):
-            _add(counters, row[:2], row[2:])
+            _add(rows, row[:2], row[2:])
     if daily:
         db.executemany(sql.ADD_DAILY, [(*key, *sums) for key, sums in daily.items()])
-    if counters:
-        db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(counters.items(), key=_row_key)])
+    if rows:
+        db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(rows.items(), key=_row_key)])
+        for (scope, period), sums in rows.items():
+            counters.stage((str(scope), str(period)), sums[0], sums[1], sums[2])
     for record in records:
         if record.prune:
             db.execute(sql.PRUNE_COUNTERS, (record.windows.minute_ends - 120,))
@@ -117,10 +120,9 @@ def _row_key(item: tuple[tuple[object, ...], list[float]]) -> tuple[str, ...]:
 _PAIRS_PER_READ = 100
 
 
-def _read_counters(db: sqlite3.Connection, admissions: list[_Admit]) -> dict[tuple[str, str], list[float]]:
-    """Every counter row the admissions compare with, a hundred primary-key lookups per statement (one
-    statement per row cost as much as the rest of the transaction); rows not there yet are absent."""
-    keys = sorted(
+def _keys(admissions: list[_Admit]) -> list[tuple[str, str]]:
+    """The counter rows the admissions compare with, sorted."""
+    return sorted(
         {
             key
             for admission in admissions
@@ -131,6 +133,11 @@ def _read_counters(db: sqlite3.Connection, admissions: list[_Admit]) -> dict[tup
             )
         }
     )
+
+
+def _read_counters(db: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[float]]:
+    """The counter rows of `keys`, a hundred primary-key lookups per statement (one statement per row cost as
+    much as the rest of the transaction); rows not there yet are absent."""
     found: dict[tuple[str, str], list[float]] = {}
     for start in range(0, len(keys), _PAIRS_PER_READ):
         chunk = keys[start : start + _PAIRS_PER_READ]
@@ -140,11 +147,18 @@ def _read_counters(db: sqlite3.Connection, admissions: list[_Admit]) -> dict[tup
     return found
 
 
-def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Grant]:
-    """Each admission in turn: compare its checks with the counters, then take its lease of each
-    requests-per-minute it does not hold, or refuse taking none. Counters are read once per batch and kept
-    up to date here; the batch's transaction holds the write lock, so nothing else changes them meanwhile."""
-    seen = _read_counters(db, admissions)  # (scope, period) -> [requests, tokens, cost]
+def _admit_all(
+    db: sqlite3.Connection,
+    admissions: list[_Admit],
+    counters: CommittedCounters,
+    seen: dict[tuple[str, str], list[float]] | None = None,
+) -> list[Grant]:
+    """Each admission in turn: compare its checks with the counters (`seen`, else read), then take its lease
+    of each requests-per-minute it does not hold, or refuse taking none. Counters are read once per batch and
+    kept up to date here; the batch's transaction holds the write lock, so nothing else changes them
+    meanwhile. The requests taken are staged in `counters`, for when the batch commits."""
+    if seen is None:
+        seen = _read_counters(db, _keys(admissions))  # (scope, period) -> [requests, tokens, cost]
 
     def counter(scope: str, period: str) -> list[float]:
         return seen.setdefault((scope, period), [0.0, 0.0, 0.0])
@@ -173,26 +187,40 @@ def _admit_all(db: sqlite3.Connection, admissions: list[_Admit]) -> list[Grant]:
         results.append(Grant(refusal, () if refusal else tuple(saw)))
     if taken:
         db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(taken.items(), key=_row_key)])
+        for (scope, period), sums in taken.items():
+            counters.stage((str(scope), str(period)), sums[0], sums[1], sums[2])
     return results
 
 
-def _decide(db: sqlite3.Connection, admission: _Admit) -> Grant:
-    """An admission that takes nothing: no write, so no transaction of its own."""
-    return _admit_all(db, [admission])[0]
+def _decide(db: sqlite3.Connection, admission: _Admit, counters: CommittedCounters | None) -> Grant:
+    """An admission that takes nothing: no write, so no transaction of its own. On the loop's connection
+    (`counters` given) it compares with the committed counters it knows, when nothing else wrote since."""
+    if counters is None:
+        return _admit_all(db, [admission], CommittedCounters())[0]
+    keys = _keys([admission])
+    version, known = counters.lookup(db, keys)
+    if known is None:
+        known = _read_counters(db, keys)
+        counters.remember(version, keys, known)
+    return _admit_all(db, [admission], counters, known)[0]
 
 
-def _apply(db: sqlite3.Connection, writes: list[_Write]) -> list[Grant | None]:
+def _apply(db: sqlite3.Connection, writes: list[_Write], counters: CommittedCounters) -> list[Grant | None]:
     """A batch of writes: turns ended and requests given back first (admissions then see them), then the
-    admissions in order; each write's result (an admission's grant, or None)."""
+    admissions in order; each write's result (an admission's grant, or None). Its counter changes are
+    staged in `counters` (applied when the batch commits on the loop's connection)."""
+    counters.begin()
     records = [w for w in writes if isinstance(w, _Record)]
     if records:
-        _add_records(db, records)
+        _add_records(db, records, counters)
     for release in (w for w in writes if isinstance(w, _Release)):
         db.executemany(sql.RELEASE_REQUEST, [(scope, release.windows.minute) for scope in release.scopes])
+        for scope in release.scopes:
+            counters.stage_release((scope, release.windows.minute))
     admits = [w for w in writes if isinstance(w, _Admit)]
     if not admits:
         return [None] * len(writes)
-    admissions = iter(_admit_all(db, admits))
+    admissions = iter(_admit_all(db, admits, counters))
     return [next(admissions) if isinstance(w, _Admit) else None for w in writes]
 
 
@@ -202,7 +230,10 @@ class SQLiteUsageStore:
     def __init__(self, path: Path) -> None:
         self._database = SQLiteDatabase(path)
         migrate(self._database.connection)
-        self._writes: GroupCommit[_Write, Grant | None] = GroupCommit(self._database, _apply)
+        self._counters = CommittedCounters()  # of the loop's connection (`run_now`)
+        self._writes: GroupCommit[_Write, Grant | None] = GroupCommit(
+            self._database, partial(_apply, counters=self._counters), self._counters.committed
+        )
 
     async def admit(
         self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
@@ -221,13 +252,13 @@ class SQLiteUsageStore:
         (WAL readers do not wait for writers, and these are a few primary-key lookups), in a thread when
         the loop's connection is busy."""
         try:
-            return self._database.run_now(partial(_decide, admission=admission))
+            return self._database.run_now(partial(_decide, admission=admission, counters=self._counters))
         except BlockingIOError:
             pass
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
-        return await self._database.run(partial(_decide, admission=admission))
+        return await self._database.run(partial(_decide, admission=admission, counters=None))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         await self._writes.run(_Release(scopes, windows))
