@@ -104,7 +104,7 @@ async def take_every_request_of_a_minute(pair: tuple[UsageStore, UsageStore], li
     taken = admissions = 0
     while True:
         grants = await asyncio.gather(*(store.admit([check], windows) for store in pair))
-        admitted = [grant.seen[0].taken for grant in grants if grant.refusal is None]
+        admitted = [grant.taken[0] for grant in grants if grant.refusal is None]
         taken, admissions = taken + sum(admitted), admissions + len(admitted)
         if not admitted:
             refusal = grants[0].refusal
@@ -116,13 +116,13 @@ async def check_leases(pair: tuple[UsageStore, UsageStore]) -> None:
     first, _ = pair
     check = Check(group_scope("staff"), "group staff", Limits(requests_per_minute=1000))
     grant = await first.admit([check], Windows.at(NOW + 60))
-    assert grant.seen[0].taken == lease_size(1000, 0) == 15  # its own request and a lease of 14
+    assert grant.taken[0] == lease_size(1000, 0) == 15  # its own request and a lease of 14
     taken, admissions = await take_every_request_of_a_minute(pair, 1000)
     assert taken == 1000  # every request of the minute is taken, none twice: leases are exact at the end
     assert admissions < 300  # a lease of a sixty-fourth of what remains: ~260 store admissions, not 1000
     # A request held from a lease is not taken again: the full minute still admits what holds one.
     held = await first.admit([check], Windows.at(NOW), holding=[check.scope])
-    assert held.refusal is None and held.seen[0].taken == 0
+    assert held.refusal is None and held.taken[0] == 0
 
 
 async def test_leases_of_two_stores_take_a_share_of_what_remains_and_never_more_than_the_limit(

@@ -37,7 +37,6 @@ from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_store import (
     Check,
     Grant,
-    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
@@ -129,11 +128,11 @@ class DynamoDBUsageStore:
             | {(c.scope, windows.minute) for c in checks if c.limits.tokens_per_minute or c.limits.requests_per_minute}
         )
         if not keys:
-            return Grant(None, tuple(Seen(0, 0, 0, 0.0, 0) for _ in checks))
+            return Grant(None, (0,) * len(checks))
         for attempt in range(ATTEMPTS):
             counters = self._read(client, keys)
             ops: list[TransactWriteItemTypeDef] = []
-            seen: list[Seen] = []
+            taken: list[int] = []
             for check in checks:
                 refusal, tokens, cost = None, 0.0, 0.0
                 held = check.scope in holding
@@ -148,12 +147,12 @@ class DynamoDBUsageStore:
                 rpm = check.limits.requests_per_minute
                 lease = lease_size(rpm, int(requests)) if rpm is not None and not held else 0
                 ops.extend(self._hold(check, windows, lease))
-                seen.append(Seen(int(requests), int(minute_tokens), int(tokens), cost, lease))
+                taken.append(lease)
             if not any("Update" in op for op in ops):
-                return Grant(None, tuple(seen))  # nothing to take: the reads decided
+                return Grant(None, tuple(taken))  # nothing to take: the reads decided
             try:
                 client.transact_write_items(TransactItems=ops)
-                return Grant(None, tuple(seen))
+                return Grant(None, tuple(taken))
             except Exception as exc:
                 if not cancellation_codes(exc):
                     raise

@@ -51,16 +51,16 @@ class Leases:
 
     def learn(self, checks: Sequence[Check], windows: Windows, grant: Grant) -> None:
         """Keep the requests an admitted store admission took beyond the one it used."""
-        for check, seen in zip(checks, grant.seen, strict=True):
+        for check, taken in zip(checks, grant.taken, strict=True):
             limit = check.limits.requests_per_minute
-            if seen.taken <= 1 or limit is None:
+            if taken <= 1 or limit is None:
                 continue
             lease = self._leases.get(check.scope)
             if lease is None or lease.minute != windows.minute or lease.limit != limit:
                 if len(self._leases) >= _MAX_LEASES:
                     self._leases.clear()
                 lease = self._leases[check.scope] = _Lease(windows.minute, limit, 0)
-            lease.requests += seen.taken - 1
+            lease.requests += taken - 1
 
     def give_back(self, scope: str, windows: Windows) -> bool:
         """Return a request of `windows`' minute to the scope's lease: True, or False when there is no lease of

@@ -19,7 +19,6 @@ from genai_chatbot.governance.usage_store import (
     Check,
     Grant,
     Refusal,
-    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
@@ -52,18 +51,16 @@ async def _counter(db: AsyncConnection[DictRow], scope: str, period: str) -> tup
     return (int(row["requests"]), int(row["tokens"]), float(row["cost_usd"])) if row else (0, 0, 0.0)
 
 
-async def _check(db: AsyncConnection[DictRow], check: Check, windows: Windows, held: bool) -> Refusal | Seen:
-    """Compare one check with its counters and take its lease of the minute's requests (unless `held`)."""
-    budget_tokens, budget_cost = 0, 0.0
+async def _check(db: AsyncConnection[DictRow], check: Check, windows: Windows, held: bool) -> Refusal | int:
+    """Compare one check with its counters and take its lease of the minute's requests (unless `held`): the
+    refusal, or the requests taken."""
     if check.has_budget:
-        _, budget_tokens, budget_cost = await _counter(db, check.scope, sql.budget_window(check, windows))
-        refusal = sql.budget_refusal(check, budget_tokens, budget_cost)
+        _, tokens, cost = await _counter(db, check.scope, sql.budget_window(check, windows))
+        refusal = sql.budget_refusal(check, tokens, cost)
         if refusal is not None:
             return refusal
-    requests, minute_tokens = 0, 0
     if check.limits.tokens_per_minute is not None:
-        requests, minute_tokens, _ = await _counter(db, check.scope, windows.minute)
-        refusal = sql.minute_tokens_refusal(check, minute_tokens)
+        refusal = sql.minute_tokens_refusal(check, (await _counter(db, check.scope, windows.minute))[1])
         if refusal is not None:
             return refusal
     rpm, lease = check.limits.requests_per_minute, 0
@@ -79,7 +76,7 @@ async def _check(db: AsyncConnection[DictRow], check: Check, windows: Windows, h
         lease = lease_size(rpm, requests)
         if lease > 1:
             await db.execute(TAKE_MORE, (lease - 1, check.scope, windows.minute))
-    return Seen(requests, minute_tokens, budget_tokens, budget_cost, lease)
+    return lease
 
 
 class PostgresUsageStore:
@@ -97,17 +94,17 @@ class PostgresUsageStore:
     async def admit(
         self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
     ) -> Grant:
-        seen: list[Seen] = []
+        taken: list[int] = []
         try:
             async with self._database.connection() as db, db.transaction():
                 for check in checks:
                     result = await _check(db, check, windows, check.scope in holding)
                     if isinstance(result, Refusal):
                         raise _Refused(result)  # rolls back the requests taken before it
-                    seen.append(result)
+                    taken.append(result)
         except _Refused as refused:
             return Grant(refused.refusal)
-        return Grant(None, tuple(seen))
+        return Grant(None, tuple(taken))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         async with self._database.connection() as db, db.cursor() as cursor:

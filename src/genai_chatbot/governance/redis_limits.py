@@ -19,7 +19,6 @@ from genai_chatbot.governance.settings import Limits
 from genai_chatbot.governance.usage_store import (
     Check,
     Grant,
-    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
@@ -62,15 +61,13 @@ class RedisRateLimits:
         self, checks: Sequence[Check], windows: Windows, *, alone: bool = False, holding: Collection[str] = ()
     ) -> Grant:
         budgets = [Check(c.scope, c.label, _budget_only(c.limits)) for c in checks if c.has_budget]
-        spent: dict[str, Seen] = {}
         if budgets:
             grant = await self._store.admit(budgets, windows, alone=alone)  # a read alone: no request taken
             if grant.refusal is not None:
                 return grant
-            spent = {check.scope: seen for check, seen in zip(budgets, grant.seen, strict=True)}
         taking = [c for c in checks if c.limits.requests_per_minute is not None and c.scope not in holding]
         minute = [c for c in checks if c.limits.tokens_per_minute is not None]
-        counted: dict[str, list[int]] = {}  # scope -> [requests taken before this one, minute tokens, lease]
+        taken: dict[str, int] = {}  # scope -> requests taken
         if taking or minute:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for check in minute:
@@ -81,34 +78,33 @@ class RedisRateLimits:
                 replies = iter(await pipe.execute())
             refusal = None
             for check in minute:
-                counted.setdefault(check.scope, [0, 0, 0])[1] = tokens = int(next(replies) or 0)
-                refusal = refusal or sql.minute_tokens_refusal(check, tokens)
+                refusal = refusal or sql.minute_tokens_refusal(check, int(next(replies) or 0))
+            counts = {}
             for check in taking:
-                requests = int(next(replies))
+                counts[check.scope] = requests = int(next(replies))
                 next(replies)  # EXPIRE
-                counts = counted.setdefault(check.scope, [0, 0, 0])
-                counts[0], counts[2] = requests - 1, 1
                 # An INCR past the limit is given back when refused: what the minute counts stays within it.
                 refusal = refusal or sql.minute_requests_refusal(check, min(requests, _limit_of(check) + 1))
             if refusal is not None:
                 await self.release([c.scope for c in taking], windows)
                 return Grant(refusal)
             for check in taking:
-                await self._lease(check, windows, counted[check.scope])
-        return Grant(None, tuple(_seen(spent.get(c.scope), counted.get(c.scope, [0, 0, 0])) for c in checks))
+                taken[check.scope] = 1 + await self._lease(check, windows, counts[check.scope] - 1)
+        return Grant(None, tuple(taken.get(c.scope, 0) for c in checks))
 
-    async def _lease(self, check: Check, windows: Windows, counted: list[int]) -> None:
-        """Take the rest of the check's lease (`usage_store.lease_size`) after its one request; what another
-        replica's INCR took meanwhile beyond the limit is given back, so the count never stays past it."""
+    async def _lease(self, check: Check, windows: Windows, before: int) -> int:
+        """Take the rest of the check's lease (`usage_store.lease_size`) after its one request, `before` having
+        been taken ahead of it: how many more it took. What another replica's INCR took meanwhile beyond the
+        limit is given back, so the count never stays past it."""
         limit = _limit_of(check)
-        more = lease_size(limit, counted[0]) - 1
+        more = lease_size(limit, before) - 1
         if more <= 0:
-            return
+            return 0
         key = _key(check.scope, windows, "requests")
         over = int(await self._redis.incrby(key, more)) - limit
         if over > 0:
             await self._redis.decrby(key, min(over, more))
-        counted[2] += more - max(0, min(over, more))
+        return more - max(0, min(over, more))
 
     async def release(self, scopes: Sequence[str], windows: Windows) -> None:
         if scopes:
@@ -143,13 +139,6 @@ def _limit_of(check: Check) -> int:
     limit = check.limits.requests_per_minute
     assert limit is not None  # only checks with a requests-per-minute limit take requests
     return limit
-
-
-def _seen(budget: Seen | None, counted: list[int]) -> Seen:
-    """A check's `Seen`: its budget counters from the store, its minute's from Redis."""
-    requests, minute_tokens, lease = counted
-    tokens, cost = (budget.budget_tokens, budget.budget_cost) if budget else (0, 0.0)
-    return Seen(requests, minute_tokens, tokens, cost, lease)
 
 
 def _budget_only(limits: Limits) -> Limits:

@@ -23,7 +23,6 @@ from genai_chatbot.governance.sqlite_counters import CommittedCounters
 from genai_chatbot.governance.usage_store import (
     Check,
     Grant,
-    Seen,
     TurnUsage,
     UsageQuery,
     UsageRow,
@@ -150,13 +149,13 @@ def _read_counters(db: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[
 def _admit_all(
     db: sqlite3.Connection,
     admissions: list[_Admit],
-    counters: CommittedCounters,
+    counters: CommittedCounters | None,
     seen: dict[tuple[str, str], list[float]] | None = None,
 ) -> list[Grant]:
     """Each admission in turn: compare its checks with the counters (`seen`, else read), then take its lease
     of each requests-per-minute it does not hold, or refuse taking none. Counters are read once per batch and
     kept up to date here; the batch's transaction holds the write lock, so nothing else changes them
-    meanwhile. The requests taken are staged in `counters`, for when the batch commits."""
+    meanwhile. The requests taken are staged in `counters` (if given), for when the batch commits."""
     if seen is None:
         seen = _read_counters(db, _keys(admissions))  # (scope, period) -> [requests, tokens, cost]
 
@@ -178,17 +177,18 @@ def _admit_all(
                 break
             rpm = check.limits.requests_per_minute
             lease = lease_size(rpm, int(requests)) if rpm is not None and not held else 0
-            saw.append(Seen(int(requests), int(minute_tokens), int(tokens), cost, lease))
+            saw.append(lease)
         if refusal is None:
-            for check, counted in zip(admission.checks, saw, strict=True):
-                if counted.taken:
-                    counter(check.scope, windows.minute)[0] += counted.taken
-                    _add(taken, (check.scope, windows.minute), (counted.taken, 0, 0.0, windows.minute_ends + 60))
+            for check, leased in zip(admission.checks, saw, strict=True):
+                if leased:
+                    counter(check.scope, windows.minute)[0] += leased
+                    _add(taken, (check.scope, windows.minute), (leased, 0, 0.0, windows.minute_ends + 60))
         results.append(Grant(refusal, () if refusal else tuple(saw)))
     if taken:
         db.executemany(sql.ADD_COUNTER, [(*key, *sums) for key, sums in sorted(taken.items(), key=_row_key)])
-        for (scope, period), sums in taken.items():
-            counters.stage((str(scope), str(period)), sums[0], sums[1], sums[2])
+        if counters is not None:
+            for (scope, period), sums in taken.items():
+                counters.stage((str(scope), str(period)), sums[0], sums[1], sums[2])
     return results
 
 
@@ -196,7 +196,7 @@ def _decide(db: sqlite3.Connection, admission: _Admit, counters: CommittedCounte
     """An admission that takes nothing: no write, so no transaction of its own. On the loop's connection
     (`counters` given) it compares with the committed counters it knows, when nothing else wrote since."""
     if counters is None:
-        return _admit_all(db, [admission], CommittedCounters())[0]
+        return _admit_all(db, [admission], None)[0]
     keys = _keys([admission])
     version, known = counters.lookup(db, keys)
     if known is None:

@@ -109,26 +109,12 @@ def lease_size(limit: int, taken: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Seen:
-    """What an admission read of one check's counters, before its own take, and what it took.
-
-    `requests`: the minute's requests taken (by every replica, leases included); `taken`: the requests this
-    admission took (its own and its lease's; 0 without a requests-per-minute limit or when it held one).
-    """
-
-    requests: int
-    minute_tokens: int
-    budget_tokens: int
-    budget_cost: float
-    taken: int
-
-
-@dataclass(frozen=True, slots=True)
 class Grant:
-    """An admission's answer: a refusal (nothing taken), or what each check saw and took, in order."""
+    """An admission's answer: a refusal (nothing taken), or the requests each check took, in order (its own
+    and its lease's; 0 without a requests-per-minute limit, or for a scope whose request was held)."""
 
     refusal: Refusal | None
-    seen: tuple[Seen, ...] = ()
+    taken: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +169,7 @@ class UsageStore(Protocol):
     ) -> Grant:
         """In one transaction: compare each check's budget and tokens-per-minute with its counters, and take
         `lease_size` requests of each requests-per-minute (none for the scopes in `holding`, whose request
-        the caller holds already); the first refusal (taking nothing), or what each check saw and took.
+        the caller holds already); the first refusal (taking nothing), or what each check took.
         `alone`: no other turn of this process is running, a hint that the store need not wait to batch."""
         ...
 
