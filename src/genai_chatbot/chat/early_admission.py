@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import anyio
 
@@ -69,61 +70,114 @@ class EarlyAdmission:
         user_id: str,
         model_id: str,
         chunks: AsyncIterator[ChatChunk],
-        admitting: Awaitable[Admission | None],
+        admitting: Coroutine[Any, Any, Admission | None],
     ) -> tuple[Admission | None, AsyncIterator[ChatChunk]]:
         """The admission, and `chunks` read up to their first text while it ran (given out again first).
 
         A refusal cancels the read, closes `chunks` and is raised. A model error before the first text is
         given out by the returned stream, so that the admission it belongs to is told how the request ended.
         """
-        admission_task = asyncio.ensure_future(_after_one_turn(admitting))
-        with anyio.CancelScope() as reading:
-
-            def stop_reading(done: asyncio.Future[Admission | None]) -> None:
-                if not done.cancelled() and done.exception() is not None:
-                    reading.cancel()  # a no-op once the read is over
-
-            admission_task.add_done_callback(stop_reading)
-            try:
-                read = await read_until_text(chunks)  # closes `chunks` when it raises
-            except Exception as exc:  # the model failed (before any text): the stream says so after admission
-                return await self._settled(user_id, admission_task), _Failing(exc)
-            except BaseException:  # the caller is cancelled: the admission is told the request never ran
-                with anyio.CancelScope(shield=True):
-                    await _abandon(model_id, admission_task)
-                raise
-            finally:
-                admission_task.remove_done_callback(stop_reading)
-        if reading.cancelled_caught:  # refused while reading: `chunks` is closed, nothing was given out
-            await self._settled(user_id, admission_task)  # raises the refusal
-            raise AssertionError("the read is only stopped by a refusal")
+        overlap = _Overlap(admitting)
         try:
-            admission = await self._settled(user_id, admission_task)
+            read = await read_until_text(chunks)  # closes `chunks` when it raises
+        except asyncio.CancelledError:
+            refused = overlap.stop_reading()
+            if refused is not None and not overlap.cancelled_by_caller():
+                self.refused(user_id, refused)  # refused while reading: `chunks` is closed, nothing given out
+                raise refused from None
+            with anyio.CancelScope(shield=True):  # the caller is cancelled: the request never ran
+                await _abandon(model_id, overlap)
+            raise
+        except Exception as exc:  # the model failed (before any text): the stream says so after admission
+            overlap.stop_reading()
+            return await self._settled(user_id, overlap), _Failing(exc)
+        except BaseException:
+            overlap.stop_reading()
+            with anyio.CancelScope(shield=True):
+                await _abandon(model_id, overlap)
+            raise
+        refused = overlap.stop_reading()
+        try:
+            if refused is not None:  # refused after the read ended but before the cancellation reached it
+                self.refused(user_id, refused)
+                raise refused
+            admission = await self._settled(user_id, overlap)
         except BaseException:
             await close_stream(chunks)
             raise
         return admission, Resumed(read, chunks)
 
-    async def _settled(self, user_id: str, admission_task: asyncio.Future[Admission | None]) -> Admission | None:
+    async def _settled(self, user_id: str, overlap: _Overlap) -> Admission | None:
         """The admission, or its refusal raised (and remembered: see `refused`)."""
         try:
-            return await admission_task
+            return await overlap.admission()
         except BaseException as exc:
             self.refused(user_id, exc)
             raise
 
 
-async def _after_one_turn(admitting: Awaitable[Admission | None]) -> Admission | None:
-    """`admitting`, one turn of the event loop later: the model's request is written first (aiohttp writes it
-    in a task of its own, scheduled after this one), then the admission's work, while the model answers."""
-    await asyncio.sleep(0)
-    return await admitting
+class _Overlap:
+    """An admission run beside the caller's read of the model, which a refusal interrupts.
+
+    The admission starts one turn of the event loop later, so that the model's request is written first
+    (aiohttp writes it in a task of its own, scheduled after the caller's turn), then does its work while
+    the model answers. A refusal during the read cancels the reading task; `stop_reading` takes that
+    cancellation back (`Task.uncancel`, as `asyncio.timeout` does) and says which refusal it was. A task's
+    own cancellation, not an anyio cancel scope: the scope cost as much as the rest of the overlap.
+    """
+
+    def __init__(self, admitting: Coroutine[Any, Any, Admission | None]) -> None:
+        self._admitting = admitting
+        self._reader = asyncio.current_task()
+        self._task: asyncio.Task[Admission | None] | None = None
+        self._reading = True
+        self._refused: BaseException | None = None  # the refusal that cancelled the reader
+        self._start = asyncio.get_running_loop().call_soon(self._begin)
+
+    def _begin(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._admitting)
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, done: asyncio.Task[Admission | None]) -> None:
+        if not self._reading or done.cancelled() or done.exception() is None or self._reader is None:
+            return
+        self._refused = done.exception()
+        self._reader.cancel()
+
+    def stop_reading(self) -> BaseException | None:
+        """The read is over: a refusal no longer interrupts it. The refusal that cancelled it, if one did."""
+        self._reading = False
+        if self._refused is not None and self._reader is not None:
+            self._reader.uncancel()
+        return self._refused
+
+    def cancelled_by_caller(self) -> bool:
+        """Whether the reading task is cancelled by someone else too (once the refusal's cancellation is taken
+        back): the caller's cancellation then wins over the refusal."""
+        return self._reader is not None and self._reader.cancelling() > 0
+
+    async def admission(self) -> Admission | None:
+        """The admission's result (its refusal raised); run here when it had not started yet."""
+        if self._task is None:
+            self._start.cancel()
+            return await self._admitting
+        return await self._task
+
+    def drop(self) -> bool:
+        """Never run the admission, if it has not started (True): nothing was taken, nothing to tell."""
+        if self._task is not None:
+            return False
+        self._start.cancel()
+        self._admitting.close()
+        return True
 
 
-async def _abandon(model_id: str, admission_task: asyncio.Future[Admission | None]) -> None:
+async def _abandon(model_id: str, overlap: _Overlap) -> None:
     """Let the admission end (it may have taken a request slot) and tell it the request never ran."""
+    if overlap.drop():
+        return
     try:
-        admission = await admission_task
+        admission = await overlap.admission()
     except BaseException:
         return
     if admission is not None:
