@@ -14,12 +14,13 @@ own of a few hundredths of a millisecond, which fresh processes average out.
 and cost recorded for every request, and the bench user's group and the user itself under a budget, requests
 and tokens per minute (limits too high to refuse anything, so every check runs: a store read before each
 request, its requests per minute taken as leases, and a write after it). It is compared with the plain
-server, which runs with `record_usage = false` and `metrics = false`: all of governance off. With
-`--api-keys` too, the paired comparisons set it against the api-keys server.
+server, which runs with `record_usage = false` and `metrics = false`: all of governance off, no auth. The
+paired comparisons set the api-keys and the governed server each against that plain server.
 
 `--before-src DIR` adds a third genai-chatbot, run from another checkout's `src` (e.g. a `git worktree` of the
 commit before a change), so a change's cost is measured side by side in one run: it joins the alternating
-rounds, and the paired comparisons then set it against the api-keys server.
+rounds, and the paired comparisons then set the compared servers against it instead of the plain server.
+`bench/gc_pauses.py` measures the garbage collector's share of a server's CPU the same way.
 
 Usage: python bench/gateway.py [--requests 2000] [--no-litellm] [--api-keys] [--governance] [--rounds 1]
                                [--before-src DIR]

@@ -24,7 +24,7 @@ from genai_chatbot.api import (
 )
 from genai_chatbot.api.docs_routes import install_docs
 from genai_chatbot.api.errors import install_error_handlers
-from genai_chatbot.api.heap import freeze_startup_heap
+from genai_chatbot.api.garbage_collection import tune_garbage_collection
 from genai_chatbot.api.middleware import install_middleware
 from genai_chatbot.api.web_routes import install_web_page
 from genai_chatbot.auth.factory import auth_mode, build_authenticator, build_user_store
@@ -81,8 +81,8 @@ def create_app(settings: Settings, service: ChatService | None = None, close_ser
             await open_store(app.state.usage)
             await open_governor(app.state.service.governor)
             app.state.authenticator = build_authenticator(settings, app.state.users)
-            if getattr(app.state, "freeze_startup_heap", False):  # set by `serve` (cli/serve_app.py)
-                freeze_startup_heap()
+            if getattr(app.state, "tune_garbage_collection", False):  # set by `serve` (cli/serve_app.py)
+                tune_garbage_collection()
             yield
         finally:
             first_read.cancel()

@@ -38,7 +38,7 @@ def serving_app(app: FastAPI) -> FastAPI:
     Called by uvicorn as the app factory, on the main thread, after uvicorn installed its signal handlers:
     those are wrapped, not replaced (and uvicorn restores what it found when it stops).
     """
-    app.state.freeze_startup_heap = True  # a process that serves this one app (api/heap.py)
+    app.state.tune_garbage_collection = True  # a process that serves this one app (api/garbage_collection.py)
     if threading.current_thread() is not threading.main_thread():
         return app  # signals reach the main thread only; a server run on another thread is stopped by its owner
     for sig in _EXIT_SIGNALS:

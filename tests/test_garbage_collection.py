@@ -1,4 +1,5 @@
-"""A served process keeps its start-up heap out of the garbage collector's full collections (api/heap.py)."""
+"""A served process tunes its garbage collector: start-up frozen, young objects collected less often
+(api/garbage_collection.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,23 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from genai_chatbot.api.app import create_app
+from genai_chatbot.api.garbage_collection import YOUNG_THRESHOLD
 from genai_chatbot.cli.serve_app import serving_app
 from genai_chatbot.config import LocalModelSettings, Settings
 
 
 @pytest.fixture
-def unfrozen() -> Iterator[None]:
-    """The test process's heap as it was: a frozen test run would keep every later test's garbage."""
+def collector_restored() -> Iterator[tuple[int, int, int]]:
+    """The test process's collector as it was: a frozen test run would keep every later test's garbage."""
+    thresholds = gc.get_threshold()
     gc.unfreeze()
-    yield
+    yield thresholds
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", local=LocalModelSettings(enabled=False))
 
 
 def served(settings: Settings) -> FastAPI:
@@ -33,16 +41,22 @@ def served(settings: Settings) -> FastAPI:
     return made[0]
 
 
-def test_the_served_app_freezes_what_its_start_up_made(tmp_path: Path, unfrozen: None) -> None:
-    app = served(Settings(data_dir=tmp_path / "data", local=LocalModelSettings(enabled=False)))
+def test_a_served_app_freezes_its_start_up_and_collects_young_objects_less_often(
+    tmp_path: Path, collector_restored: tuple[int, int, int]
+) -> None:
+    app = served(settings(tmp_path))
     assert gc.get_freeze_count() == 0
     with TestClient(app) as client:
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # the routes, models and SDKs: tens of thousands of objects
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *collector_restored[1:])
         assert client.get("/healthz").status_code == 200
         assert gc.get_freeze_count() <= frozen  # what requests make stays collectable (frozen objects may die)
 
 
-def test_an_app_built_by_a_test_or_an_embedder_freezes_nothing(tmp_path: Path, unfrozen: None) -> None:
-    with TestClient(create_app(Settings(data_dir=tmp_path / "data", local=LocalModelSettings(enabled=False)))):
+def test_an_app_built_by_a_test_or_an_embedder_leaves_the_collector_alone(
+    tmp_path: Path, collector_restored: tuple[int, int, int]
+) -> None:
+    with TestClient(create_app(settings(tmp_path))):
         assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == collector_restored
