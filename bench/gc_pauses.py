@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import GOVERNED_ENV, OFF_ENV, cpu_seconds, create_key
@@ -28,10 +29,31 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 
 
-def snapshot(path: Path) -> dict[str, list[float]]:
-    time.sleep(0.3)  # the probe writes every 0.1 s
-    data: dict[str, list[float]] = json.loads(path.read_text())
-    return data
+@dataclass(frozen=True)
+class Probe:
+    """What the probe in a server counted so far: collections and their CPU seconds per generation."""
+
+    counts: list[int]
+    seconds: list[float]
+    frozen: int
+
+    @classmethod
+    def read(cls, path: Path) -> Probe:
+        time.sleep(0.3)  # the probe writes every 0.1 s
+        return cls(**json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One server's load: its throughput and CPU, and what the collector did meanwhile."""
+
+    name: str
+    per_second: float
+    cpu_ms_per_request: float
+    collections: list[int]
+    collector_ms: list[float]
+    frozen: int
+    requests: int
 
 
 def main() -> None:
@@ -42,7 +64,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     checkouts = [("this checkout", SRC)] + ([("before", args.before_src.resolve())] if args.before_src else [])
-    rows = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as work:
         up_port = free_port()
         upstream = f"http://127.0.0.1:{up_port}"
@@ -70,22 +92,20 @@ def main() -> None:
                         [*command, "--port", str(port)], f"http://127.0.0.1:{port}/healthz", server_env
                     ) as pid:
                         run_load(url, "fake/fake-model", concurrency=64, requests=300, processes=2, api_key=key)
-                        before, cpu_before = snapshot(probe), cpu_seconds(pid)
+                        before, cpu_before = Probe.read(probe), cpu_seconds(pid)
                         load = run_load(
                             url, "fake/fake-model", concurrency=64, requests=args.requests, processes=2, api_key=key
                         )
-                        after, cpu_after = snapshot(probe), cpu_seconds(pid)
+                        after, cpu_after = Probe.read(probe), cpu_seconds(pid)
                     requests = max(1, load.requests)
-                    counts = [int(a - b) for a, b in zip(after["counts"], before["counts"], strict=True)]
-                    pauses = [(a - b) * 1000 for a, b in zip(after["seconds"], before["seconds"], strict=True)]
                     rows.append(
-                        (
+                        Row(
                             name,
                             load.per_second,
                             (cpu_after - cpu_before) * 1000 / requests,
-                            counts,
-                            pauses,
-                            after["frozen"],
+                            [a - b for a, b in zip(after.counts, before.counts, strict=True)],
+                            [(a - b) * 1000 for a, b in zip(after.seconds, before.seconds, strict=True)],
+                            after.frozen,
                             requests,
                         )
                     )
@@ -97,12 +117,14 @@ def main() -> None:
         f"{'server':<14} {'req/s':>6} {'CPU/req':>9} {'frozen':>7}  {'gen0 n':>6} {'ms':>6}  {'gen1 n':>6} {'ms':>6}  "
         f"{'gen2 n':>6} {'ms':>6} {'ms each':>8}  {'GC µs/req':>9}"
     )
-    for name, per_second, cpu_ms, counts, pauses, frozen, requests in rows:
-        each = pauses[2] / counts[2] if counts[2] else 0.0
-        per_request = sum(pauses) * 1000 / requests
+    for row in rows:
+        counts, ms = row.collections, row.collector_ms
+        each = ms[2] / counts[2] if counts[2] else 0.0
+        per_request = sum(ms) * 1000 / row.requests
         print(
-            f"{name:<14} {per_second:>6.0f} {cpu_ms:>7.2f}ms {frozen:>7}  {counts[0]:>6} {pauses[0]:>6.1f}  "
-            f"{counts[1]:>6} {pauses[1]:>6.1f}  {counts[2]:>6} {pauses[2]:>6.1f} {each:>8.1f}  {per_request:>9.1f}"
+            f"{row.name:<14} {row.per_second:>6.0f} {row.cpu_ms_per_request:>7.2f}ms {row.frozen:>7}  "
+            f"{counts[0]:>6} {ms[0]:>6.1f}  {counts[1]:>6} {ms[1]:>6.1f}  {counts[2]:>6} {ms[2]:>6.1f} {each:>8.1f}  "
+            f"{per_request:>9.1f}"
         )
 
 
