@@ -10,7 +10,7 @@ less often. Measured with `bench/gc_pauses.py` (5,000 streamed requests at concu
   nothing (1,450 objects in 1,100 collections: a request's objects are freed by their reference counts).
   At 10,000 it is collected every 200 requests or so, each collection a few milliseconds.
 
-Together: the collector's CPU per request 107 to 165 µs before, 19 µs after. Done for served processes
+Together: the collector's CPU per request 170 to 220 µs before, 12 to 19 µs after. Done for served processes
 only (`serve`, each worker of `serve --workers`): a process that builds many apps, as the tests do, would
 keep each one's garbage, and a library's host sets its own collector.
 """
