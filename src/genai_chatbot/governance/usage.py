@@ -171,14 +171,12 @@ class UsageGovernor:
             return  # requests per minute alone, all leased: nothing to ask the store
         try:
             grant = await self.store.admit(checks, windows, alone=alone, holding=holding)
-        except BaseException:
+            if grant.refusal is not None:
+                raise limit_error(grant.refusal, windows, now)
+        except BaseException:  # refused, or the store failed: the leased requests were not used
             for scope in holding:
                 self._leases.give_back(scope, windows)
             raise
-        if grant.refusal is not None:
-            for scope in holding:
-                self._leases.give_back(scope, windows)
-            raise limit_error(grant.refusal, windows, now)
         self._leases.learn(checks, windows, grant)
 
     def _remember(self, user_id: str, *, at_once: bool) -> None:
